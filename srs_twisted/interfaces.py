@@ -1,0 +1,74 @@
+"""Contracts between the live core and everything that plugs into it.
+
+Other Twisted applications publish to the server through an
+:class:`IStreamRegistry` and a source's ``registerProducer``/``write``/
+``unregisterProducer`` (the :class:`twisted.internet.interfaces.IConsumer`
+shape, carrying :class:`~srs_twisted.live.packet.MediaPacket` objects instead
+of bytes), and consume through :class:`IMediaSink` objects that a
+:class:`~srs_twisted.live.consumer.Consumer` (an ``IPushProducer``) feeds.
+"""
+
+from zope.interface import Attribute, Interface
+
+
+class IMediaSink(Interface):
+    """Where one player's wire bytes go (an RTMP connection, an HTTP response...)."""
+
+    wire_key = Attribute(
+        "Hashable name of this sink's wire format (e.g. ('rtmp', 60000)). "
+        "Sinks with equal keys must encode packets identically, so the bytes "
+        "are computed once per packet and shared."
+    )
+
+    def encode(packet):
+        """Return the wire bytes of one MediaPacket."""
+
+    def write(data):
+        """Write already-encoded bytes to the player."""
+
+    def stream_unpublished():
+        """The publisher went away; the player stays subscribed, waiting."""
+
+    def stream_published():
+        """A (new) publisher started; called before its packets arrive."""
+
+
+class ILiveSource(Interface):
+    """One live stream: at most one publisher, any number of consumers."""
+
+    url = Attribute("'vhost/app/stream'")
+
+    def registerProducer(producer, streaming):
+        """Start publishing; raises StreamBusy if another publisher is active."""
+
+    def unregisterProducer():
+        """Stop publishing."""
+
+    def write(packet):
+        """Deliver one MediaPacket from the publisher."""
+
+    def subscribe(sink):
+        """Return a Consumer (IPushProducer) feeding ``sink``."""
+
+
+class IStreamRegistry(Interface):
+    """vhost/app/stream -> ILiveSource."""
+
+    def fetch_or_create(vhost, app, stream):
+        """Return the source for the stream, creating it if needed."""
+
+    def get(vhost, app, stream):
+        """Return the source or None."""
+
+    def sources():
+        """All current sources."""
+
+
+class IStreamObserver(Interface):
+    """Told when any stream starts or stops publishing (HLS, DVR, forward...)."""
+
+    def source_published(source):
+        """A publisher started on ``source``."""
+
+    def source_unpublished(source):
+        """The publisher of ``source`` stopped."""

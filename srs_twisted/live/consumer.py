@@ -1,0 +1,93 @@
+"""One player's subscription to a live source.
+
+A consumer is a cursor into its source's packet ring, not a queue of its
+own: delivering a packet to N players costs no per-player work until the
+players are flushed, and players that are in step share one joined bytes
+object per flush.  The consumer is the ``IPushProducer`` that a player's
+transport pauses and resumes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from zope.interface import implementer
+from twisted.internet.interfaces import IPushProducer
+
+if TYPE_CHECKING:
+    from .source import LiveSource
+
+
+@implementer(IPushProducer)
+class Consumer:
+    __slots__ = (
+        "source",
+        "sink",
+        "cursor",
+        "paused",
+        "user_paused",
+        "wait_keyframe",
+        "needs_headers",
+        "accept_audio",
+        "accept_video",
+        "dropped",
+        "sent_bytes",
+        "closed",
+        "__weakref__",
+    )
+
+    def __init__(self, source: "LiveSource", sink) -> None:
+        self.source = source
+        self.sink = sink
+        self.cursor = 0
+        self.paused = False
+        self.user_paused = False
+        self.wait_keyframe = False
+        self.needs_headers = False
+        self.accept_audio = True
+        self.accept_video = True
+        self.dropped = 0  # packets skipped because the player fell behind
+        self.sent_bytes = 0
+        self.closed = False
+
+    @property
+    def filtered(self) -> bool:
+        """True when this player wants only some kinds of packet."""
+        return not (self.accept_audio and self.accept_video)
+
+    def accepts(self, pkt) -> bool:
+        if pkt.is_audio:
+            return self.accept_audio
+        if pkt.is_video:
+            return self.accept_video
+        return True
+
+    # IPushProducer: the player's transport drives these.
+    def pauseProducing(self) -> None:
+        self.paused = True
+
+    def resumeProducing(self) -> None:
+        if self.closed:
+            return
+        self.paused = False
+        self.source.catch_up(self)
+
+    def stopProducing(self) -> None:
+        self.close()
+
+    # What a player (RTMP pause, receiveAudio...) asks for.
+    def set_user_paused(self, paused: bool) -> None:
+        self.user_paused = paused
+        if not paused and not self.closed:
+            self.source.catch_up(self)
+
+    def close(self) -> None:
+        """Unsubscribe at once; the source forgets this consumer."""
+        if not self.closed:
+            self.closed = True
+            self.source.unsubscribe(self)
+
+    @property
+    def lag(self) -> int:
+        """Packets published but not yet written to this player."""
+        return self.source.end - self.cursor

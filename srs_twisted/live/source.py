@@ -1,0 +1,403 @@
+"""A live stream: one publisher, a shared packet ring, many consumers.
+
+The ring holds the packets some player still needs: the current GOP (the GOP
+cache) and whatever a slow player has not been sent yet, never more than
+``queue_length`` seconds behind the newest packet.  A player that falls
+further behind jumps forward to the newest GOP (whole GOPs are dropped, the
+sequence headers are sent again), so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from zope.interface import implementer
+
+from ..errors import StreamBusy
+from ..interfaces import ILiveSource
+from .consumer import Consumer
+from .jitter import MixQueue, TimeJitter
+from .packet import MediaPacket
+from .stats import StreamStats
+
+# SRS guesses a stream is pure audio after this many audio packets without video.
+PURE_AUDIO_GUESS_COUNT = 115
+# Lag is checked on every keyframe and at least every this many packets.
+LAG_CHECK_INTERVAL = 128
+# The ring is compacted when this many dead packets sit at its front.
+TRIM_SLACK = 64
+
+
+@dataclass
+class SourceOptions:
+    """The per-vhost play settings a source runs with (SRS's defaults)."""
+
+    gop_cache: bool = True
+    gop_cache_max_frames: int = 2500
+    queue_length: float = 30.0  # seconds
+    time_jitter: str = "full"
+    atc: bool = False
+    atc_auto: bool = False
+    mix_correct: bool = False
+    mw_latency: int = 350  # ms; 0 flushes every packet
+    mw_msgs: int = 8
+    reduce_sequence_header: bool = False
+
+    @classmethod
+    def from_play_config(cls, play) -> "SourceOptions":
+        return cls(
+            gop_cache=play.gop_cache,
+            gop_cache_max_frames=play.gop_cache_max_frames,
+            queue_length=float(play.queue_length),
+            time_jitter=play.time_jitter,
+            atc=play.atc,
+            atc_auto=play.atc_auto,
+            mix_correct=play.mix_correct,
+            mw_latency=int(play.mw_latency),
+            mw_msgs=int(play.mw_msgs),
+            reduce_sequence_header=play.reduce_sequence_header,
+        )
+
+
+@implementer(ILiveSource)
+class LiveSource:
+    def __init__(
+        self,
+        vhost: str,
+        app: str,
+        stream: str,
+        clock,
+        options: SourceOptions | None = None,
+        on_idle: Callable[["LiveSource"], None] | None = None,
+        source_id: str = "",
+    ) -> None:
+        self.vhost = vhost
+        self.app = app
+        self.stream = stream
+        self.url = f"{vhost}/{app}/{stream}"
+        self.id = source_id
+        self.clock = clock
+        self.options = options or SourceOptions()
+        self._on_idle = on_idle
+        self.publisher = None  # the publisher's IPushProducer, or None
+        self.publisher_info = None  # whatever the publishing adapter attaches
+        self.consumers: list[Consumer] = []
+        self.metadata: MediaPacket | None = None
+        self.video_sh: MediaPacket | None = None
+        self.audio_sh: MediaPacket | None = None
+        self._ring: list[MediaPacket] = []
+        self._base = 0  # absolute index of _ring[0]
+        self._gop_start: int | None = None
+        self._audio_after_video = 0
+        self._since_lag_check = 0
+        self._unflushed = 0
+        self._flush_call = None
+        self._jitter = TimeJitter(self.options.time_jitter)
+        self._mix = MixQueue() if self.options.mix_correct else None
+        self._atc = self.options.atc
+        self.stats = StreamStats(clock)
+
+    # ---- ring bookkeeping -------------------------------------------------
+    @property
+    def end(self) -> int:
+        return self._base + len(self._ring)
+
+    @property
+    def active(self) -> bool:
+        return self.publisher is not None
+
+    @property
+    def has_video(self) -> bool:
+        return self.video_sh is not None
+
+    @property
+    def has_audio(self) -> bool:
+        return self.audio_sh is not None
+
+    def gop_cache_packets(self) -> list[MediaPacket]:
+        if self._gop_start is None:
+            return []
+        return self._ring[self._gop_start - self._base :]
+
+    # ---- publisher side (IConsumer shape, carrying MediaPackets) -----------
+    def registerProducer(self, producer, streaming: bool = True) -> None:
+        if self.publisher is not None:
+            raise StreamBusy(self.url)
+        self.publisher = producer
+        self._jitter.reset()
+        self._atc = self.options.atc
+        self._mix = MixQueue() if self.options.mix_correct else None
+        self.stats.publish_started()
+        for c in list(self.consumers):
+            c.sink.stream_published()
+
+    def unregisterProducer(self) -> None:
+        if self.publisher is None:
+            return
+        if self._mix is not None:
+            for pkt in self._mix.drain():
+                self._deliver(pkt)
+        self.publisher = None
+        self.publisher_info = None
+        self.flush()
+        # A new publisher brings its own headers and GOP: players wait for them.
+        self.metadata = self.video_sh = self.audio_sh = None
+        self._gop_start = None
+        self._audio_after_video = 0
+        for c in list(self.consumers):
+            c.cursor = self.end
+            c.wait_keyframe = False
+            c.needs_headers = False
+            c.sink.stream_unpublished()
+        self._trim()
+        self.stats.publish_stopped()
+        self._check_idle()
+
+    def kick_publisher(self) -> None:
+        """Disconnect the publisher (API kick, idle kick-off)."""
+        if self.publisher is not None:
+            self.publisher.stopProducing()
+
+    def write(self, pkt: MediaPacket) -> None:
+        """One packet from the publisher: correct, remember, fan out."""
+        self.stats.on_packet(pkt)
+        if pkt.is_data:
+            self._on_metadata(pkt)
+        if not self._atc:
+            dts = self._jitter.correct(pkt)
+            if dts != pkt.dts:
+                pkt = pkt.retimed(dts)
+        if self._mix is not None:
+            for p in self._mix.push(pkt):
+                self._deliver(p)
+        else:
+            self._deliver(pkt)
+
+    def _on_metadata(self, pkt: MediaPacket) -> None:
+        if self.options.atc_auto:
+            from ..codec import flv
+
+            try:
+                _, meta = flv.parse_script(pkt.payload)
+            except ValueError:
+                return
+            if isinstance(meta, dict) and str(meta.get("bravo_atc")) == "true":
+                self._atc = True
+
+    def _deliver(self, pkt: MediaPacket) -> None:
+        if pkt.sequence_header:
+            current = self.video_sh if pkt.is_video else self.audio_sh
+            if (
+                self.options.reduce_sequence_header
+                and current is not None
+                and current.payload == pkt.payload
+            ):
+                return
+            if pkt.is_video:
+                self.video_sh = pkt
+            else:
+                self.audio_sh = pkt
+            self.stats.on_sequence_header(pkt)
+        elif pkt.is_data:
+            self.metadata = pkt
+        self._append(pkt)
+
+    def _append(self, pkt: MediaPacket) -> None:
+        index = self.end
+        self._ring.append(pkt)
+        self._since_lag_check += 1
+        if pkt.is_video:
+            self._audio_after_video = 0
+            if pkt.keyframe and not pkt.sequence_header:
+                self._gop_start = index if self.options.gop_cache else None
+                self._check_lag()
+        elif pkt.is_audio:
+            self._audio_after_video += 1
+            if (
+                self._gop_start is not None
+                and self._audio_after_video > PURE_AUDIO_GUESS_COUNT
+            ):
+                self._gop_start = None
+        if (
+            self._gop_start is not None
+            and self.options.gop_cache_max_frames > 0
+            and self.end - self._gop_start > self.options.gop_cache_max_frames
+        ):
+            self._gop_start = None
+        if self._since_lag_check >= LAG_CHECK_INTERVAL:
+            self._check_lag()
+        self._schedule_flush()
+
+    # ---- consumers --------------------------------------------------------
+    def subscribe(self, sink) -> Consumer:
+        """Add a player.  It gets metadata and sequence headers, then the GOP
+        cache, then live packets (or waits for the next keyframe)."""
+        c = Consumer(self, sink)
+        self.consumers.append(c)
+        self._position_new(c)
+        self.flush_one(c)
+        return c
+
+    def _position_new(self, c: Consumer) -> None:
+        if self._gop_start is not None:
+            c.cursor = self._gop_start
+        else:
+            c.cursor = self.end
+            c.wait_keyframe = self.video_sh is not None
+        c.needs_headers = self.active
+
+    def unsubscribe(self, c: Consumer) -> None:
+        try:
+            self.consumers.remove(c)
+        except ValueError:
+            return
+        self._trim()
+        self._check_idle()
+
+    def catch_up(self, c: Consumer) -> None:
+        """A paused player resumed: send what it missed (or jump it forward)."""
+        if self._too_far_behind(c):
+            self._jump(c)
+        self.flush_one(c)
+
+    def _too_far_behind(self, c: Consumer) -> bool:
+        if c.cursor >= self.end:
+            return False
+        if c.cursor < self._base:
+            return True
+        oldest = self._ring[c.cursor - self._base].dts
+        newest = self._ring[-1].dts
+        return newest - oldest > self.options.queue_length * 1000
+
+    def _jump(self, c: Consumer) -> None:
+        if self._gop_start is not None and self._gop_start > c.cursor:
+            skipped = self._gop_start - c.cursor
+            c.cursor = self._gop_start
+            c.wait_keyframe = False
+        else:
+            skipped = self.end - c.cursor
+            c.cursor = self.end
+            c.wait_keyframe = self.video_sh is not None
+        c.dropped += skipped
+        c.needs_headers = True
+        self.stats.dropped += skipped
+
+    def _check_lag(self) -> None:
+        self._since_lag_check = 0
+        for c in self.consumers:
+            if (c.paused or c.user_paused) and self._too_far_behind(c):
+                self._jump(c)
+        self._trim()
+
+    def _trim(self) -> None:
+        keep = self.end if self._gop_start is None else self._gop_start
+        for c in self.consumers:
+            if c.cursor < keep:
+                keep = c.cursor
+        dead = keep - self._base
+        if dead >= TRIM_SLACK or (dead > 0 and dead == len(self._ring)):
+            del self._ring[:dead]
+            self._base = keep
+
+    # ---- writing ----------------------------------------------------------
+    def _schedule_flush(self) -> None:
+        self._unflushed += 1
+        opts = self.options
+        if opts.mw_latency <= 0 or self._unflushed >= max(1, opts.mw_msgs):
+            self.flush()
+        elif self._flush_call is None:
+            self._flush_call = self.clock.callLater(opts.mw_latency / 1000.0, self.flush)
+
+    def flush(self) -> None:
+        """Write everything new to every player that can take it.  Players in
+        step with each other share one joined bytes object."""
+        if self._flush_call is not None:
+            if self._flush_call.active():
+                self._flush_call.cancel()
+            self._flush_call = None
+        self._unflushed = 0
+        end = self.end
+        groups: dict = {}
+        for c in self.consumers:
+            if c.paused or c.user_paused or c.cursor >= end:
+                continue
+            if c.needs_headers or c.wait_keyframe or c.filtered:
+                self.flush_one(c)
+                continue
+            key = (c.sink.wire_key, c.cursor)
+            group = groups.get(key)
+            if group is None:
+                groups[key] = [c]
+            else:
+                group.append(c)
+        base = self._base
+        ring = self._ring
+        for (wire_key, cursor), group in groups.items():
+            encode = group[0].sink.encode
+            data = b"".join([p.wire(wire_key, encode) for p in ring[cursor - base :]])
+            for c in group:
+                c.cursor = end
+                c.sent_bytes += len(data)
+                c.sink.write(data)
+            self.stats.send_bytes += len(data) * len(group)
+        self._trim()
+
+    def flush_one(self, c: Consumer) -> None:
+        """Write what one player is owed, honouring its own state."""
+        if c.closed or c.paused or c.user_paused:
+            return
+        end = self.end
+        if c.cursor < self._base:
+            self._jump(c)
+        packets = self._ring[c.cursor - self._base :]
+        if c.wait_keyframe:
+            for i, p in enumerate(packets):
+                if p.is_video and p.keyframe and not p.sequence_header:
+                    c.dropped += i
+                    packets = packets[i:]
+                    c.wait_keyframe = False
+                    break
+            else:
+                c.dropped += len(packets)
+                c.cursor = end
+                return
+        out: list[MediaPacket] = []
+        if c.needs_headers:
+            c.needs_headers = False
+            out.extend(self._headers_at(packets[0].dts if packets else None))
+        out.extend(packets)
+        if c.filtered:
+            out = [p for p in out if c.accepts(p)]
+        c.cursor = end
+        if not out:
+            return
+        key = c.sink.wire_key
+        encode = c.sink.encode
+        data = b"".join([p.wire(key, encode) for p in out])
+        c.sent_bytes += len(data)
+        self.stats.send_bytes += len(data)
+        c.sink.write(data)
+        self._trim()
+
+    def _headers_at(self, dts: int | None) -> list[MediaPacket]:
+        headers = [p for p in (self.metadata, self.video_sh, self.audio_sh) if p is not None]
+        if dts is None:
+            return headers
+        return [p if p.dts == dts else p.retimed(dts) for p in headers]
+
+    # ---- life cycle -------------------------------------------------------
+    def _check_idle(self) -> None:
+        if self.publisher is None and not self.consumers and self._on_idle is not None:
+            if self._flush_call is not None and self._flush_call.active():
+                self._flush_call.cancel()
+            self._flush_call = None
+            self._ring.clear()
+            self._base = 0
+            self._on_idle(self)
+
+    def __repr__(self) -> str:
+        return (
+            f"<LiveSource {self.url} publisher={self.active} "
+            f"consumers={len(self.consumers)} ring={len(self._ring)}>"
+        )

@@ -1,0 +1,295 @@
+"""The live core: fan-out, GOP cache, headers, slow players, release."""
+
+import struct
+
+from twisted.internet.task import Clock
+from twisted.trial import unittest
+
+from srs_twisted.errors import StreamBusy
+from srs_twisted.live.jitter import MixQueue, TimeJitter
+from srs_twisted.live.packet import AUDIO, DATA, VIDEO, MediaPacket
+from srs_twisted.live.registry import StreamRegistry
+from srs_twisted.live.source import LiveSource, SourceOptions
+
+
+class Sink:
+    """Records what a player would be sent; the encoding names each packet."""
+
+    wire_key = "test"
+
+    def __init__(self):
+        self.writes = []
+        self.encoded = 0
+        self.events = []
+
+    def encode(self, pkt):
+        self.encoded += 1
+        return struct.pack(">BI", pkt.kind, pkt.dts) + b";"
+
+    def write(self, data):
+        self.writes.append(data)
+
+    def packets(self):
+        data = b"".join(self.writes)
+        return [struct.unpack(">BI", data[i : i + 5]) for i in range(0, len(data), 6)]
+
+    def stream_published(self):
+        self.events.append("published")
+
+    def stream_unpublished(self):
+        self.events.append("unpublished")
+
+
+def video(dts, key=False, sh=False):
+    return MediaPacket(VIDEO, dts, b"v" * 100, codec="h264", keyframe=key or sh, sequence_header=sh)
+
+
+def audio(dts, sh=False):
+    return MediaPacket(AUDIO, dts, b"a" * 10, codec="aac", sequence_header=sh)
+
+
+def meta():
+    return MediaPacket(DATA, 0, b"meta")
+
+
+class Publisher:
+    stopped = False
+
+    def stopProducing(self):
+        self.stopped = True
+
+
+def make_source(**kw):
+    clock = Clock()
+    opts = SourceOptions(time_jitter="off", mw_latency=0, **kw)
+    return LiveSource("__defaultVhost__", "live", "s", clock, opts), clock
+
+
+def publish_gop(src, start, frames=5, step=40):
+    src.write(video(start, key=True))
+    for i in range(1, frames):
+        src.write(video(start + i * step))
+
+
+class FanOutTests(unittest.TestCase):
+    def test_headers_then_gop_cache_then_live(self):
+        src, _ = make_source()
+        src.registerProducer(Publisher())
+        src.write(meta())
+        src.write(video(0, sh=True))
+        src.write(audio(0, sh=True))
+        publish_gop(src, 0)
+        publish_gop(src, 200)
+        sink = Sink()
+        src.subscribe(sink)
+        got = sink.packets()
+        # metadata, video sh, audio sh (all moved to the GOP start), then the GOP
+        self.assertEqual(got[:3], [(DATA, 200), (VIDEO, 200), (AUDIO, 200)])
+        self.assertEqual([d for _, d in got[3:]], [200, 240, 280, 320, 360])
+        src.write(video(400))
+        self.assertEqual(sink.packets()[-1], (VIDEO, 400))
+
+    def test_players_in_step_share_one_encoding(self):
+        src, _ = make_source()
+        src.registerProducer(Publisher())
+        sinks = [Sink() for _ in range(50)]
+        for s in sinks:
+            src.subscribe(s)
+        publish_gop(src, 0, frames=10)
+        # each packet encoded once for the first sink's encoder, never by the others
+        self.assertEqual(sinks[0].encoded, 10)
+        self.assertEqual(sum(s.encoded for s in sinks[1:]), 0)
+        for s in sinks:
+            self.assertEqual(len(s.packets()), 10)
+        # and the very same bytes object went to every player
+        self.assertTrue(all(s.writes[-1] is sinks[0].writes[-1] for s in sinks))
+
+    def test_merged_writes_by_count_and_latency(self):
+        clock = Clock()
+        src = LiveSource("v", "a", "s", clock, SourceOptions(time_jitter="off", mw_latency=350, mw_msgs=8))
+        src.registerProducer(Publisher())
+        sink = Sink()
+        src.subscribe(sink)
+        for i in range(7):
+            src.write(audio(i * 23))
+        self.assertEqual(sink.writes, [])
+        src.write(audio(7 * 23))
+        self.assertEqual(len(sink.writes), 1)
+        self.assertEqual(len(sink.packets()), 8)
+        src.write(audio(500))
+        clock.advance(0.349)
+        self.assertEqual(len(sink.writes), 1)
+        clock.advance(0.002)
+        self.assertEqual(len(sink.writes), 2)
+
+    def test_new_player_without_gop_cache_waits_for_keyframe(self):
+        src, _ = make_source(gop_cache=False)
+        src.registerProducer(Publisher())
+        src.write(video(0, sh=True))
+        publish_gop(src, 0)
+        sink = Sink()
+        src.subscribe(sink)
+        self.assertEqual(sink.packets(), [(VIDEO, 0)])  # just the sequence header
+        src.write(video(200))
+        src.write(audio(210))
+        self.assertEqual(len(sink.packets()), 1)
+        src.write(video(240, key=True))
+        self.assertEqual(sink.packets()[-1], (VIDEO, 240))
+
+    def test_gop_cache_max_frames_clears_cache(self):
+        src, _ = make_source(gop_cache_max_frames=3)
+        src.registerProducer(Publisher())
+        publish_gop(src, 0, frames=5)
+        self.assertEqual(src.gop_cache_packets(), [])
+        publish_gop(src, 200, frames=2)
+        self.assertEqual(len(src.gop_cache_packets()), 2)
+
+
+class SlowPlayerTests(unittest.TestCase):
+    def test_paused_player_catches_up_on_resume(self):
+        src, _ = make_source()
+        src.registerProducer(Publisher())
+        sink = Sink()
+        c = src.subscribe(sink)
+        c.pauseProducing()
+        publish_gop(src, 0)
+        self.assertEqual(sink.writes, [])
+        c.resumeProducing()
+        self.assertEqual(len(sink.packets()), 5)
+
+    def test_lagging_player_drops_whole_gops_and_memory_is_bounded(self):
+        src, _ = make_source(queue_length=1.0)
+        src.registerProducer(Publisher())
+        src.write(video(0, sh=True))
+        src.write(audio(0, sh=True))
+        sink = Sink()
+        c = src.subscribe(sink)
+        sink.writes.clear()
+        c.pauseProducing()
+        for g in range(100):  # 100 GOPs of 25 frames, 1 s each
+            publish_gop(src, g * 1000, frames=25)
+            src.write(audio(g * 1000 + 5))
+        # the ring never keeps more than queue_length plus one GOP
+        self.assertLess(len(src._ring), 3 * 26)
+        self.assertGreater(c.dropped, 2000)
+        c.resumeProducing()
+        got = sink.packets()
+        # sequence headers again, then a keyframe-started GOP: never half a GOP
+        self.assertEqual([k for k, _ in got[:2]], [VIDEO, AUDIO])
+        first_media_dts = got[2][1]
+        self.assertEqual(first_media_dts % 1000, 0)
+        self.assertEqual(got[-1], (AUDIO, 99005))
+
+    def test_pure_audio_lagging_player_bounded(self):
+        src, _ = make_source(queue_length=1.0)
+        src.registerProducer(Publisher())
+        c = src.subscribe(Sink())
+        c.pauseProducing()
+        for i in range(10000):
+            src.write(audio(i * 23))
+        self.assertLess(len(src._ring), 200)
+
+    def test_receive_video_false_filters(self):
+        src, _ = make_source()
+        src.registerProducer(Publisher())
+        sink = Sink()
+        c = src.subscribe(sink)
+        c.accept_video = False
+        src.write(video(0, key=True))
+        src.write(audio(5))
+        self.assertEqual(sink.packets(), [(AUDIO, 5)])
+
+
+class PublishTests(unittest.TestCase):
+    def test_second_publisher_refused(self):
+        src, _ = make_source()
+        src.registerProducer(Publisher())
+        self.assertRaises(StreamBusy, src.registerProducer, Publisher())
+
+    def test_republish_players_wait_and_get_new_stream(self):
+        src, _ = make_source()
+        src.registerProducer(Publisher())
+        src.write(video(0, sh=True))
+        publish_gop(src, 0)
+        sink = Sink()
+        src.subscribe(sink)
+        src.unregisterProducer()
+        self.assertEqual(sink.events, ["unpublished"])
+        self.assertIsNone(src.video_sh)
+        self.assertEqual(src.gop_cache_packets(), [])
+        n = len(sink.packets())
+        src.registerProducer(Publisher())
+        src.write(video(0, sh=True))
+        publish_gop(src, 0)
+        self.assertEqual(sink.events, ["unpublished", "published"])
+        self.assertEqual(len(sink.packets()), n + 6)
+
+    def test_registry_releases_idle_sources(self):
+        reg = StreamRegistry(Clock(), lambda v: SourceOptions(mw_latency=0))
+        for i in range(10000):
+            src = reg.fetch_or_create("v", "live", "s")
+            reg.publish(src, Publisher())
+            src.write(video(i, key=True))
+            reg.unpublish(src)
+        self.assertEqual(len(reg), 0)
+        src = reg.fetch_or_create("v", "live", "s")
+        c = src.subscribe(Sink())
+        self.assertEqual(len(reg), 1)
+        c.close()
+        self.assertEqual(len(reg), 0)
+
+    def test_observers_hear_publish_and_unpublish(self):
+        reg = StreamRegistry(Clock())
+        heard = []
+
+        class Obs:
+            def source_published(self, s):
+                heard.append(("pub", s.url))
+
+            def source_unpublished(self, s):
+                heard.append(("unpub", s.url))
+
+        reg.observers.append(Obs())
+        src = reg.fetch_or_create("v", "a", "s")
+        reg.publish(src, Publisher())
+        reg.unpublish(src)
+        self.assertEqual(heard, [("pub", "v/a/s"), ("unpub", "v/a/s")])
+
+
+class JitterTests(unittest.TestCase):
+    def correct(self, mode, stamps, kind=VIDEO):
+        j = TimeJitter(mode)
+        return [j.correct(MediaPacket(kind, t, b"")) for t in stamps]
+
+    def test_full_starts_near_zero_and_smooths_jumps(self):
+        self.assertEqual(
+            self.correct("full", [34000, 34040, 34080, 90000, 90040, 89990]),
+            [9, 49, 89, 99, 139, 89],
+        )
+
+    def test_full_stamps_data_zero(self):
+        self.assertEqual(self.correct("full", [5000], kind=DATA), [0])
+
+    def test_zero_and_off(self):
+        self.assertEqual(self.correct("zero", [1000, 1040, 900]), [0, 40, -100])
+        self.assertEqual(self.correct("off", [1000, 1040, 900]), [1000, 1040, 900])
+
+    def test_mix_queue_interleaves_by_dts(self):
+        q = MixQueue()
+        out = []
+        for p in [video(0), video(40), video(80), audio(10), audio(50), video(120), audio(90)]:
+            out.extend(q.push(p))
+        out.extend(q.drain())
+        self.assertEqual([p.dts for p in out], [0, 10, 40, 50, 80, 90, 120])
+
+    def test_source_applies_jitter_once(self):
+        clock = Clock()
+        src = LiveSource("v", "a", "s", clock, SourceOptions(mw_latency=0))
+        src.registerProducer(Publisher())
+        a, b = Sink(), Sink()
+        src.subscribe(a)
+        src.subscribe(b)
+        src.write(video(50000, key=True))
+        src.write(video(50040))
+        self.assertEqual(a.packets(), [(VIDEO, 9), (VIDEO, 49)])
+        self.assertEqual(a.packets(), b.packets())

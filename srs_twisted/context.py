@@ -1,0 +1,97 @@
+"""What every protocol adapter shares: config, registry, clients, policy.
+
+A :class:`ServerContext` is built once by the service (or by an application
+embedding the protocol classes) and handed to each factory.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from twisted.internet import defer
+
+from .live.registry import StreamRegistry, new_id
+from .live.source import SourceOptions
+from .url import StreamRequest
+
+
+@dataclass(eq=False)
+class ClientInfo:
+    """One connected client as the HTTP API and the hooks see it."""
+
+    ip: str
+    port: int = 0
+    id: str = field(default_factory=new_id)
+    type: str = "unknown"  # 'fmle-publish', 'flash-publish', 'rtmp-play', 'flv-play'...
+    protocol: str = "rtmp"
+    request: StreamRequest = field(default_factory=StreamRequest)
+    page_url: str = ""
+    swf_url: str = ""
+    publish: bool = False
+    started: float = field(default_factory=time.time)
+    recv_bytes: Callable[[], int] = lambda: 0
+    send_bytes: Callable[[], int] = lambda: 0
+    kick: Callable[[], None] = lambda: None
+    source: object = None
+
+
+class AllowAll:
+    """The default policy: every connect, publish and play is allowed.
+
+    Each ``on_*`` returns a Deferred that fires to allow or fails (with
+    :class:`~srs_twisted.errors.Denied`) to refuse.  The HTTP hooks and the
+    security rules replace this object."""
+
+    def on_connect(self, client: ClientInfo):
+        return defer.succeed(None)
+
+    def on_publish(self, client: ClientInfo):
+        return defer.succeed(None)
+
+    def on_play(self, client: ClientInfo):
+        return defer.succeed(None)
+
+    def on_unpublish(self, client: ClientInfo) -> None:
+        pass
+
+    def on_stop(self, client: ClientInfo) -> None:
+        pass
+
+    def on_close(self, client: ClientInfo) -> None:
+        pass
+
+
+class ServerContext:
+    def __init__(self, config, clock, policy=None) -> None:
+        self.config = config
+        self.clock = clock
+        self.policy = policy or AllowAll()
+        self.registry = StreamRegistry(clock, self.source_options)
+        self.clients: dict[str, ClientInfo] = {}
+        self.server_id = getattr(config, "server_id", "") or new_id("vid-", 7)
+        self.service_id = new_id("", 8)
+
+    def source_options(self, vhost: str) -> SourceOptions:
+        conf = self.config.vhost(vhost)
+        if conf is None:
+            return SourceOptions()
+        return SourceOptions.from_play_config(conf.play)
+
+    def vhost(self, name: str):
+        """The vhost config serving ``name`` (exact, else __defaultVhost__), or None."""
+        return self.config.vhost(name)
+
+    def add_client(self, client: ClientInfo) -> None:
+        self.clients[client.id] = client
+
+    def remove_client(self, client: ClientInfo) -> None:
+        self.clients.pop(client.id, None)
+
+    def kick(self, client_id: str) -> bool:
+        client = self.clients.get(client_id)
+        if client is None:
+            return False
+        client.kick()
+        return True

@@ -1,0 +1,166 @@
+"""SRS-style traceable logs.
+
+Every connection gets a context id (``cid``) carried on each of its lines::
+
+    [2026-11-22 08:13:04.123][Trace][4242][k3v9x0qa] RTMP client ip=127.0.0.1:51234
+
+Library code logs through :class:`ContextLogger`.  Until the server
+configures logging (``srs_log_tank``, ``srs_log_file``, ``srs_log_level``) the
+lines go to Twisted's global log publisher, so an application embedding these
+classes sees them in its own logs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from twisted.logger import LogLevel, Logger, globalLogPublisher
+
+from .live.registry import new_id
+
+# SRS level names, lowest first, and the Twisted level each maps to.
+LEVELS = {
+    "verbose": ("Verb", LogLevel.debug),
+    "info": ("Debug", LogLevel.debug),
+    "trace": ("Trace", LogLevel.info),
+    "warn": ("Warn", LogLevel.warn),
+    "error": ("Error", LogLevel.error),
+}
+_ORDER = ["verbose", "info", "trace", "warn", "error"]
+
+
+def format_line(level: str, cid: str, message: str, when: float | None = None) -> str:
+    when = time.time() if when is None else when
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when))
+    ms = int((when - int(when)) * 1000)
+    return f"[{stamp}.{ms:03d}][{LEVELS[level][0]}][{os.getpid()}][{cid}] {message}\n"
+
+
+class LogSink:
+    """Where formatted lines go: the console or a file that SIGUSR1 reopens."""
+
+    def __init__(self, tank: str = "console", path: str | None = None, level: str = "trace"):
+        if level not in LEVELS:
+            raise ValueError(f"srs_log_level must be one of {', '.join(_ORDER)}")
+        self.tank = tank
+        self.path = path
+        self.min_rank = _ORDER.index(level)
+        self._file = None
+        if tank == "file":
+            self.reopen()
+
+    def reopen(self) -> None:
+        """Reopen the log file (after logrotate moved it away)."""
+        if self.tank != "file" or not self.path:
+            return
+        old = self._file
+        directory = os.path.dirname(self.path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        self._file = open(self.path, "a", buffering=1, encoding="utf-8")
+        if old is not None:
+            old.close()
+
+    def enabled(self, level: str) -> bool:
+        return _ORDER.index(level) >= self.min_rank
+
+    def emit(self, level: str, cid: str, message: str) -> None:
+        if not self.enabled(level):
+            return
+        line = format_line(level, cid, message)
+        out = self._file if self._file is not None else sys.stdout
+        out.write(line)
+        if out is sys.stdout:
+            out.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+_sink: LogSink | None = None
+_twisted_log = Logger(namespace="srs_twisted")
+
+
+def configure(tank: str = "console", path: str | None = None, level: str = "trace") -> LogSink:
+    """Send every ContextLogger line to an SRS-format sink."""
+    global _sink
+    if _sink is not None:
+        _sink.close()
+    _sink = LogSink(tank, path, level)
+    return _sink
+
+
+def unconfigure() -> None:
+    global _sink
+    if _sink is not None:
+        _sink.close()
+    _sink = None
+
+
+def reopen() -> None:
+    if _sink is not None:
+        _sink.reopen()
+
+
+def current_sink() -> LogSink | None:
+    return _sink
+
+
+class ContextLogger:
+    """A logger bound to one context id.  Messages are plain strings,
+    formatted by the caller (no per-packet logging on hot paths)."""
+
+    __slots__ = ("cid",)
+
+    def __init__(self, cid: str | None = None) -> None:
+        self.cid = cid or new_id()
+
+    def _emit(self, level: str, message: str) -> None:
+        if _sink is not None:
+            _sink.emit(level, self.cid, message)
+        else:
+            _twisted_log.emit(LEVELS[level][1], "[{cid}] {msg}", cid=self.cid, msg=message)
+
+    def verbose(self, message: str) -> None:
+        if _sink is None or _sink.enabled("verbose"):
+            self._emit("verbose", message)
+
+    def info(self, message: str) -> None:
+        if _sink is None or _sink.enabled("info"):
+            self._emit("info", message)
+
+    def trace(self, message: str) -> None:
+        self._emit("trace", message)
+
+    def warn(self, message: str) -> None:
+        self._emit("warn", message)
+
+    def error(self, message: str) -> None:
+        self._emit("error", message)
+
+
+def capture(events: list) -> callable:
+    """Test helper: collect (level, cid, message) of lines while no sink is set."""
+
+    def observer(event):
+        if event.get("log_namespace") == "srs_twisted" and "cid" in event:
+            events.append((event["log_level"], event["cid"], event["msg"]))
+
+    globalLogPublisher.addObserver(observer)
+    return lambda: globalLogPublisher.removeObserver(observer)
+
+
+__all__ = [
+    "ContextLogger",
+    "LogSink",
+    "capture",
+    "configure",
+    "current_sink",
+    "format_line",
+    "reopen",
+    "unconfigure",
+]

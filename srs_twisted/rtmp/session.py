@@ -1,0 +1,428 @@
+"""The RTMP server connection as a sans-I/O state machine (h11 style).
+
+Bytes go in with :meth:`ServerSession.receive_data`; events come out of
+:meth:`next_event`; bytes to write come out of :meth:`data_to_send`.  The
+session answers protocol control and the routine commands itself; decisions
+(connect, publish, play) are events the adapter answers with ``accept_*`` or
+``reject_*``, so asynchronous checks (HTTP hooks) fit in between and a refused
+publisher never sees ``NetStream.Publish.Start``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from ..codec import amf0, flv
+from ..live.packet import AUDIO, DATA, VIDEO, MediaPacket
+from . import messages as m
+from .chunk import ChunkReader, RtmpMessage, encode_message
+from .errors import RtmpError
+from .handshake import ServerHandshake
+
+FMS_VERSION = "3,5,3,888"
+CLIENT_ID = "ASAICiss"
+STREAM_ID = 1  # SRS hands out stream id 1 to every createStream
+CSID_COMMAND = 3
+CSID_STREAM = 5
+CSID_VIDEO = 6
+CSID_AUDIO = 7
+CSID_DATA = 5
+
+
+class ProtocolViolation(RtmpError):
+    """A peer broke the command flow (e.g. publish before connect)."""
+
+
+# ---- events -----------------------------------------------------------------
+@dataclass
+class ConnectRequested:
+    app: str
+    tc_url: str
+    command_object: dict
+    object_encoding: float
+
+
+@dataclass
+class PublishRequested:
+    stream_id: int
+    stream_name: str  # may carry '?query'
+    publish_type: str  # 'live', 'record', 'append'
+    fmle: bool  # the FMLE/OBS/FFmpeg flow (releaseStream, FCPublish)
+
+
+@dataclass
+class PlayRequested:
+    stream_id: int
+    stream_name: str
+    start: float
+    duration: float
+    reset: bool
+
+
+@dataclass
+class MediaReceived:
+    packet: MediaPacket
+
+
+@dataclass
+class PauseRequested:
+    paused: bool
+    position: float
+
+
+@dataclass
+class ReceiveAVChanged:
+    audio: bool | None = None
+    video: bool | None = None
+
+
+@dataclass
+class StreamClosed:
+    """The client ended its publish or play (FCUnpublish, deleteStream, closeStream)."""
+
+    stream_id: int
+    reason: str
+
+
+@dataclass
+class UnknownMessage:
+    type_id: int
+    size: int
+
+
+@dataclass
+class _Pending:
+    tid: float = 0.0
+    fc_publish_tid: float | None = None
+
+
+# ---- helpers ------------------------------------------------------------------
+def status(code: str, description: str, level: str = "status", **extra) -> dict:
+    info = {"level": level, "code": code, "description": description}
+    info.update(extra)
+    return info
+
+
+def media_packet(msg_type: int, timestamp: int, payload: bytes) -> MediaPacket:
+    """Turn an RTMP audio/video/data message into a MediaPacket."""
+    if msg_type == VIDEO:
+        tag = flv.parse_video(payload)
+        return MediaPacket(
+            VIDEO,
+            timestamp,
+            payload,
+            codec=tag.codec,
+            pts=timestamp + tag.cts,
+            keyframe=tag.keyframe,
+            sequence_header=tag.sequence_header,
+        )
+    if msg_type == AUDIO:
+        tag = flv.parse_audio(payload)
+        return MediaPacket(
+            AUDIO, timestamp, payload, codec=tag.codec, sequence_header=tag.sequence_header
+        )
+    return MediaPacket(DATA, timestamp, payload)
+
+
+class ServerSession:
+    """One RTMP server-side connection."""
+
+    def __init__(
+        self,
+        chunk_size: int = 60000,
+        out_ack_size: int = 2500000,
+        in_ack_size: int = 0,
+        max_message_size: int = 16 * 1024 * 1024 - 1,
+        random_bytes=None,
+    ) -> None:
+        kw = {} if random_bytes is None else {"random_bytes": random_bytes}
+        self._handshake: ServerHandshake | None = ServerHandshake(**kw)
+        self._reader = ChunkReader(max_message_size=max_message_size)
+        self._out = bytearray()
+        self._events: deque = deque()
+        self.chunk_size = chunk_size  # what we send with, after connect
+        self._out_chunk = 128  # what the peer expects right now
+        self.out_ack_size = out_ack_size
+        self.in_ack_size = in_ack_size  # ack the peer every this many bytes
+        self._acked = 0
+        self.state = "handshake"
+        self.connected = False
+        self.app = ""
+        self.tc_url = ""
+        self.object_encoding = 0.0
+        self._connect_tid = 1.0
+        self._pending = _Pending()
+        self.publishing = False
+        self.playing = False
+        self.fmle = False
+
+    # ---- the sans-I/O surface ---------------------------------------------
+    def receive_data(self, data: bytes) -> None:
+        """Feed bytes from the peer.  Raises RtmpError (or a codec error) on
+        input this connection cannot recover from."""
+        if self._handshake is not None:
+            hs = self._handshake
+            hs.receive_data(data)
+            self._out += hs.data_to_send()
+            if not hs.done:
+                return
+            data = hs.leftover
+            self._handshake = None
+            self.state = "connect"
+            if not data:
+                return
+        for msg in self._reader.feed(data):
+            self._on_message(msg)
+        self._maybe_ack()
+
+    def next_event(self):
+        return self._events.popleft() if self._events else None
+
+    def events(self):
+        while self._events:
+            yield self._events.popleft()
+
+    def data_to_send(self) -> bytes:
+        out = bytes(self._out)
+        self._out.clear()
+        return out
+
+    @property
+    def bytes_received(self) -> int:
+        return self._reader.bytes_received
+
+    # ---- decisions --------------------------------------------------------
+    def accept_connect(self, server_info: dict | None = None) -> None:
+        self._send(m.window_ack_size(self.out_ack_size))
+        self._send(m.set_peer_bandwidth(self.out_ack_size, 2))
+        self._send(m.set_chunk_size(self.chunk_size))
+        self._out_chunk = self.chunk_size
+        data = amf0.ECMAArray({"version": FMS_VERSION, "srs_server": "srs-twisted"})
+        if server_info:
+            data.update(server_info)
+        props = {"fmsVer": "FMS/" + FMS_VERSION, "capabilities": 127.0, "mode": 1.0}
+        info = status(
+            "NetConnection.Connect.Success",
+            "Connection succeeded",
+            objectEncoding=self.object_encoding,
+            data=data,
+        )
+        self._command(CSID_COMMAND, 0, "_result", self._connect_tid, props, info)
+        self._command(CSID_COMMAND, 0, "onBWDone", 0.0, None)
+        self.connected = True
+        self.state = "connected"
+
+    def reject_connect(self, description: str = "Connection rejected") -> None:
+        info = status("NetConnection.Connect.Rejected", description, level="error")
+        self._command(CSID_COMMAND, 0, "_error", self._connect_tid, None, info)
+        self.state = "closed"
+
+    def accept_publish(self, stream_id: int = STREAM_ID) -> None:
+        if self.fmle:
+            self._command(
+                CSID_STREAM,
+                stream_id,
+                "onFCPublish",
+                0.0,
+                None,
+                {"code": "NetStream.Publish.Start", "description": "Started publishing stream."},
+            )
+        self._on_status(stream_id, "NetStream.Publish.Start", "Started publishing stream.")
+        self.publishing = True
+        self.state = "publishing"
+
+    def reject_publish(
+        self,
+        stream_id: int = STREAM_ID,
+        code: str = "NetStream.Publish.BadName",
+        description: str = "Stream is not available for publishing.",
+    ) -> None:
+        self._on_status(stream_id, code, description, level="error")
+
+    def accept_play(self, stream_id: int = STREAM_ID) -> None:
+        self._send(m.user_control(m.STREAM_BEGIN, stream_id, chunk_size=self._out_chunk))
+        self._on_status(stream_id, "NetStream.Play.Reset", "Playing and resetting stream.", details="stream")
+        self._on_status(stream_id, "NetStream.Play.Start", "Started playing stream.", details="stream")
+        self._data(stream_id, "|RtmpSampleAccess", True, True)
+        self._data(stream_id, "onStatus", {"code": "NetStream.Data.Start"})
+        self.playing = True
+        self.state = "playing"
+
+    def reject_play(
+        self,
+        stream_id: int = STREAM_ID,
+        code: str = "NetStream.Play.StreamNotFound",
+        description: str = "Stream not found.",
+    ) -> None:
+        self._on_status(stream_id, code, description, level="error")
+
+    def send_unpublish_notify(self, stream_id: int = STREAM_ID) -> None:
+        self._on_status(stream_id, "NetStream.Play.UnpublishNotify", "Stream is now unpublished.")
+
+    # ---- media wire format (shared by every RTMP player) -------------------
+    @property
+    def wire_key(self):
+        return ("rtmp", self.chunk_size)
+
+    # ---- internals --------------------------------------------------------
+    def _send(self, data: bytes) -> None:
+        self._out += data
+
+    def _command(self, csid, stream_id, name, tid, obj, *args) -> None:
+        payload = amf0.encode_many(name, tid, obj, *args)
+        self._out += encode_message(csid, m.COMMAND_AMF0, stream_id, 0, payload, self._out_chunk)
+
+    def _data(self, stream_id, *values) -> None:
+        payload = amf0.encode_many(*values)
+        self._out += encode_message(CSID_STREAM, m.DATA_AMF0, stream_id, 0, payload, self._out_chunk)
+
+    def _on_status(self, stream_id, code, description, level="status", **extra) -> None:
+        info = status(code, description, level=level, clientid=CLIENT_ID, **extra)
+        self._command(CSID_STREAM, stream_id, "onStatus", 0.0, None, info)
+
+    def _maybe_ack(self) -> None:
+        if self.in_ack_size <= 0:
+            return
+        received = self._reader.bytes_received
+        if received - self._acked >= self.in_ack_size:
+            self._acked = received
+            self._send(m.acknowledgement(received & 0xFFFFFFFF))
+
+    def _on_message(self, msg: RtmpMessage) -> None:
+        t = msg.type_id
+        if t in (VIDEO, AUDIO):
+            if not self.publishing:
+                return  # media before publish is started: ignored, as SRS does
+            if not msg.payload:
+                return
+            self._events.append(MediaReceived(media_packet(t, msg.timestamp, msg.payload)))
+        elif t in (m.DATA_AMF0, m.DATA_AMF3):
+            self._on_data(msg)
+        elif t in (m.COMMAND_AMF0, m.COMMAND_AMF3):
+            self._on_command(m.parse_command(msg), msg)
+        elif t == m.AGGREGATE:
+            for sub in m.parse_aggregate(msg.payload, msg.timestamp):
+                self._on_message(sub)
+        elif t == m.WINDOW_ACK_SIZE:
+            self.in_ack_size = m.parse_u32(msg.payload)
+        elif t == m.USER_CONTROL:
+            event, values = m.parse_user_control(msg.payload)
+            if event == m.PING_REQUEST and values:
+                self._send(m.user_control(m.PING_RESPONSE, values[0], chunk_size=self._out_chunk))
+        elif t in (m.SET_CHUNK_SIZE, m.ABORT, m.ACK, m.SET_PEER_BANDWIDTH):
+            pass  # the chunk reader already applied chunk size and abort
+        else:
+            self._events.append(UnknownMessage(t, len(msg.payload)))
+
+    def _on_data(self, msg: RtmpMessage) -> None:
+        if not self.publishing:
+            return
+        payload = msg.payload
+        if msg.type_id == m.DATA_AMF3 and payload[:1] == b"\x00":
+            payload = payload[1:]
+        values = amf0.decode_all(payload)
+        if values and values[0] == "@setDataFrame":
+            values = values[1:]
+        if len(values) >= 2 and values[0] == "onMetaData":
+            meta = values[1] if isinstance(values[1], dict) else {}
+            meta = amf0.ECMAArray(meta)
+            meta.setdefault("server", "srs-twisted")
+            body = amf0.encode_many("onMetaData", meta)
+            self._events.append(MediaReceived(MediaPacket(DATA, msg.timestamp, body)))
+
+    def _on_command(self, cmd, msg: RtmpMessage) -> None:
+        name = cmd.name
+        tid = cmd.transaction_id
+        args = cmd.args
+        if name == "connect":
+            if self.state != "connect":
+                raise ProtocolViolation("connect received twice")
+            obj = cmd.command_object if isinstance(cmd.command_object, dict) else {}
+            self.app = str(obj.get("app", ""))
+            self.tc_url = str(obj.get("tcUrl", ""))
+            self.object_encoding = float(obj.get("objectEncoding", 0) or 0)
+            self._connect_tid = tid
+            self.state = "connecting"
+            self._events.append(ConnectRequested(self.app, self.tc_url, dict(obj), self.object_encoding))
+            return
+        if not self.connected:
+            raise ProtocolViolation(f"command {name!r} before the connection was accepted")
+        if name in ("releaseStream", "FCPublish"):
+            if name == "FCPublish":
+                self.fmle = True
+            self._command(CSID_COMMAND, 0, "_result", tid, None, amf0.UNDEFINED)
+        elif name == "createStream":
+            self._command(CSID_COMMAND, 0, "_result", tid, None, float(STREAM_ID))
+        elif name == "publish":
+            stream = str(args[0]) if args else ""
+            kind = str(args[1]) if len(args) > 1 and isinstance(args[1], str) else "live"
+            self._events.append(PublishRequested(msg.stream_id or STREAM_ID, stream, kind, self.fmle))
+        elif name == "play":
+            stream = str(args[0]) if args else ""
+            start = float(args[1]) if len(args) > 1 and isinstance(args[1], (int, float)) else -2.0
+            duration = float(args[2]) if len(args) > 2 and isinstance(args[2], (int, float)) else -1.0
+            reset = bool(args[3]) if len(args) > 3 else True
+            self._events.append(PlayRequested(msg.stream_id or STREAM_ID, stream, start, duration, reset))
+        elif name == "pause":
+            paused = bool(args[0]) if args else True
+            position = float(args[1]) if len(args) > 1 and isinstance(args[1], (int, float)) else 0.0
+            if self.playing:
+                sid = msg.stream_id or STREAM_ID
+                if paused:
+                    self._on_status(sid, "NetStream.Pause.Notify", "Paused stream.")
+                    self._send(m.user_control(m.STREAM_EOF, sid, chunk_size=self._out_chunk))
+                else:
+                    self._on_status(sid, "NetStream.Unpause.Notify", "Unpaused stream.")
+                    self._send(m.user_control(m.STREAM_BEGIN, sid, chunk_size=self._out_chunk))
+                self._events.append(PauseRequested(paused, position))
+        elif name == "FCUnpublish":
+            sid = msg.stream_id or STREAM_ID
+            self._command(
+                CSID_STREAM,
+                sid,
+                "onFCUnpublish",
+                0.0,
+                None,
+                {"code": "NetStream.unpublish.Success", "description": "Stop publishing stream."},
+            )
+            self._command(CSID_STREAM, sid, "_result", tid, None, amf0.UNDEFINED)
+            if self.publishing:
+                self._on_status(sid, "NetStream.Unpublish.Success", "Stream is now unpublished")
+                self._end_stream(sid, name)
+        elif name in ("deleteStream", "closeStream"):
+            sid = int(args[0]) if args and isinstance(args[0], (int, float)) else STREAM_ID
+            self._end_stream(sid, name)
+        elif name == "getStreamLength":
+            self._command(CSID_COMMAND, 0, "_result", tid, None, 0.0)
+        elif name in ("receiveAudio", "receiveVideo"):
+            flag = bool(args[0]) if args else True
+            if name == "receiveAudio":
+                self._events.append(ReceiveAVChanged(audio=flag))
+            else:
+                self._events.append(ReceiveAVChanged(video=flag))
+        elif tid and name not in ("_result", "_error", "onStatus", "onBWDone", "_checkbw", "FCSubscribe"):
+            # Answer unknown calls so clients waiting on a transaction go on.
+            self._command(CSID_COMMAND, 0, "_result", tid, None, amf0.UNDEFINED)
+
+    def _end_stream(self, stream_id: int, reason: str) -> None:
+        if self.publishing or self.playing:
+            self.publishing = False
+            self.playing = False
+            self.state = "connected"
+            self._events.append(StreamClosed(stream_id, reason))
+
+
+__all__ = [
+    "ConnectRequested",
+    "MediaReceived",
+    "PauseRequested",
+    "PlayRequested",
+    "ProtocolViolation",
+    "PublishRequested",
+    "ReceiveAVChanged",
+    "ServerSession",
+    "StreamClosed",
+    "UnknownMessage",
+    "media_packet",
+]

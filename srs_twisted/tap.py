@@ -1,0 +1,79 @@
+"""``twistd srs``: command-line options and the service maker."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from twisted.python import usage
+
+from . import __version__
+
+# What `twistd -n srs` and `srs` run with when no config file is given:
+# RTMP on 1935, the HTTP API and server sections present (served by their
+# own features), one default vhost with SRS's defaults.
+DEFAULT_CONFIG = """
+listen              1935;
+max_connections     1000;
+daemon              off;
+srs_log_tank        console;
+http_api {
+    enabled         on;
+    listen          1985;
+}
+http_server {
+    enabled         on;
+    listen          8080;
+    dir             ./objs/nginx/html;
+}
+vhost __defaultVhost__ {
+}
+"""
+
+
+class Options(usage.Options):
+    synopsis = "[-c FILE] [-e] [-t]"
+    longdesc = "Run srs-twisted, an SRS-compatible live video server. Without -c it runs on built-in defaults."
+    optParameters = [["config", "c", None, "SRS config file (default: built-in defaults; env SRS_CONFIG_FILE)"]]
+    optFlags = [
+        ["env-only", "e", "Take all config from SRS_* environment variables"],
+        ["test", "t", "Check the config and exit"],
+    ]
+
+    def opt_version(self):
+        print(f"srs-twisted {__version__}")
+        sys.exit(0)
+
+    def postOptions(self):
+        environ = os.environ
+        if environ.get("SRS_CONFIG_FILE"):
+            self["config"] = environ["SRS_CONFIG_FILE"]
+        if environ.get("SRS_ENV_ONLY"):
+            self["env-only"] = True
+
+
+def load_config(path, env_only=False, environ=None):
+    from . import config
+
+    environ = os.environ if environ is None else environ
+    if env_only:
+        return config.load(None, environ=environ, env_only=True)
+    if path is None:
+        return config.load_string(DEFAULT_CONFIG, environ=environ, path="<built-in defaults>")
+    return config.load(path, environ=environ)
+
+
+def makeService(options):
+    from .config import ConfigError
+    from . import log
+    from .service import SrsService
+
+    try:
+        conf = load_config(options["config"], options["env-only"])
+    except (ConfigError, OSError) as e:
+        raise SystemExit(f"srs: {e}")
+    if options["test"]:
+        print(f"srs: config {options['config'] or '<built-in defaults>'} is ok")
+        raise SystemExit(0)
+    log.configure(conf.srs_log_tank, conf.srs_log_file, conf.srs_log_level)
+    return SrsService(conf)

@@ -1,0 +1,125 @@
+"""The real server with real FFmpeg and ffprobe over RTMP on loopback."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+
+from twisted.trial import unittest
+
+from . import harness as h
+
+
+class RtmpFFmpegTests(unittest.TestCase):
+    timeout = 180
+    conf = "vhost __defaultVhost__ { play { mw_latency 100; } }"
+
+    def setUp(self):
+        h.ffmpeg(), h.ffprobe()
+        self.server = h.Server(self.conf)
+        self.addCleanup(self.server.stop)
+        self.tmp = tempfile.mkdtemp(prefix="srs-out-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+
+    def start_publisher(self, kind="h264-aac", stream="livestream", loop=True):
+        pub = h.publish(self.server.url(stream), h.clip(kind), loop=loop)
+        self.addCleanup(h.stop_process, pub)
+        return pub
+
+    def assert_av(self, info, vcodec="h264", acodec="aac"):
+        streams = h.streams_by_type(info)
+        self.assertEqual(streams["video"]["codec_name"], vcodec)
+        self.assertEqual((streams["video"]["width"], streams["video"]["height"]), (320, 240))
+        self.assertEqual(streams["audio"]["codec_name"], acodec)
+        self.assertEqual(int(streams["audio"]["sample_rate"]), 44100)
+        self.assertEqual(streams["audio"]["channels"], 2)
+
+    def test_publish_then_play_shows_codecs_and_resolution(self):
+        self.start_publisher()
+        time.sleep(1.5)
+        self.assert_av(h.probe(self.server.url()))
+
+    def test_recording_of_10s_lasts_10s_with_both_streams(self):
+        self.start_publisher()
+        out = os.path.join(self.tmp, "rec.flv")
+        result = h.record(self.server.url(), 10, out)
+        self.assertEqual(result.returncode, 0, result.stderr.decode(errors="replace"))
+        info = h.probe(out)
+        self.assert_av(info)
+        self.assertGreaterEqual(float(info["format"]["duration"]), 9.5)
+
+    def test_mp3_audio(self):
+        self.start_publisher("h264-mp3")
+        out = os.path.join(self.tmp, "rec.flv")
+        result = h.record(self.server.url(), 4, out)
+        self.assertEqual(result.returncode, 0, result.stderr.decode(errors="replace"))
+        self.assert_av(h.probe(out), acodec="mp3")
+
+    def test_hevc_over_enhanced_rtmp(self):
+        self.start_publisher("hevc-aac")
+        out = os.path.join(self.tmp, "rec.mkv")
+        result = h.record(self.server.url(), 4, out)
+        self.assertEqual(result.returncode, 0, result.stderr.decode(errors="replace"))
+        self.assert_av(h.probe(out), vcodec="hevc")
+
+    def test_second_publisher_refused(self):
+        self.start_publisher()
+        time.sleep(1.5)
+        second = h.publish(self.server.url(), h.clip(), loop=True)
+        self.addCleanup(h.stop_process, second)
+        second.wait(20)
+        self.assertNotEqual(second.returncode, 0)
+        self.assertIn("busy", self.server.log())
+        # the first publisher's stream still plays
+        self.assert_av(h.probe(self.server.url()))
+
+    def test_fifty_players_all_receive_the_stream(self):
+        self.start_publisher()
+        time.sleep(1.0)
+        players = []
+        for i in range(50):
+            out = os.path.join(self.tmp, f"p{i}.flv")
+            players.append((h.start_player(self.server.url(), 4, out), out))
+        for proc, _ in players:
+            self.addCleanup(h.stop_process, proc)
+        for proc, out in players:
+            proc.wait(60)
+        for proc, out in players:
+            self.assertEqual(proc.returncode, 0, proc.stderr.read().decode(errors="replace"))
+            info = h.probe(out)
+            self.assertEqual(sorted(h.streams_by_type(info)), ["audio", "video"])
+            self.assertGreaterEqual(float(info["format"]["duration"]), 3.5)
+
+    def test_publisher_drops_mid_gop_and_republishes_while_players_wait(self):
+        pub = self.start_publisher()
+        time.sleep(1.3)  # mid-GOP: GOPs are 1 s
+        out = os.path.join(self.tmp, "wait.flv")
+        player = h.start_player(self.server.url(), 8, out)
+        self.addCleanup(h.stop_process, player)
+        time.sleep(1.5)
+        pub.kill()
+        pub.wait(5)
+        time.sleep(1.0)
+        self.assertIsNone(player.poll(), "the player must keep waiting for a new publisher")
+        self.start_publisher()
+        player.wait(60)
+        self.assertEqual(player.returncode, 0, player.stderr.read().decode(errors="replace"))
+        info = h.probe(out)
+        self.assertEqual(sorted(h.streams_by_type(info)), ["audio", "video"])
+        self.assertGreaterEqual(float(info["format"]["duration"]), 7.0)
+
+
+class SmallChunkTests(RtmpFFmpegTests):
+    """The same flows with the server's chunk size at its minimum, 128."""
+
+    conf = "chunk_size 128;\nvhost __defaultVhost__ { play { mw_latency 100; } }"
+
+    # The heavy cases run once, in the parent class.
+    test_fifty_players_all_receive_the_stream = None
+    test_publisher_drops_mid_gop_and_republishes_while_players_wait = None
+    test_hevc_over_enhanced_rtmp = None
+    test_mp3_audio = None
+    test_second_publisher_refused = None
+

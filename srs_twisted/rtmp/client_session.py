@@ -137,8 +137,7 @@ class ClientSession:
 
     # ---- internals --------------------------------------------------------
     def _command(self, csid, stream_id, name, tid, obj, *args) -> None:
-        payload = amf0.encode_many(name, tid, obj, *args)
-        self._out += encode_message(csid, m.COMMAND_AMF0, stream_id, 0, payload, self._out_chunk)
+        self._out += m.command(csid, stream_id, name, tid, obj, *args, chunk_size=self._out_chunk)
 
     def _connect(self) -> None:
         self._out += m.set_chunk_size(self.chunk_size)

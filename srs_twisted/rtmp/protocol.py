@@ -102,7 +102,9 @@ class RtmpServerProtocol(protocol.Protocol):
         self.ctx.add_client(self.client)
         self.log.trace(f"RTMP client ip={ip}:{port}, fd={self.transport.fileno() if hasattr(self.transport, 'fileno') else -1}")
         conf = self.ctx.config
-        self.session = s.ServerSession(chunk_size=conf.chunk_size, out_ack_size=2500000)
+        self.session = s.ServerSession(
+            chunk_size=conf.chunk_size, max_message_size=self.factory.max_message_size
+        )
         self._timeout_call = self.ctx.clock.callLater(CONNECT_TIMEOUT, self._connect_timeout)
 
     def _connect_timeout(self) -> None:
@@ -387,6 +389,9 @@ class RtmpServerProtocol(protocol.Protocol):
 
 class RtmpServerFactory(protocol.ServerFactory):
     protocol = RtmpServerProtocol
+
+    # The largest RTMP message accepted (the 24-bit length field's maximum).
+    max_message_size = 16 * 1024 * 1024 - 1
 
     def __init__(self, ctx) -> None:
         self.ctx = ctx

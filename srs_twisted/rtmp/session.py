@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from ..codec import amf0, flv
 from ..live.packet import AUDIO, DATA, VIDEO, MediaPacket
 from . import messages as m
-from .chunk import ChunkReader, RtmpMessage, encode_message
+from .chunk import ChunkReader, RtmpMessage
 from .errors import RtmpError
 from .handshake import ServerHandshake
 
@@ -270,12 +270,10 @@ class ServerSession:
         self._out += data
 
     def _command(self, csid, stream_id, name, tid, obj, *args) -> None:
-        payload = amf0.encode_many(name, tid, obj, *args)
-        self._out += encode_message(csid, m.COMMAND_AMF0, stream_id, 0, payload, self._out_chunk)
+        self._out += m.command(csid, stream_id, name, tid, obj, *args, chunk_size=self._out_chunk)
 
     def _data(self, stream_id, *values) -> None:
-        payload = amf0.encode_many(*values)
-        self._out += encode_message(CSID_STREAM, m.DATA_AMF0, stream_id, 0, payload, self._out_chunk)
+        self._out += m.data_message(CSID_STREAM, stream_id, *values, chunk_size=self._out_chunk)
 
     def _on_status(self, stream_id, code, description, level="status", **extra) -> None:
         info = status(code, description, level=level, clientid=CLIENT_ID, **extra)

@@ -1,0 +1,249 @@
+"""The RTMP server adapter driven by the RTMP client session, in memory:
+StringTransport and task.Clock, no sockets, no sleeps."""
+
+from __future__ import annotations
+
+from twisted.internet.address import IPv4Address
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.trial import unittest
+
+from srs_twisted import config as srs_config
+from srs_twisted.codec import amf0
+from srs_twisted.context import ServerContext
+from srs_twisted.live.packet import AUDIO, DATA, VIDEO, MediaPacket
+from srs_twisted.rtmp import client_session as cs
+from srs_twisted.rtmp.chunk import encode_message
+from srs_twisted.rtmp.protocol import RtmpServerFactory
+
+AVC_SH = bytes.fromhex("1700000000014d401effe1001967") + bytes(20)
+AAC_SH = bytes.fromhex("af001210")
+
+
+def video(dts, key=False, sh=False):
+    if sh:
+        return MediaPacket(VIDEO, dts, AVC_SH, codec="h264", keyframe=True, sequence_header=True)
+    head = b"\x17\x01\x00\x00\x00" if key else b"\x27\x01\x00\x00\x00"
+    return MediaPacket(VIDEO, dts, head + bytes(200), codec="h264", keyframe=key)
+
+
+def audio(dts, sh=False):
+    return MediaPacket(AUDIO, dts, AAC_SH if sh else b"\xaf\x01" + bytes(30), codec="aac", sequence_header=sh)
+
+
+class Conn:
+    """One client session wired to one server protocol instance."""
+
+    def __init__(self, factory, session, port):
+        self.session = session
+        self.proto = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", port))
+        self.transport = StringTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", port))
+        self.proto.makeConnection(self.transport)
+        self.events = []
+
+    def pump(self, rounds=20):
+        for _ in range(rounds):
+            moved = False
+            out = self.session.data_to_send()
+            if out and not self.transport.disconnecting:
+                self.proto.dataReceived(out)
+                moved = True
+            back = self.transport.value()
+            if back:
+                self.transport.clear()
+                self.session.receive_data(back)
+                self.events.extend(self.session.events())
+                moved = True
+            if not moved:
+                break
+
+    def of(self, kind):
+        return [e for e in self.events if isinstance(e, kind)]
+
+    def close(self):
+        self.proto.connectionLost(None)
+
+
+class ServerTestCase(unittest.TestCase):
+    conf = "vhost __defaultVhost__ { play { mw_latency 0; } }"
+
+    def setUp(self):
+        self.clock = Clock()
+        self.ctx = ServerContext(srs_config.load_string(self.conf), self.clock)
+        self.factory = RtmpServerFactory(self.ctx)
+        self.port = 40000
+
+    def connect(self, stream="s", mode="play", app="live", tc_url=None):
+        self.port += 1
+        tc_url = tc_url or f"rtmp://127.0.0.1/{app}"
+        conn = Conn(self.factory, cs.ClientSession(tc_url, stream, mode, random_bytes=lambda n: bytes(n)), self.port)
+        conn.pump()
+        return conn
+
+    def publisher(self, stream="s"):
+        pub = self.connect(stream, "publish")
+        self.assertEqual(len(pub.of(cs.Started)), 1, pub.events)
+        return pub
+
+    def send(self, pub, *packets):
+        for p in packets:
+            pub.session.send_packet(p)
+        pub.pump()
+
+
+class PublishPlayTests(ServerTestCase):
+    def test_publish_then_play_gets_headers_gop_and_live(self):
+        pub = self.publisher()
+        meta = MediaPacket(DATA, 0, amf0.encode_many("onMetaData", amf0.ECMAArray({"width": 320.0})))
+        self.send(pub, meta, video(0, sh=True), audio(0, sh=True), video(0, key=True), audio(10), video(40))
+        src = self.ctx.registry.get("__defaultVhost__", "live", "s")
+        self.assertTrue(src.active)
+        self.assertEqual(self.ctx.clients[pub.proto.client.id].type, "fmle-publish")
+
+        player = self.connect("s", "play")
+        codes = [e.code for e in player.of(cs.StatusReceived)]
+        self.assertEqual(codes, ["NetStream.Play.Reset", "NetStream.Play.Start"])
+        self.send(pub, video(80))
+        player.pump()
+        got = [e.packet for e in player.of(cs.PacketReceived)]
+        kinds = [(p.kind, p.sequence_header, p.keyframe) for p in got]
+        self.assertEqual(kinds[:3], [(DATA, False, False), (VIDEO, True, True), (AUDIO, True, False)])
+        self.assertEqual([p.dts for p in got[3:]], [9, 19, 49, 89])
+        self.assertEqual(got[1].payload, AVC_SH)
+        self.assertIn(b"srs-twisted", got[0].payload)  # onMetaData kept, server added
+
+    def test_second_publisher_refused_first_keeps_going(self):
+        pub = self.publisher()
+        second = self.connect("s", "publish")
+        self.assertEqual(second.of(cs.Started), [])
+        rejected = second.of(cs.Rejected)
+        self.assertEqual(rejected[0].description, "Stream is busy.")
+        self.assertTrue(second.transport.disconnecting)
+        self.assertFalse(pub.transport.disconnecting)
+
+    def test_unpublish_keeps_player_and_releases_when_all_gone(self):
+        pub = self.publisher()
+        self.send(pub, video(0, sh=True), video(0, key=True))
+        player = self.connect("s", "play")
+        pub.session.close()
+        pub.pump()
+        src = self.ctx.registry.get("__defaultVhost__", "live", "s")
+        self.assertFalse(src.active)
+        self.assertFalse(player.transport.disconnecting)
+        pub.close()
+        player.close()
+        self.assertIsNone(self.ctx.registry.get("__defaultVhost__", "live", "s"))
+        self.assertEqual(self.ctx.clients, {})
+
+    def test_vhost_and_param_from_tcurl_and_stream(self):
+        pub = self.connect("s?token=abc", "publish", tc_url="rtmp://127.0.0.1/live?vhost=foo.com")
+        self.assertEqual(len(pub.of(cs.Started)), 1)
+        req = pub.proto.client.request
+        # vhost foo.com is not configured: it falls back to the default vhost
+        self.assertEqual((req.vhost, req.app, req.stream), ("__defaultVhost__", "live", "s"))
+        self.assertEqual(req.param, "?vhost=foo.com&token=abc")
+
+    def test_paused_transport_pauses_player(self):
+        pub = self.publisher()
+        self.send(pub, video(0, sh=True), video(0, key=True))
+        player = self.connect("s", "play")
+        player.pump()
+        consumer = player.transport.producer
+        self.assertIs(consumer, player.proto.consumer)
+        consumer.pauseProducing()
+        before = len(player.of(cs.PacketReceived))
+        self.send(pub, video(40), video(80))
+        player.pump()
+        self.assertEqual(len(player.of(cs.PacketReceived)), before)
+        consumer.resumeProducing()
+        player.pump()
+        self.assertEqual(len(player.of(cs.PacketReceived)), before + 2)
+
+
+class TimeoutTests(ServerTestCase):
+    conf = "vhost __defaultVhost__ { publish { firstpkt_timeout 3000; normal_timeout 2000; kickoff_for_idle 5; } }"
+
+    def test_first_packet_timeout(self):
+        pub = self.publisher()
+        self.clock.advance(2.0)
+        self.assertFalse(pub.transport.disconnecting)
+        self.clock.advance(2.0)
+        self.assertTrue(pub.transport.disconnecting)
+
+    def test_normal_timeout(self):
+        pub = self.publisher()
+        self.send(pub, video(0, key=True))
+        self.clock.advance(1.0)
+        self.assertFalse(pub.transport.disconnecting)
+        self.clock.advance(2.0)
+        self.assertTrue(pub.transport.disconnecting)
+
+    def test_kickoff_for_idle(self):
+        pub = self.publisher()
+        for i in range(7):
+            self.send(pub, video(i * 1000, key=True))
+            self.clock.advance(1.0)
+        self.assertTrue(pub.transport.disconnecting)
+
+
+class BadInputTests(ServerTestCase):
+    def raw(self, data):
+        self.port += 1
+        proto = self.factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", self.port))
+        transport = StringTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", self.port))
+        proto.makeConnection(transport)
+        proto.dataReceived(data)
+        return proto, transport
+
+    def handshaken(self):
+        sess = cs.ClientSession("rtmp://127.0.0.1/live", "s", "play", random_bytes=lambda n: bytes(n))
+        self.port += 1
+        conn = Conn(self.factory, sess, self.port)
+        # handshake only: C0C1, then S0S1S2 back, then C2
+        conn.proto.dataReceived(sess.data_to_send())
+        sess.receive_data(conn.transport.value())
+        conn.transport.clear()
+        c2 = sess.data_to_send()
+        return conn, c2[:1537 - 1]
+
+    def test_garbage_before_handshake(self):
+        _, t = self.raw(b"GET / HTTP/1.1\r\n\r\n" + bytes(2000))
+        self.assertTrue(t.disconnected)
+
+    def test_fresh_chunk_stream_with_fmt3_closes(self):
+        conn, c2 = self.handshaken()
+        conn.proto.dataReceived(c2 + b"\xc8" + bytes(10))
+        self.assertTrue(conn.transport.disconnected)
+
+    def test_message_longer_than_limit(self):
+        self.factory.max_message_size = 1000
+        conn, c2 = self.handshaken()
+        # a command message header announcing 1001 bytes
+        header = b"\x03" + b"\x00\x00\x00" + (1001).to_bytes(3, "big") + b"\x14" + b"\x00\x00\x00\x00"
+        conn.proto.dataReceived(c2 + header)
+        self.assertTrue(conn.transport.disconnected)
+
+    def test_deeply_nested_amf_closes(self):
+        conn, c2 = self.handshaken()
+        payload = amf0.encode_many("connect", 1.0) + b"\x03\x00\x01a" * 500
+        conn.proto.dataReceived(c2 + encode_message(3, 20, 0, 0, payload, 128))
+        self.assertTrue(conn.transport.disconnected)
+
+    def test_truncated_amf_closes(self):
+        conn, c2 = self.handshaken()
+        payload = amf0.encode_many("connect", 1.0, {"app": "live", "tcUrl": "rtmp://x/live"})[:-7]
+        conn.proto.dataReceived(c2 + encode_message(3, 20, 0, 0, payload, 128))
+        self.assertTrue(conn.transport.disconnected)
+
+    def test_illegal_stream_name_closes_that_connection_only(self):
+        pub = self.publisher("good")
+        bad = self.connect("bad name;rm", "publish")
+        self.assertEqual(bad.of(cs.Started), [])
+        self.assertTrue(bad.transport.disconnecting)
+        self.assertFalse(pub.transport.disconnecting)
+        self.assertIsNone(self.ctx.registry.get("__defaultVhost__", "live", "bad name;rm"))
+
+    def test_unknown_message_type_is_ignored(self):
+        pub = self.publisher()
+        pub.proto.dataReceived(encode_message(9, 99, 1, 0, b"junk", 60000))
+        self.assertFalse(pub.transport.disconnecting)

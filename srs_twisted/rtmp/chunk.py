@@ -51,6 +51,9 @@ DEFAULT_CHUNK_SIZE = 128
 MIN_CSID = 2
 MAX_CSID = 65599
 MAX_PEER_CHUNK_SIZE = 0xFFFFFF
+# Real peers use a handful of chunk streams; refusing more than this keeps
+# a hostile peer from making us hold state for all 65598 ids.
+MAX_KNOWN_CHUNK_STREAMS = 1024
 EXTENDED_TIMESTAMP = 0xFFFFFF
 
 _TYPE_SET_CHUNK_SIZE = 1
@@ -241,6 +244,8 @@ class ChunkReader:
             if cs is None:
                 if fmt == 2:
                     raise ChunkError(f"fmt 2 chunk on fresh chunk stream {csid}")
+                if len(streams) >= MAX_KNOWN_CHUNK_STREAMS:
+                    raise ChunkError(f"more than {MAX_KNOWN_CHUNK_STREAMS} chunk stream ids in use")
                 cs = streams[csid] = _ChunkStream(csid)
             elif cs.in_message:
                 if fmt == 0:

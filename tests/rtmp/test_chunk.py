@@ -323,6 +323,12 @@ class ErrorTests(unittest.TestCase):
                 + raw(3, 3, data=b"y" * 72) + raw(0, 5, 0, 200, 9, 1, data=b"x" * 128))
         self.assertEqual(len(feed_whole(data, max_chunk_streams=2)), 1)
 
+    def test_too_many_chunk_stream_ids(self):
+        data = b"".join(raw(0, csid, 0, 0, 20, 0) for csid in range(2, 2 + 1024))
+        self.assertEqual(len(feed_whole(data)), 1024)
+        exc = self.assertRaises(ChunkError, feed_whole, data + raw(0, 5000, 0, 0, 20, 0))
+        self.assertIn("1024", str(exc))
+
     def test_failed_reader_stays_failed(self):
         reader = ChunkReader()
         self.assertRaises(ChunkError, reader.feed, raw(3, 5))

@@ -360,8 +360,7 @@ class LiveSource:
                     break
             else:
                 c.dropped += len(packets)
-                c.cursor = end
-                return
+                packets = []
         out: list[MediaPacket] = []
         if c.needs_headers:
             c.needs_headers = False

@@ -108,7 +108,7 @@ class PublishPlayTests(ServerTestCase):
         got = [e.packet for e in player.of(cs.PacketReceived)]
         kinds = [(p.kind, p.sequence_header, p.keyframe) for p in got]
         self.assertEqual(kinds[:3], [(DATA, False, False), (VIDEO, True, True), (AUDIO, True, False)])
-        self.assertEqual([p.dts for p in got[3:]], [9, 19, 49, 89])
+        self.assertEqual([p.dts for p in got[3:]], [0, 10, 40, 80])
         self.assertEqual(got[1].payload, AVC_SH)
         self.assertIn(b"srs-twisted", got[0].payload)  # onMetaData kept, server added
 

@@ -383,7 +383,10 @@ class LiveSource:
         headers = [p for p in (self.metadata, self.video_sh, self.audio_sh) if p is not None]
         if dts is None:
             return headers
-        return [p if p.dts == dts else p.retimed(dts) for p in headers]
+        # Sequence headers move to the first packet's time; metadata stays at
+        # its own (players such as FFmpeg read a script tag stamped later
+        # than 0 as a subtitle stream).
+        return [p if p.dts == dts or p.is_data else p.retimed(dts) for p in headers]
 
     # ---- life cycle -------------------------------------------------------
     def _check_idle(self) -> None:

@@ -83,8 +83,8 @@ class FanOutTests(unittest.TestCase):
         sink = Sink()
         src.subscribe(sink)
         got = sink.packets()
-        # metadata, video sh, audio sh (all moved to the GOP start), then the GOP
-        self.assertEqual(got[:3], [(DATA, 200), (VIDEO, 200), (AUDIO, 200)])
+        # metadata (at its own time), video and audio sh (moved to the GOP start), the GOP
+        self.assertEqual(got[:3], [(DATA, 0), (VIDEO, 200), (AUDIO, 200)])
         self.assertEqual([d for _, d in got[3:]], [200, 240, 280, 320, 360])
         src.write(video(400))
         self.assertEqual(sink.packets()[-1], (VIDEO, 400))

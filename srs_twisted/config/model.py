@@ -314,7 +314,7 @@ class PlayConfig:
     gop_cache: bool = _on(True)
     gop_cache_max_frames: int = _int(2500)
     queue_length: float = _float(30.0)  # seconds
-    time_jitter: str = _str("full")  # full, zero or off (anything else reads as off)
+    time_jitter: str = _str("full")  # full, zero or off (anything else is read as off)
     atc: bool = _only_on(False)
     atc_auto: bool = _only_on(False)
     mix_correct: bool = _only_on(False)
@@ -496,7 +496,7 @@ class DvrConfig:
     dvr_path: str = _str("./objs/nginx/html/[app]/[stream].[timestamp].flv")
     dvr_duration: int = _int(30)  # seconds
     dvr_wait_keyframe: bool = _on(True)
-    time_jitter: str = _str("full")
+    time_jitter: str = _str("full")  # full, zero or off
     directive: Directive | None = _raw()
 
 
@@ -843,7 +843,7 @@ def _vhost(node: Directive, environ: Env) -> VhostConfig:
     play = v.play
     if v.min_latency and not _given(node, ("play", "mw_msgs"), path, environ):
         play = replace(play, mw_msgs=0)
-    play = replace(play, mw_msgs=min(play.mw_msgs, 128))
+    play = replace(play, mw_msgs=min(play.mw_msgs, 128), time_jitter=_jitter(play.time_jitter))
     hls = replace(
         v.hls,
         hls_key_file_path=v.hls.hls_key_file_path or v.hls.hls_path,
@@ -855,7 +855,13 @@ def _vhost(node: Directive, environ: Env) -> VhostConfig:
         aac_bitrate=int(_in_range(v.rtc.aac_bitrate, 8000, 320000, 48000)),
         pli_for_rtmp=_in_range(v.rtc.pli_for_rtmp, 0.5, 30.0, 6.0),
     )
-    return replace(v, name=node.arg() or "", play=play, hls=hls, rtc=rtc)
+    dvr = replace(v.dvr, time_jitter=_jitter(v.dvr.time_jitter))
+    return replace(v, name=node.arg() or "", play=play, hls=hls, rtc=rtc, dvr=dvr)
+
+
+def _jitter(value: str) -> str:
+    """SRS knows ``full`` and ``zero``; every other value means ``off``."""
+    return value if value in ("full", "zero") else "off"
 
 
 def _stream_caster(node: Directive, environ: Env) -> StreamCasterConfig:
@@ -914,7 +920,9 @@ def build(root: Directive, environ: Env = None, path: str | None = None) -> SrsC
 # Entry points
 
 
-def load(path: str | None = None, environ: Mapping[str, str] = os.environ, env_only: bool = False) -> SrsConfig:
+def load(
+    path: str | None = None, environ: Mapping[str, str] | None = os.environ, env_only: bool = False
+) -> SrsConfig:
     """Read, rewrite, check and type a configuration, as SRS does at start-up.
 
     ``path`` defaults to ``conf/srs.conf``; ``SRS_CONFIG_FILE`` overrides it.  With
@@ -922,7 +930,7 @@ def load(path: str | None = None, environ: Mapping[str, str] = os.environ, env_o
     variables, ``daemon`` defaults to off, logs go to the console and an empty configuration
     gets a ``vhost __defaultVhost__``.
     """
-    environ = dict(environ)
+    environ = dict(environ or {})
     env_only = env_only or is_env_only(environ)
     if env_only:
         path = None

@@ -174,6 +174,11 @@ class ReadingTests(unittest.TestCase):
             load_string(MINIMAL, {"SRS_VHOST_PLAY_MW_LATENCY": "fast"})
         self.assertEqual(ctx.exception.path, "<env SRS_VHOST_PLAY_MW_LATENCY>")
 
+    def test_time_jitter_unknown_values_mean_off(self):
+        v = self.vhost("play { time_jitter zero; } dvr { time_jitter none; }")
+        self.assertEqual((v.play.time_jitter, v.dvr.time_jitter), ("zero", "off"))
+        self.assertEqual(self.vhost("play { time_jitter FULL; }").play.time_jitter, "off")
+
     def test_empty_argument_means_default(self):
         self.assertEqual(self.vhost("play { queue_length ''; }").play.queue_length, 30.0)
 
@@ -417,6 +422,10 @@ class LoadTests(unittest.TestCase):
                  env_only=True)
         self.assertEqual((c.listen, c.daemon, c.path), (["1935"], True, None))
         self.assertEqual(list(c.vhosts), [DEFAULT_VHOST])
+
+    def test_env_only_with_no_environ(self):
+        c = load(environ=None, env_only=True)
+        self.assertEqual((c.listen, list(c.vhosts)), (["1935"], [DEFAULT_VHOST]))
 
     def test_env_only_defaults_can_be_overridden(self):
         c = load(environ={"SRS_ENV_ONLY": "", "SRS_LOG_TANK": "file"})

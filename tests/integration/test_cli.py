@@ -127,8 +127,11 @@ class RunTests(unittest.TestCase):
         log = os.path.join(self.dir, "objs", "srs.log")
         os.rename(log, log + ".1")
         proc.send_signal(signal.SIGUSR1)
-        proc.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + 5
+        while not os.path.exists(log) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertTrue(os.path.exists(log), "SIGUSR1 did not reopen the log file")
+        proc.send_signal(signal.SIGHUP)
         text = ""
         while time.monotonic() < deadline:
             if os.path.exists(log):

@@ -34,11 +34,10 @@ class StreamRequest:
 
     @property
     def stream_url(self) -> str:
-        """SRS's ``stream_url``: /app/stream (vhost included when not default)."""
+        """SRS's ``stream_url``: /app/stream, prefixed by the vhost unless it
+        is the default one."""
         base = f"/{self.app}/{self.stream}"
-        if self.vhost != DEFAULT_VHOST and self.vhost != self.host:
-            return f"{self.vhost}{base}"
-        return base
+        return base if self.vhost == DEFAULT_VHOST else f"{self.vhost}{base}"
 
     def query(self) -> dict[str, str]:
         return dict(parse_qsl(self.param.lstrip("?"), keep_blank_values=True))

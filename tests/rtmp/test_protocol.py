@@ -112,6 +112,36 @@ class PublishPlayTests(ServerTestCase):
         self.assertEqual(got[1].payload, AVC_SH)
         self.assertIn(b"srs-twisted", got[0].payload)  # onMetaData kept, server added
 
+    def test_enhanced_rtmp_av1_vp9_opus_pass_through(self):
+        from srs_twisted.codec.opus import make_opus_head
+
+        av1c = bytes([0x81, 0x08, 0x0C, 0x00])  # AV1 main profile, level 4.0
+        vpcc = bytes([1, 0, 0, 0]) + bytes([0, 31, 0x80, 2, 2, 2, 0, 0])  # VP9 profile 0, level 3.1
+        cases = [
+            ("av1", b"av01", av1c, "AV1"),
+            ("vp9", b"vp09", vpcc, "VP9"),
+        ]
+        for codec, fourcc, record, name in cases:
+            stream = f"enh-{codec}"
+            pub = self.publisher(stream)
+            opus_sh = b"\x90Opus" + make_opus_head(2, 48000)
+            packets = [
+                MediaPacket(VIDEO, 0, b"\x90" + fourcc + record),  # key, SequenceStart
+                MediaPacket(AUDIO, 0, opus_sh),
+                MediaPacket(VIDEO, 0, b"\x93" + fourcc + bytes(50)),  # key, CodedFramesX
+                MediaPacket(AUDIO, 20, b"\x91Opus" + bytes(40)),
+                MediaPacket(VIDEO, 40, b"\xa3" + fourcc + bytes(30)),  # inter, CodedFramesX
+            ]
+            self.send(pub, *packets)
+            src = self.ctx.registry.get("__defaultVhost__", "live", stream)
+            self.assertEqual(src.stats.video["codec"], name)
+            self.assertEqual(src.stats.audio, {"codec": "Opus", "sample_rate": 48000, "channel": 2, "profile": "Other"})
+            player = self.connect(stream, "play")
+            got = [e.packet for e in player.of(cs.PacketReceived)]
+            self.assertEqual([p.payload for p in got], [p.payload for p in packets])
+            self.assertEqual([(p.codec, p.keyframe, p.sequence_header) for p in got[:3]],
+                             [(codec, True, True), ("opus", False, True), (codec, True, False)])
+
     def test_second_publisher_refused_first_keeps_going(self):
         pub = self.publisher()
         second = self.connect("s", "publish")

@@ -160,17 +160,18 @@ class AMFDate:
 # Encoding
 
 
-def _utf8(text: str) -> bytes:
+def encode_utf8(text: str, error=AMF0Error) -> bytes:
+    """UTF-8 bytes of ``text``; non-UTF-8 bytes kept as surrogates by decoding come back."""
     try:
         return text.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError as e:
-        raise AMF0Error("string is not encodable as UTF-8: %s" % e) from e
+        raise error("string is not encodable as UTF-8: %s" % e) from e
 
 
 def _key(name, parts: list) -> None:
     if not isinstance(name, str):
         raise AMF0Error("object keys must be str, not %s" % type(name).__name__)
-    raw = _utf8(name)
+    raw = encode_utf8(name)
     if len(raw) > 0xFFFF:
         raise AMF0Error("object key of %d bytes exceeds 65535" % len(raw))
     parts.append(_U16.pack(len(raw)))
@@ -199,7 +200,7 @@ def _encode(value, parts: list, depth: int) -> None:
         except OverflowError as e:
             raise AMF0Error("number %r does not fit a double" % (value,)) from e
     elif isinstance(value, str):
-        raw = _utf8(value)
+        raw = encode_utf8(value)
         if isinstance(value, XMLDocument):
             parts.append(b"\x0f" + _U32.pack(len(raw)))
         elif len(raw) > 0xFFFF:

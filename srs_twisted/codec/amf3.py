@@ -14,7 +14,7 @@ Externalizable objects, vectors and dictionaries raise :class:`AMF3Error`.
 
 import struct
 
-from .amf0 import UNDEFINED, AMFDate, ECMAArray, TypedObject, XMLDocument
+from .amf0 import UNDEFINED, AMFDate, ECMAArray, TypedObject, XMLDocument, encode_utf8
 from .errors import CodecError
 
 __all__ = ["AMF3Error", "decode", "encode"]
@@ -38,6 +38,7 @@ _INT_MIN = -(1 << 28)
 _INT_MAX = (1 << 28) - 1
 _U29_MAX = (1 << 29) - 1
 _ENCODE_DEPTH_LIMIT = 64
+_INLINE = object()
 
 
 class AMF3Error(CodecError):
@@ -78,6 +79,18 @@ class _Decoder:
         if pos >= end:
             raise AMF3Error("truncated U29 at offset %d" % pos)
         return (value << 8) | data[pos], pos + 1
+
+    def header(self, pos: int):
+        """Read a U29 header whose low bit says inline (1) or object reference (0).
+
+        Returns ``(referenced_object, header, pos)``; the object is ``_INLINE``
+        when the value follows inline.
+        """
+        start = pos
+        header, pos = self.u29(pos)
+        if header & 1:
+            return _INLINE, header, pos
+        return self.lookup(self.objects, header >> 1, "object", start), header, pos
 
     def lookup(self, table: list, index: int, what: str, pos: int):
         if index >= len(table):
@@ -136,10 +149,9 @@ class _Decoder:
         raise AMF3Error("unsupported AMF3 marker 0x%02x at offset %d" % (marker, start))
 
     def simple_object(self, marker: int, pos: int):
-        start = pos
-        header, pos = self.u29(pos)
-        if not header & 1:
-            return self.lookup(self.objects, header >> 1, "object", start), pos
+        ref, header, pos = self.header(pos)
+        if ref is not _INLINE:
+            return ref, pos
         if marker == DATE:
             self.need(pos, 8, "date")
             value = AMFDate(_DOUBLE.unpack_from(self.data, pos)[0], 0)
@@ -157,10 +169,9 @@ class _Decoder:
         return value, pos
 
     def array(self, pos: int, depth: int):
-        start = pos
-        header, pos = self.u29(pos)
-        if not header & 1:
-            return self.lookup(self.objects, header >> 1, "object", start), pos
+        ref, header, pos = self.header(pos)
+        if ref is not _INLINE:
+            return ref, pos
         count = header >> 1
         if count > self.end - pos:
             raise AMF3Error("dense array of %d items cannot fit in %d bytes"
@@ -186,9 +197,9 @@ class _Decoder:
 
     def object(self, pos: int, depth: int):
         start = pos
-        header, pos = self.u29(pos)
-        if not header & 1:
-            return self.lookup(self.objects, header >> 1, "object", start), pos
+        ref, header, pos = self.header(pos)
+        if ref is not _INLINE:
+            return ref, pos
         if not header & 2:
             class_name, dynamic, members = self.lookup(self.traits, header >> 2, "traits", start)
         else:
@@ -251,10 +262,7 @@ def _inline(raw: bytes) -> bytes:
 
 
 def _utf8(text: str) -> bytes:
-    try:
-        return text.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError as e:
-        raise AMF3Error("string is not encodable as UTF-8: %s" % e) from e
+    return encode_utf8(text, AMF3Error)
 
 
 def _pairs(mapping, parts: list, depth: int) -> None:

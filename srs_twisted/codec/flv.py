@@ -169,6 +169,16 @@ def _fourcc(payload, pos: int, packet_type: int, multitrack: int, kind: str):
     return packet_type, bytes(payload[pos:pos + 4]), pos + 5
 
 
+def _check_ex(codecs: dict, fourcc: bytes, packet_types, packet_type: int, kind: str) -> str:
+    """The codec name for an enhanced header, refusing unknown FourCCs and packet types."""
+    codec = codecs.get(fourcc)
+    if codec is None:
+        raise CodecError("unknown %s FourCC %r" % (kind, fourcc))
+    if packet_type not in packet_types:
+        raise CodecError("unknown enhanced %s packet type %d" % (kind, packet_type))
+    return codec
+
+
 def parse_video(payload) -> VideoTag:
     """Parse the header of a video message/tag body."""
     if not len(payload):
@@ -205,11 +215,7 @@ def _parse_ex_video(payload, first: int) -> VideoTag:
         _need(payload, pos, 1, "video command")
         return VideoTag("unknown", frame_type, False, False, False, 0, pos, True, None)
     packet_type, fourcc, pos = _fourcc(payload, pos, packet_type, VIDEO_MULTITRACK, "video")
-    codec = _VIDEO_FOURCC.get(fourcc)
-    if codec is None:
-        raise CodecError("unknown video FourCC %r" % fourcc)
-    if packet_type not in _VIDEO_PACKET_TYPES:
-        raise CodecError("unknown enhanced video packet type %d" % packet_type)
+    codec = _check_ex(_VIDEO_FOURCC, fourcc, _VIDEO_PACKET_TYPES, packet_type, "video")
     cts = 0
     if packet_type == VIDEO_CODED_FRAMES and fourcc in _CTS_FOURCC:
         _need(payload, pos, 3, "composition time")
@@ -246,11 +252,7 @@ def parse_audio(payload) -> AudioTag:
 def _parse_ex_audio(payload, first: int) -> AudioTag:
     packet_type, pos = _skip_modex(payload, 1, first & 0x0F, "audio")
     packet_type, fourcc, pos = _fourcc(payload, pos, packet_type, AUDIO_MULTITRACK, "audio")
-    codec = _AUDIO_FOURCC.get(fourcc)
-    if codec is None:
-        raise CodecError("unknown audio FourCC %r" % fourcc)
-    if packet_type not in _AUDIO_PACKET_TYPES:
-        raise CodecError("unknown enhanced audio packet type %d" % packet_type)
+    codec = _check_ex(_AUDIO_FOURCC, fourcc, _AUDIO_PACKET_TYPES, packet_type, "audio")
     return AudioTag(codec, 0, 0, 0, packet_type == AUDIO_SEQUENCE_START, pos, True, fourcc)
 
 

@@ -7,17 +7,12 @@ picture size, so ``width``/``height`` are 0.
 
 from dataclasses import dataclass
 
+from .avc import level_name
 from .errors import CodecError
 
 __all__ = ["Vp9Info", "parse_vpcc", "parse_decoder_config", "level_name"]
 
 _RECORD_SIZE = 8
-
-
-def level_name(level: int) -> str:
-    """VP9 level as text: 31 -> '3.1', 40 -> '4'."""
-    major, minor = divmod(level, 10)
-    return "%d.%d" % (major, minor) if minor else "%d" % major
 
 
 @dataclass(slots=True)

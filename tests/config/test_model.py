@@ -17,6 +17,11 @@ from srs_twisted.config.model import (
 MINIMAL = "listen 1935;\nvhost __defaultVhost__ {}\n"
 
 
+def values(section):
+    """A section's typed values by name, without its raw directive."""
+    return {f.name: getattr(section, f.name) for f in dataclasses.fields(section) if f.name != "directive"}
+
+
 class DefaultTests(unittest.TestCase):
     """Each value is SRS's (the getters in srs_app_config.cpp win over full.conf)."""
 
@@ -35,8 +40,7 @@ class DefaultTests(unittest.TestCase):
             "send_min_interval": 0.0,
             "reduce_sequence_header": False,
         }
-        actual = {f.name: getattr(play, f.name) for f in dataclasses.fields(play) if f.name != "directive"}
-        self.assertEqual(actual, expected)
+        self.assertEqual(values(play), expected)
         self.assertEqual(PlayConfig(), dataclasses.replace(play, directive=None))
 
     def test_publish_defaults(self):
@@ -50,8 +54,7 @@ class DefaultTests(unittest.TestCase):
             "try_annexb_first": True,
             "kickoff_for_idle": 0.0,
         }
-        actual = {f.name: getattr(publish, f.name) for f in dataclasses.fields(publish) if f.name != "directive"}
-        self.assertEqual(actual, expected)
+        self.assertEqual(values(publish), expected)
         self.assertEqual(PublishConfig(), publish)
 
     def test_vhost_defaults(self):

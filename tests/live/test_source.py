@@ -293,3 +293,33 @@ class JitterTests(unittest.TestCase):
         src.write(video(50040))
         self.assertEqual(a.packets(), [(VIDEO, 9), (VIDEO, 49)])
         self.assertEqual(a.packets(), b.packets())
+
+
+class AtcAndMixTests(unittest.TestCase):
+    def source(self, **kw):
+        src = LiveSource("v", "a", "s", Clock(), SourceOptions(mw_latency=0, **kw))
+        src.registerProducer(Publisher())
+        sink = Sink()
+        src.subscribe(sink)
+        return src, sink
+
+    def test_atc_keeps_absolute_timestamps(self):
+        src, sink = self.source(atc=True)
+        src.write(video(50000, key=True))
+        src.write(video(90000))
+        self.assertEqual(sink.packets(), [(VIDEO, 50000), (VIDEO, 90000)])
+
+    def test_atc_auto_follows_bravo_atc_metadata(self):
+        from srs_twisted.codec import amf0
+
+        src, sink = self.source(atc_auto=True)
+        src.write(MediaPacket(DATA, 0, amf0.encode_many("onMetaData", amf0.ECMAArray({"bravo_atc": "true"}))))
+        src.write(video(50000, key=True))
+        self.assertEqual(sink.packets()[-1], (VIDEO, 50000))
+
+    def test_mix_correct_interleaves_at_the_source(self):
+        src, sink = self.source(mix_correct=True, time_jitter="off")
+        for p in [video(0, key=True), video(40), audio(10), audio(30), video(80), audio(60)]:
+            src.write(p)
+        src.unregisterProducer()  # drains what the mix queue still holds
+        self.assertEqual([d for _, d in sink.packets()], [0, 10, 30, 40, 60, 80])

@@ -389,6 +389,11 @@ class LiveSource:
         return [p if p.dts == dts or p.is_data else p.retimed(dts) for p in headers]
 
     # ---- life cycle -------------------------------------------------------
+    def release_if_idle(self) -> None:
+        """Let the registry drop this source if nobody uses it (e.g. after a
+        publish or play that was looked up and then refused)."""
+        self._check_idle()
+
     def _check_idle(self) -> None:
         if self.publisher is None and not self.consumers and self._on_idle is not None:
             if self._flush_call is not None and self._flush_call.active():

@@ -294,9 +294,10 @@ class RtmpServerProtocol(protocol.Protocol):
         self.client.type = "fmle-publish" if event.fmle else "flash-publish"
         self.client.publish = True
         self.log.trace(f"{self.client.type} {req.vhost}/{req.app}/{req.stream}{req.param}")
+        # The source exists before the policy runs, so hooks see its stream id.
+        source = self.client.source = self.ctx.registry.fetch_or_create(req.vhost, req.app, req.stream)
 
         def start():
-            source = self.ctx.registry.fetch_or_create(req.vhost, req.app, req.stream)
             try:
                 self.ctx.registry.publish(source, self)
             except StreamBusy as e:
@@ -305,7 +306,6 @@ class RtmpServerProtocol(protocol.Protocol):
                 self._fail(str(e), abort=False)
                 return
             self.source = source
-            self.client.source = source
             source.publisher_info = self.client
             self.session.accept_publish(event.stream_id)
             self._got_packet = False
@@ -354,13 +354,12 @@ class RtmpServerProtocol(protocol.Protocol):
         self.client.request = req
         self.client.type = "rtmp-play"
         self.log.trace(f"rtmp-play {req.vhost}/{req.app}/{req.stream}{req.param} start={event.start}")
+        source = self.client.source = self.ctx.registry.fetch_or_create(req.vhost, req.app, req.stream)
 
         def start():
-            source = self.ctx.registry.fetch_or_create(req.vhost, req.app, req.stream)
             self.session.accept_play(event.stream_id)
             self._flush_session()
             self.source = source
-            self.client.source = source
             sink = RtmpPlaySink(self, self.session.chunk_size)
             self.consumer = source.subscribe(sink)
             self.transport.registerProducer(self.consumer, True)
@@ -384,6 +383,8 @@ class RtmpServerProtocol(protocol.Protocol):
                 self.transport.unregisterProducer()
             consumer.close()
             self.ctx.policy.on_stop(self.client)
+        elif self.client.source is not None:
+            self.client.source.release_if_idle()
         self.source = None
 
 

@@ -3,6 +3,7 @@ StringTransport and task.Clock, no sockets, no sleeps."""
 
 from __future__ import annotations
 
+from twisted.internet import defer
 from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
@@ -11,6 +12,7 @@ from twisted.trial import unittest
 from srs_twisted import config as srs_config
 from srs_twisted.codec import amf0
 from srs_twisted.context import ServerContext
+from srs_twisted.errors import Denied
 from srs_twisted.live.packet import AUDIO, DATA, VIDEO, MediaPacket
 from srs_twisted.rtmp import client_session as cs
 from srs_twisted.rtmp.chunk import encode_message
@@ -188,6 +190,49 @@ class PublishPlayTests(ServerTestCase):
         consumer.resumeProducing()
         player.pump()
         self.assertEqual(len(player.of(cs.PacketReceived)), before + 2)
+
+
+class DenyPublishAndPlay:
+    """A policy that refuses publish and play (as a failing hook would)."""
+
+    def __init__(self):
+        self.seen = []
+
+    def on_connect(self, client):
+        return defer.succeed(None)
+
+    def on_publish(self, client):
+        self.seen.append(("publish", client.source.id))
+        return defer.fail(Denied("hook said no"))
+
+    on_play = on_publish
+
+    def on_unpublish(self, client):
+        self.seen.append("unpublish")
+
+    on_stop = on_close = on_unpublish
+
+
+class PolicyTests(ServerTestCase):
+    def test_denied_publish_never_starts_and_releases_the_source(self):
+        self.ctx.policy = policy = DenyPublishAndPlay()
+        pub = self.connect("s", "publish")
+        self.assertEqual(pub.of(cs.Started), [])
+        codes = [e.code for e in pub.of(cs.StatusReceived)]
+        self.assertNotIn("NetStream.Publish.Start", codes)
+        self.assertEqual(pub.of(cs.Rejected)[0].description, "hook said no")
+        self.assertTrue(policy.seen[0][1].startswith("vid-"))  # hooks see the stream id
+        pub.close()
+        self.assertEqual(len(self.ctx.registry), 0)
+
+    def test_denied_play_gets_no_media(self):
+        pub = self.publisher()
+        self.send(pub, video(0, sh=True), video(0, key=True))
+        self.ctx.policy = DenyPublishAndPlay()
+        player = self.connect("s", "play")
+        self.assertEqual(player.of(cs.PacketReceived), [])
+        self.assertNotIn("NetStream.Play.Start", [e.code for e in player.of(cs.StatusReceived)])
+        self.assertTrue(player.transport.disconnecting)
 
 
 class TimeoutTests(ServerTestCase):

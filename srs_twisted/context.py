@@ -70,6 +70,10 @@ class ServerContext:
         self.policy = policy or AllowAll()
         self.registry = StreamRegistry(clock, self.source_options)
         self.clients: dict[str, ClientInfo] = {}
+        # Server-wide counters (SRS's srs_*_total metrics); bytes of clients
+        # still connected are in their own ClientInfo.
+        self.totals = {"clients": 0, "client_errors": 0, "recv_bytes": 0, "send_bytes": 0}
+        self.started = clock.seconds()
         self.server_id = getattr(config, "server_id", "") or new_id("vid-", 7)
         self.service_id = new_id("", 8)
 
@@ -85,9 +89,23 @@ class ServerContext:
 
     def add_client(self, client: ClientInfo) -> None:
         self.clients[client.id] = client
+        self.totals["clients"] += 1
 
-    def remove_client(self, client: ClientInfo) -> None:
-        self.clients.pop(client.id, None)
+    def remove_client(self, client: ClientInfo, error: bool = False) -> None:
+        """Forget a client that left; ``error`` when it was closed for a fault."""
+        if self.clients.pop(client.id, None) is None:
+            return
+        self.totals["recv_bytes"] += client.recv_bytes()
+        self.totals["send_bytes"] += client.send_bytes()
+        if error:
+            self.totals["client_errors"] += 1
+
+    def recv_bytes(self) -> int:
+        """All bytes received so far, by clients gone and present."""
+        return self.totals["recv_bytes"] + sum(c.recv_bytes() for c in self.clients.values())
+
+    def send_bytes(self) -> int:
+        return self.totals["send_bytes"] + sum(c.send_bytes() for c in self.clients.values())
 
     def kick(self, client_id: str) -> bool:
         client = self.clients.get(client_id)

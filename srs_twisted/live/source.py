@@ -97,6 +97,9 @@ class LiveSource:
         self._mix = MixQueue() if self.options.mix_correct else None
         self._atc = self.options.atc
         self.stats = StreamStats(clock)
+        # Shared per-stream state of output formats (e.g. one TS muxer whose
+        # bytes every HTTP-TS player shares), keyed by the output's name.
+        self.outputs: dict = {}
 
     # ---- ring bookkeeping -------------------------------------------------
     @property

@@ -70,6 +70,7 @@ class RtmpServerProtocol(protocol.Protocol):
         self.consumer = None
         self.sent_bytes = 0
         self.closed = False
+        self.failed = False
         self._timeout_call = None
         self._check_call = None
         self._last_packet = 0.0
@@ -138,6 +139,7 @@ class RtmpServerProtocol(protocol.Protocol):
         if self.closed:
             return
         self.log.error(f"RTMP client {self.client.ip}:{self.client.port} closed: {reason}")
+        self.failed = True
         self._close(abort=abort)
 
     def kick(self) -> None:
@@ -164,7 +166,7 @@ class RtmpServerProtocol(protocol.Protocol):
             return
         self._stop_stream()
         self.factory.active -= 1
-        self.ctx.remove_client(self.client)
+        self.ctx.remove_client(self.client, error=self.failed)
         duration = self.ctx.clock.seconds() - self._start
         req = self.client.request
         self.log.trace(

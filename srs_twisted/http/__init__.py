@@ -1,0 +1,1 @@
+"""HTTP side: live HTTP streams, static files, the SRS HTTP API, metrics."""

@@ -26,6 +26,17 @@ def endpoint_description(listen: str, default_host: str = "") -> str:
     return f"tcp:{int(listen)}{iface}"
 
 
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace(":", "\\:").replace("=", "\\=")
+
+
+def tls_description(tcp_description: str, https) -> str:
+    """Turn a tcp endpoint description into an ssl one with the key and
+    certificate of an ``https {}`` section."""
+    rest = tcp_description.split(":", 1)[1]
+    return f"ssl:{rest}:privateKey={_escape(https.key)}:certKey={_escape(https.cert)}"
+
+
 class SrsService(service.MultiService):
     """The whole server.  ``ctx`` is what protocol factories share."""
 
@@ -39,7 +50,9 @@ class SrsService(service.MultiService):
         self.bind_host = bind_host
         self.ctx = ServerContext(config, reactor)
         self.log = ContextLogger()
+        self._install_policy()
         self._add_rtmp()
+        self._add_http()
 
     @property
     def config(self):
@@ -55,11 +68,82 @@ class SrsService(service.MultiService):
             svc.setName(f"rtmp-{i}")
             svc.setServiceParent(self)
 
+    def _install_policy(self) -> None:
+        try:
+            from .policy.build import build_policy
+        except ImportError:  # pragma: no cover - policies not present
+            return
+        self.ctx.policy = build_policy(self.ctx)
+
+    def _listen(self, name: str, description: str, factory) -> None:
+        ep = endpoints.serverFromString(self.reactor, description)
+        svc = internet.StreamServerEndpointService(ep, factory)
+        svc._raiseSynchronously = True
+        svc.setName(name)
+        svc.setServiceParent(self)
+
+    def _add_http(self) -> None:
+        """http_server and http_api listeners; one site per port, so the API,
+        live streams and static files can share a port (SRS #2881)."""
+        from .http.server import make_site
+
+        conf = self.config
+        api = None
+        if conf.http_api.enabled:
+            from .http.api import api_resource
+
+            api = api_resource(self.ctx, reload=self.reload_from_disk)
+        plain: dict[str, dict] = {}
+        tls: dict[str, dict] = {}
+        srv = conf.http_server
+        if srv.enabled:
+            for listen in srv.listens:
+                plain.setdefault(listen, {})["server"] = True
+            if srv.https.enabled:
+                for listen in srv.https.listens:
+                    tls.setdefault(listen, {"tls": srv.https})["server"] = True
+        if api is not None:
+            for listen in conf.http_api.listens:
+                plain.setdefault(listen, {})["api"] = True
+            if conf.http_api.https.enabled:
+                for listen in conf.http_api.https.listens:
+                    tls.setdefault(listen, {"tls": conf.http_api.https})["api"] = True
+        for kind, table in (("http", plain), ("https", tls)):
+            for i, (listen, roles) in enumerate(sorted(table.items())):
+                static_dir = srv.dir if roles.get("server") else None
+                site_api = api if roles.get("api") else None
+                if static_dir is None and site_api is not None:
+                    from twisted.web.server import Site
+
+                    site = Site(site_api)
+                else:
+                    site = make_site(self.ctx, static_dir, site_api, srv.crossdomain)
+                description = endpoint_description(listen, self.bind_host)
+                if kind == "https":
+                    description = tls_description(description, roles["tls"])
+                self._listen(f"{kind}-{i}", description, site)
+        if conf.exporter.enabled:
+            from twisted.web.server import Site
+
+            from .http.exporter import metrics_resource
+
+            listen = conf.exporter.listen
+            self._listen("exporter", endpoint_description(listen, self.bind_host), Site(metrics_resource(self.ctx)))
+
+    def reload_from_disk(self) -> None:
+        """The API's raw reload: re-read the file the server started with."""
+        from .tap import load_config
+
+        path = getattr(self.config, "path", None)
+        self.reload(load_config(path) if path else self.config)
+
     def startService(self) -> None:
         super().startService()
+        http = [c.name for c in self if c.name and c.name.startswith(("http", "exporter"))]
         self.log.trace(
             f"srs-twisted started, server_id={self.ctx.server_id}, "
-            f"rtmp listen={' '.join(self.config.listen)}, chunk_size={self.config.chunk_size}"
+            f"rtmp listen={' '.join(self.config.listen)}, chunk_size={self.config.chunk_size}, "
+            f"http={','.join(http) or 'off'}"
         )
 
     def reload(self, config) -> None:

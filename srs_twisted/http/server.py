@@ -149,7 +149,12 @@ class LiveStreamResource(resource.Resource):
             request.setHeader(b"cache-control", b"no-cache")
             request.setHeader(b"server", b"srs-twisted")
             transport = request.channel.transport
-            session.start(source, request.write, request, transport.abortConnection)
+            try:
+                session.start(source, request.write, request, transport.abortConnection)
+            except Exception as e:  # a format this stream cannot be served in
+                session.log.error(f"{session.client.type} cannot start: {type(e).__name__}: {e}")
+                request.setResponseCode(500)
+                request.finish()
 
         def refuse(failure):
             if request.finished or request._disconnected:

@@ -1,0 +1,236 @@
+"""HTTP-FLV/TS/AAC/MP3, WebSocket-FLV and HTTPS-FLV from the real server,
+read by ffprobe and an autobahn client, with an FFmpeg publisher."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shutil
+import socket
+import tempfile
+import time
+
+from twisted.internet import defer, reactor, task, utils
+from twisted.trial import unittest
+
+from srs_twisted.codec import flv
+
+from . import harness as h
+
+
+def self_signed(directory: str) -> tuple[str, str]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .sign(key, hashes.SHA256())
+    )
+    key_path, cert_path = os.path.join(directory, "server.key"), os.path.join(directory, "server.crt")
+    with open(key_path, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                  serialization.NoEncryption()))
+    with open(cert_path, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    return key_path, cert_path
+
+
+class HttpStreamTests(unittest.TestCase):
+    timeout = 120
+    kind = "h264-aac"
+
+    def setUp(self):
+        h.ffmpeg(), h.ffprobe()
+        self.tmp = tempfile.mkdtemp(prefix="srs-http-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        with open(os.path.join(self.tmp, "index.html"), "w") as f:
+            f.write("static ok")
+        self.key, self.cert = self_signed(self.tmp)
+        self.http_port, self.https_port = h.free_port(), h.free_port()
+        conf = f"""
+http_server {{
+    enabled on; listen 127.0.0.1:{self.http_port}; dir {self.tmp};
+    https {{ enabled on; listen 127.0.0.1:{self.https_port}; key {self.key}; cert {self.cert}; }}
+}}
+vhost __defaultVhost__ {{
+    http_remux {{ enabled on; mount [vhost]/[app]/[stream].flv; }}
+    play {{ mw_latency 100; }}
+}}
+"""
+        self.server = h.Server(conf)
+        self.addCleanup(self.server.stop)
+        h.wait_port(self.http_port)
+        self.pub = h.publish(self.server.url("s"), h.clip(self.kind), loop=True)
+        self.addCleanup(h.stop_process, self.pub)
+        self.base = f"http://127.0.0.1:{self.http_port}"
+        time.sleep(1.5)
+
+    def probe(self, url, extra=()):
+        return utils.getProcessOutputAndValue(
+            h.ffprobe(), ["-v", "error", *extra, "-show_streams", "-of", "json", url]
+        ).addCallback(self._parse)
+
+    def _parse(self, result):
+        out, err, code = result
+        self.assertEqual(code, 0, err.decode(errors="replace"))
+        return h.streams_by_type(json.loads(out))
+
+    @defer.inlineCallbacks
+    def test_flv_has_both_streams(self):
+        streams = yield self.probe(f"{self.base}/live/s.flv")
+        self.assertEqual(sorted(streams), ["audio", "video"])
+        self.assertEqual(streams["video"]["codec_name"], "h264")
+        self.assertEqual((streams["video"]["width"], streams["video"]["height"]), (320, 240))
+        self.assertEqual(streams["audio"]["codec_name"], "aac")
+
+    @defer.inlineCallbacks
+    def test_ts_has_both_streams(self):
+        streams = yield self.probe(f"{self.base}/live/s.ts")
+        self.assertEqual(streams["video"]["codec_name"], "h264")
+        self.assertEqual(streams["audio"]["codec_name"], "aac")
+
+    @defer.inlineCallbacks
+    def test_aac_is_one_audio_stream(self):
+        streams = yield self.probe(f"{self.base}/live/s.aac")
+        self.assertEqual(list(streams), ["audio"])
+        self.assertEqual(streams["audio"]["codec_name"], "aac")
+        self.assertEqual(int(streams["audio"]["sample_rate"]), 44100)
+
+    @defer.inlineCallbacks
+    def test_twenty_players_all_get_every_track(self):
+        results = yield defer.gatherResults([self.probe(f"{self.base}/live/s.flv") for _ in range(20)])
+        for streams in results:
+            self.assertEqual(sorted(streams), ["audio", "video"])
+
+    @defer.inlineCallbacks
+    def test_https_flv_with_self_signed_certificate(self):
+        streams = yield self.probe(f"https://127.0.0.1:{self.https_port}/live/s.flv")
+        self.assertEqual(sorted(streams), ["audio", "video"])
+
+    @defer.inlineCallbacks
+    def test_websocket_flv(self):
+        from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol, connectWS
+
+        received = bytearray()
+        done = defer.Deferred()
+        closed = defer.Deferred()
+
+        class Player(WebSocketClientProtocol):
+            def onMessage(self, payload, isBinary):
+                received.extend(payload)
+                if len(received) > 100_000 and not done.called:
+                    done.callback(None)
+                    self.sendClose()
+
+            def onClose(self, wasClean, code, reason):
+                if not done.called:
+                    done.errback(AssertionError(f"closed early: {code} {reason}"))
+                closed.callback(None)
+
+        url = f"ws://127.0.0.1:{self.http_port}/live/s.flv"
+        factory = WebSocketClientFactory(url)
+        factory.protocol = Player
+        connector = connectWS(factory)
+        self.addCleanup(connector.disconnect)
+        timeout = reactor.callLater(15, connector.disconnect)
+        yield done
+        yield closed
+        timeout.cancel()
+        yield task.deferLater(reactor, 0.2, lambda: None)  # autobahn's close timers
+        self.assertEqual(bytes(received[:3]), b"FLV")
+        self.assertEqual(received[4] & 0x05, 0x05)  # has audio and video
+        tags = flv.FlvReader().feed(bytes(received))
+        kinds = {t.tag_type for t in tags}
+        self.assertTrue({8, 9} <= kinds)
+        video = [flv.parse_video(t.payload) for t in tags if t.tag_type == 9]
+        self.assertTrue(video[0].sequence_header)
+        self.assertTrue(any(v.keyframe and not v.sequence_header for v in video))
+
+    @defer.inlineCallbacks
+    def test_unknown_stream_is_404_and_static_files_are_served(self):
+        import treq
+
+        r = yield treq.get(f"{self.base}/live/nope.flv", persistent=False)
+        self.assertEqual(r.code, 404)
+        yield r.content()
+        r = yield treq.get(f"{self.base}/index.html", persistent=False)
+        self.assertEqual(r.code, 200)
+        self.assertEqual((yield r.content()), b"static ok")
+
+    @defer.inlineCallbacks
+    def test_bad_http_input_leaves_players_unaffected(self):
+        port = self.http_port
+
+        def abuse():
+            for payload in (b"GARBAGE\r\n\r\n", b"GET /live/s.flv HTTP/1.1\r\nX: " + b"a" * 100_000 + b"\r\n\r\n",
+                            b"GET / HTTP/1.1\r\nContent-Length: -5\r\n\r\n", b"\x16\x03\x01" + os.urandom(500)):
+                with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                    s.sendall(payload)
+                    try:
+                        s.recv(1024)
+                    except OSError:
+                        pass
+            for _ in range(1000):
+                with socket.create_connection(("127.0.0.1", port), timeout=2):
+                    pass
+
+        rss_before = self.server.rss_kb()
+        yield task.deferLater(reactor, 0, abuse)
+        streams = yield self.probe(f"{self.base}/live/s.flv")
+        self.assertEqual(sorted(streams), ["audio", "video"])
+        self.assertLess(self.server.rss_kb() - rss_before, 30_000)
+        self.assertIsNone(self.server.proc.poll())
+
+    @defer.inlineCallbacks
+    def test_websocket_client_that_never_reads(self):
+        port = self.http_port
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", port))
+        self.addCleanup(sock.close)
+        sock.sendall(
+            b"GET /live/s.flv HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        rss_before = self.server.rss_kb()
+        yield task.deferLater(reactor, 5, lambda: None)  # the publisher keeps sending meanwhile
+        streams = yield self.probe(f"{self.base}/live/s.flv")
+        self.assertEqual(sorted(streams), ["audio", "video"])
+        self.assertLess(self.server.rss_kb() - rss_before, 30_000)
+
+
+class HttpMp3Tests(unittest.TestCase):
+    timeout = 60
+
+    @defer.inlineCallbacks
+    def test_mp3_is_one_audio_stream(self):
+        h.ffmpeg(), h.ffprobe()
+        port = h.free_port()
+        server = h.Server(
+            f"http_server {{ enabled on; listen 127.0.0.1:{port}; }}\n"
+            "vhost __defaultVhost__ { http_remux { enabled on; } }"
+        )
+        self.addCleanup(server.stop)
+        pub = h.publish(server.url("m"), h.clip("h264-mp3"), loop=True)
+        self.addCleanup(h.stop_process, pub)
+        yield task.deferLater(reactor, 1.5, lambda: None)
+        out, err, code = yield utils.getProcessOutputAndValue(
+            h.ffprobe(), ["-v", "error", "-show_streams", "-of", "json", f"http://127.0.0.1:{port}/live/m.mp3"]
+        )
+        self.assertEqual(code, 0, err)
+        streams = h.streams_by_type(json.loads(out))
+        self.assertEqual(list(streams), ["audio"])
+        self.assertEqual(streams["audio"]["codec_name"], "mp3")
+        self.assertEqual(int(streams["audio"]["sample_rate"]), 44100)

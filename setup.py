@@ -16,6 +16,7 @@ setup(
         "service_identity>=21.1",
         "klein>=23.5",
         "imageio-ffmpeg>=0.4.9",
+        "prometheus_client>=0.17",
     ],
     extras_require={"test": ["treq>=23.11"]},
     entry_points={"console_scripts": ["srs = srs_twisted.cli:main"]},

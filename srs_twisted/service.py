@@ -53,6 +53,10 @@ class SrsService(service.MultiService):
         self._install_policy()
         self._add_rtmp()
         self._add_http()
+        if config.heartbeat.enabled:
+            from .heartbeat import HeartbeatService
+
+            HeartbeatService(self.ctx).setServiceParent(self)
 
     @property
     def config(self):

@@ -18,7 +18,7 @@ setup(
         "imageio-ffmpeg>=0.4.9",
         "prometheus_client>=0.17",
     ],
-    extras_require={"test": ["treq>=23.11"]},
+    extras_require={"test": ["treq>=23.11", "pyyaml>=6.0", "jsonschema>=4.0"]},
     entry_points={"console_scripts": ["srs = srs_twisted.cli:main"]},
     classifiers=["Framework :: Twisted", "Programming Language :: Python :: 3.11"],
 )

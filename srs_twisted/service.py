@@ -11,6 +11,10 @@ from .log import ContextLogger
 from .rtmp.protocol import RtmpServerFactory
 
 
+# SRS listens with a backlog of 512; Twisted's default of 50 drops bursts.
+BACKLOG = 512
+
+
 def endpoint_description(listen: str, default_host: str = "") -> str:
     """SRS listen values ('1935', '0.0.0.0:1935', '[::]:1935') as a Twisted
     server endpoint description."""
@@ -18,12 +22,12 @@ def endpoint_description(listen: str, default_host: str = "") -> str:
     if listen.startswith("["):
         host, _, port = listen[1:].partition("]")
         port = port.lstrip(":")
-        return f"tcp6:{int(port)}:interface={host.replace(':', chr(92) + ':')}"
+        return f"tcp6:{int(port)}:backlog={BACKLOG}:interface={host.replace(':', chr(92) + ':')}"
     if ":" in listen:
         host, _, port = listen.rpartition(":")
-        return f"tcp:{int(port)}:interface={host}"
+        return f"tcp:{int(port)}:backlog={BACKLOG}:interface={host}"
     iface = f":interface={default_host}" if default_host else ""
-    return f"tcp:{int(listen)}{iface}"
+    return f"tcp:{int(listen)}:backlog={BACKLOG}{iface}"
 
 
 def _escape(value: str) -> str:

@@ -51,6 +51,8 @@ DEFAULT_CHUNK_SIZE = 128
 MIN_CSID = 2
 MAX_CSID = 65599
 MAX_PEER_CHUNK_SIZE = 0xFFFFFF
+# SRS refuses peer chunk sizes below 128: tiny chunks multiply header work.
+MIN_PEER_CHUNK_SIZE = 128
 # Real peers use a handful of chunk streams; refusing more than this keeps
 # a hostile peer from making us hold state for all 65598 ids.
 MAX_KNOWN_CHUNK_STREAMS = 1024
@@ -83,7 +85,7 @@ class _ChunkStream:
     __slots__ = (
         "csid", "timestamp", "delta", "extended", "extended_value",
         "length", "type_id", "stream_id", "in_message", "counted", "remaining",
-        "partial",
+        "partial", "reserved",
     )
 
     def __init__(self, csid):
@@ -103,6 +105,8 @@ class _ChunkStream:
         self.counted = False
         self.remaining = 0
         self.partial = None
+        # Bytes of the message in progress counted against max_pending_bytes.
+        self.reserved = 0
 
 
 class ChunkReader:
@@ -115,9 +119,14 @@ class ChunkReader:
     be incomplete at the same time, so memory stays bounded by their product.
     """
 
-    def __init__(self, max_message_size=16 * 1024 * 1024 - 1, max_chunk_streams=64):
+    def __init__(self, max_message_size=16 * 1024 * 1024 - 1, max_chunk_streams=64,
+                 max_pending_bytes=32 * 1024 * 1024, min_chunk_size=MIN_PEER_CHUNK_SIZE):
         self.max_message_size = max_message_size
+        self.min_chunk_size = min_chunk_size
         self.max_chunk_streams = max_chunk_streams
+        # All incomplete messages together may announce at most this much.
+        self.max_pending_bytes = max_pending_bytes
+        self._pending = 0
         self.chunk_size = DEFAULT_CHUNK_SIZE
         self.bytes_received = 0
         self._buffer = bytearray()
@@ -290,6 +299,13 @@ class ChunkReader:
         if not length:
             self._complete(cs, b"", messages)
             return
+        if self._pending + length > self.max_pending_bytes:
+            raise ChunkError(
+                f"incomplete messages would hold {self._pending + length} bytes, "
+                f"more than the limit of {self.max_pending_bytes}"
+            )
+        self._pending += length
+        cs.reserved = length
         cs.in_message = True
         cs.remaining = length
         cs.partial = None
@@ -323,8 +339,10 @@ class ChunkReader:
             raise ChunkError(f"Set Chunk Size payload has {len(payload)} bytes, expected 4")
         # The top bit is reserved and must be ignored.
         size = _U32.unpack_from(payload)[0] & 0x7FFFFFFF
-        if not 1 <= size <= MAX_PEER_CHUNK_SIZE:
-            raise ChunkError(f"invalid chunk size {size}, expected 1..{MAX_PEER_CHUNK_SIZE}")
+        if not self.min_chunk_size <= size <= MAX_PEER_CHUNK_SIZE:
+            raise ChunkError(
+                f"invalid chunk size {size}, expected {self.min_chunk_size}..{MAX_PEER_CHUNK_SIZE}"
+            )
         self.chunk_size = size
 
     def _abort(self, payload):
@@ -339,6 +357,8 @@ class ChunkReader:
         cs.in_message = False
         cs.partial = None
         cs.remaining = 0
+        self._pending -= cs.reserved
+        cs.reserved = 0
         if cs.counted:
             cs.counted = False
             self._incomplete -= 1

@@ -125,6 +125,10 @@ class RtmpServerProtocol(protocol.Protocol):
         except (RtmpError, CodecError, ValueError) as e:
             self._fail(f"{type(e).__name__}: {e}")
             return
+        except Exception as e:  # a bug must cost one connection, never the server
+            self.log.error(f"RTMP client {self.client.ip}:{self.client.port} unexpected error: {e!r}")
+            self._fail(f"internal error {type(e).__name__}")
+            return
         self._flush_session()
 
     def _flush_session(self) -> None:

@@ -98,6 +98,11 @@ class _Pending:
 
 
 # ---- helpers ------------------------------------------------------------------
+def _is_number(value) -> bool:
+    """A finite AMF number (bools are not numbers here)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value and abs(value) != float("inf")
+
+
 def status(code: str, description: str, level: str = "status", **extra) -> dict:
     info = {"level": level, "code": code, "description": description}
     info.update(extra)
@@ -300,8 +305,11 @@ class ServerSession:
         elif t in (m.COMMAND_AMF0, m.COMMAND_AMF3):
             self._on_command(m.parse_command(msg), msg)
         elif t == m.AGGREGATE:
+            # Only media and data travel inside an aggregate (as in SRS);
+            # nested aggregates and commands are dropped, never recursed into.
             for sub in m.parse_aggregate(msg.payload, msg.timestamp):
-                self._on_message(sub)
+                if sub.type_id in (VIDEO, AUDIO, m.DATA_AMF0, m.DATA_AMF3):
+                    self._on_message(sub)
         elif t == m.WINDOW_ACK_SIZE:
             self.in_ack_size = m.parse_u32(msg.payload)
         elif t == m.USER_CONTROL:
@@ -339,7 +347,8 @@ class ServerSession:
             obj = cmd.command_object if isinstance(cmd.command_object, dict) else {}
             self.app = str(obj.get("app", ""))
             self.tc_url = str(obj.get("tcUrl", ""))
-            self.object_encoding = float(obj.get("objectEncoding", 0) or 0)
+            encoding = obj.get("objectEncoding", 0)
+            self.object_encoding = float(encoding) if _is_number(encoding) else 0.0
             self._connect_tid = tid
             self.state = "connecting"
             self._events.append(ConnectRequested(self.app, self.tc_url, dict(obj), self.object_encoding))
@@ -358,13 +367,13 @@ class ServerSession:
             self._events.append(PublishRequested(msg.stream_id or STREAM_ID, stream, kind, self.fmle))
         elif name == "play":
             stream = str(args[0]) if args else ""
-            start = float(args[1]) if len(args) > 1 and isinstance(args[1], (int, float)) else -2.0
-            duration = float(args[2]) if len(args) > 2 and isinstance(args[2], (int, float)) else -1.0
+            start = float(args[1]) if len(args) > 1 and _is_number(args[1]) else -2.0
+            duration = float(args[2]) if len(args) > 2 and _is_number(args[2]) else -1.0
             reset = bool(args[3]) if len(args) > 3 else True
             self._events.append(PlayRequested(msg.stream_id or STREAM_ID, stream, start, duration, reset))
         elif name == "pause":
             paused = bool(args[0]) if args else True
-            position = float(args[1]) if len(args) > 1 and isinstance(args[1], (int, float)) else 0.0
+            position = float(args[1]) if len(args) > 1 and _is_number(args[1]) else 0.0
             if self.playing:
                 sid = msg.stream_id or STREAM_ID
                 if paused:
@@ -389,7 +398,7 @@ class ServerSession:
                 self._on_status(sid, "NetStream.Unpublish.Success", "Stream is now unpublished")
                 self._end_stream(sid, name)
         elif name in ("deleteStream", "closeStream"):
-            sid = int(args[0]) if args and isinstance(args[0], (int, float)) else STREAM_ID
+            sid = int(args[0]) if args and _is_number(args[0]) and 0 <= args[0] < 2**31 else STREAM_ID
             self._end_stream(sid, name)
         elif name == "getStreamLength":
             self._command(CSID_COMMAND, 0, "_result", tid, None, 0.0)

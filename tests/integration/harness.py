@@ -81,11 +81,14 @@ class Server:
             )
         env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
         env.update(extra_env or {})
+        # The server's own stdout/stderr go to a file: a pipe nobody reads
+        # could fill and freeze the server.
+        self._console = open(os.path.join(self.dir, "console.log"), "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "srs_twisted.cli", "-c", self.conf_path],
             cwd=self.dir,
             env=env,
-            stdout=subprocess.PIPE,
+            stdout=self._console,
             stderr=subprocess.STDOUT,
         )
         wait_port(self.port, proc=self.proc)
@@ -99,6 +102,11 @@ class Server:
                 return f.read()
         except OSError:
             return ""
+
+    def console(self) -> str:
+        """What the server printed outside its log (tracebacks would land here)."""
+        with open(os.path.join(self.dir, "console.log"), errors="replace") as f:
+            return f.read()
 
     def rss_kb(self) -> int:
         with open(f"/proc/{self.proc.pid}/status") as f:
@@ -115,7 +123,7 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-        self.proc.stdout.close()
+        self._console.close()
         shutil.rmtree(self.dir, ignore_errors=True)
         return self.proc.returncode
 

@@ -108,7 +108,7 @@ class EncodeTests(unittest.TestCase):
             self.assertEqual(out[:len(head)], head)
             cont = bytes([0xC0 | head[0]]) + head[1:]
             self.assertEqual(out[len(head) + 11 + 3:], cont + b"45")
-            [msg] = feed_whole(set_chunk_size_chunk(3) + out)[1:]
+            [msg] = feed_whole(set_chunk_size_chunk(3) + out, min_chunk_size=1)[1:]
             self.assertEqual(msg, RtmpMessage(8, 1, 0, b"12345", csid))
 
     def test_bad_arguments(self):
@@ -271,7 +271,24 @@ class ControlTests(unittest.TestCase):
 
     def test_chunk_size_one(self):
         data = set_chunk_size_chunk(1) + encode_message(3, 20, 0, 0, b"hello", 1)
-        self.assertEqual(feed_whole(data)[1].payload, b"hello")
+        self.assertEqual(feed_whole(data, min_chunk_size=1)[1].payload, b"hello")
+
+    def test_peer_chunk_size_below_128_refused_as_srs_does(self):
+        self.assertRaises(ChunkError, feed_whole, set_chunk_size_chunk(127))
+        self.assertEqual(feed_whole(set_chunk_size_chunk(128))[0].type_id, 1)
+
+    def test_incomplete_messages_share_a_byte_budget(self):
+        reader = ChunkReader(max_pending_bytes=10_000)
+        # two messages of 6000 bytes announced on two chunk streams, only
+        # their first chunks sent: the second one breaks the budget
+        first = encode_message(3, 9, 1, 0, bytes(6000), 128)[:140]
+        second = encode_message(4, 9, 1, 0, bytes(6000), 128)[:140]
+        reader.feed(first)
+        self.assertRaises(ChunkError, reader.feed, second)
+        # a completed message gives its budget back
+        reader = ChunkReader(max_pending_bytes=10_000)
+        for _ in range(5):
+            self.assertEqual(len(reader.feed(encode_message(3, 9, 1, 0, bytes(6000), 128))), 1)
 
     def test_invalid_chunk_sizes(self):
         for payload in (b"\x00\x00\x00\x00", b"\x80\x00\x00\x00", b"\x01\x00\x00\x00", b"\x00\x10"):

@@ -71,6 +71,7 @@ class RtmpServerProtocol(protocol.Protocol):
         self.sent_bytes = 0
         self.closed = False
         self.failed = False
+        self._connect_checked = False
         self._timeout_call = None
         self._check_call = None
         self._last_packet = 0.0
@@ -244,7 +245,10 @@ class RtmpServerProtocol(protocol.Protocol):
         self.session.out_ack_size = conf.out_ack_size
         if conf.tcp_nodelay and hasattr(self.transport, "setTcpNoDelay"):
             self.transport.setTcpNoDelay(True)
-        self._decide(self.ctx.policy.on_connect(self.client), self._connected, "connect")
+        # Like SRS, the connect is answered at once; the on_connect hook runs
+        # when the client says what it wants (publish or play), so it can
+        # carry the stream name.
+        self._connected()
 
     def _connected(self) -> None:
         if self._timeout_call is not None and self._timeout_call.active():
@@ -274,6 +278,16 @@ class RtmpServerProtocol(protocol.Protocol):
             self._fail(f"{what} denied: {reason}", abort=False)
 
         d.addCallbacks(allow, deny)
+
+    def _ask_policy(self, action: str):
+        """on_connect (once per connection), then on_publish or on_play."""
+        policy = self.ctx.policy
+        if self._connect_checked:
+            return getattr(policy, action)(self.client)
+        self._connect_checked = True
+        d = policy.on_connect(self.client)
+        d.addCallback(lambda _: getattr(policy, action)(self.client))
+        return d
 
     def _request_for(self, stream_name: str):
         req = discover(self.client.request.tc_url or f"rtmp://{DEFAULT_VHOST}/{self.client.request.app}", stream_name)
@@ -323,7 +337,7 @@ class RtmpServerProtocol(protocol.Protocol):
             self.client.publish = False
             self.session.reject_publish(event.stream_id, description=reason)
 
-        self._decide(self.ctx.policy.on_publish(self.client), start, "publish", deny)
+        self._decide(self._ask_policy("on_publish"), start, "publish", deny)
 
     def _check_publisher(self) -> None:
         self._check_call = None
@@ -373,7 +387,7 @@ class RtmpServerProtocol(protocol.Protocol):
         def deny(reason):
             self.session.reject_play(event.stream_id, description=reason)
 
-        self._decide(self.ctx.policy.on_play(self.client), start, "play", deny)
+        self._decide(self._ask_policy("on_play"), start, "play", deny)
 
     def _stop_stream(self) -> None:
         if self._check_call is not None and self._check_call.active():

@@ -145,6 +145,7 @@ class HooksRtmpTests(unittest.TestCase):
         for body in connects:
             self.assert_common(body, "on_connect")
             self.assertEqual(body["tcUrl"], self.tc_url)
+            self.assertEqual(body["stream"], "s")  # sent once publish/play names it, as SRS
             self.assertIsInstance(body["pageUrl"], str)
         self.assertEqual(sorted(b["client_id"] for b in connects), sorted([pub_id, play_id]))
 

@@ -135,8 +135,10 @@ class SrsService(service.MultiService):
 
             from .http.exporter import metrics_resource
 
+            # SRS serves its whole API mux (which has /metrics) on this port.
+            root = api if api is not None else metrics_resource(self.ctx)
             listen = conf.exporter.listen
-            self._listen("exporter", endpoint_description(listen, self.bind_host), Site(metrics_resource(self.ctx)))
+            self._listen("exporter", endpoint_description(listen, self.bind_host), Site(root))
 
     def reload_from_disk(self) -> None:
         """The API's raw reload: re-read the file the server started with."""

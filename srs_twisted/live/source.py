@@ -100,6 +100,9 @@ class LiveSource:
         # Shared per-stream state of output formats (e.g. one TS muxer whose
         # bytes every HTTP-TS player shares), keyed by the output's name.
         self.outputs: dict = {}
+        # In-process packet processors (HLS, DASH, DVR, forward): called with
+        # every packet as it is appended, in order, with no queue.
+        self._taps: list = []
 
     # ---- ring bookkeeping -------------------------------------------------
     @property
@@ -206,7 +209,32 @@ class LiveSource:
             self.metadata = pkt
         self._append(pkt)
 
+    def add_tap(self, tap, replay_headers: bool = True) -> None:
+        """Call ``tap(packet)`` for every packet from now on (first the
+        current metadata and sequence headers, unless told not to).  A tap
+        that raises is removed, so one broken recorder never stops a stream."""
+        self._taps.append(tap)
+        if replay_headers:
+            for pkt in (self.metadata, self.video_sh, self.audio_sh):
+                if pkt is not None and tap in self._taps:
+                    self._call_tap(tap, pkt)
+
+    def remove_tap(self, tap) -> None:
+        if tap in self._taps:
+            self._taps.remove(tap)
+
+    def _call_tap(self, tap, pkt: MediaPacket) -> None:
+        try:
+            tap(pkt)
+        except Exception as e:  # noqa: BLE001 - isolate the stream from a broken tap
+            self.remove_tap(tap)
+            from ..log import ContextLogger
+
+            ContextLogger(self.id).error(f"stream {self.url}: tap {tap!r} failed and was removed: {e!r}")
+
     def _append(self, pkt: MediaPacket) -> None:
+        for tap in list(self._taps):
+            self._call_tap(tap, pkt)
         index = self.end
         self._ring.append(pkt)
         self._since_lag_check += 1

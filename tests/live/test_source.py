@@ -323,3 +323,26 @@ class AtcAndMixTests(unittest.TestCase):
             src.write(p)
         src.unregisterProducer()  # drains what the mix queue still holds
         self.assertEqual([d for _, d in sink.packets()], [0, 10, 30, 40, 60, 80])
+
+
+class TapTests(unittest.TestCase):
+    def test_taps_see_headers_then_every_packet_and_a_broken_tap_is_removed(self):
+        src, _ = make_source()
+        src.registerProducer(Publisher())
+        src.write(video(0, sh=True))
+        src.write(audio(0, sh=True))
+        seen = []
+        src.add_tap(seen.append)
+
+        def broken(pkt):
+            raise RuntimeError("disk full")
+
+        src.add_tap(broken, replay_headers=False)
+        src.write(video(0, key=True))
+        src.write(audio(10))
+        self.assertEqual([(p.kind, p.sequence_header) for p in seen],
+                         [(VIDEO, True), (AUDIO, True), (VIDEO, False), (AUDIO, False)])
+        self.assertEqual(src._taps, [seen.append])
+        src.remove_tap(seen.append)
+        src.write(video(40))
+        self.assertEqual(len(seen), 4)

@@ -68,6 +68,8 @@ class ServerContext:
         self.config = config
         self.clock = clock
         self.policy = policy or AllowAll()
+        # The HTTP hooks (on_dvr, on_hls...), when the server installed them.
+        self.hooks = None
         self.registry = StreamRegistry(clock, self.source_options)
         self.clients: dict[str, ClientInfo] = {}
         # Server-wide counters (SRS's srs_*_total metrics); bytes of clients

@@ -82,6 +82,10 @@ class SrsService(service.MultiService):
         except ImportError:  # pragma: no cover - policies not present
             return
         self.ctx.policy = build_policy(self.ctx)
+        from .policy.hooks import HooksPolicy
+
+        # HLS, DVR and forward fire on_hls/on_dvr/on_forward through this.
+        self.ctx.hooks = next(p for p in self.ctx.policy.policies if isinstance(p, HooksPolicy))
 
     def _listen(self, name: str, description: str, factory) -> None:
         ep = endpoints.serverFromString(self.reactor, description)

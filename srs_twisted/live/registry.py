@@ -47,6 +47,7 @@ class StreamRegistry:
                 options=self._options_for(vhost),
                 on_idle=self._release,
                 source_id=new_id("vid-", 7),
+                on_players=self._players_changed,
             )
             self._sources[key] = source
         return source
@@ -70,6 +71,14 @@ class StreamRegistry:
         key = (source.vhost, source.app, source.stream)
         if self._sources.get(key) is source:
             del self._sources[key]
+
+    def _players_changed(self, source: LiveSource) -> None:
+        """Observers with ``source_players_changed(source)`` hear when a
+        source gains or loses a player (an edge starts or stops its pull)."""
+        for observer in list(self.observers):
+            hook = getattr(observer, "source_players_changed", None)
+            if hook is not None:
+                hook(source)
 
     # Publishing goes through the registry so observers hear about it.
     def publish(self, source: LiveSource, producer) -> None:

@@ -71,6 +71,7 @@ class LiveSource:
         options: SourceOptions | None = None,
         on_idle: Callable[["LiveSource"], None] | None = None,
         source_id: str = "",
+        on_players: Callable[["LiveSource"], None] | None = None,
     ) -> None:
         self.vhost = vhost
         self.app = app
@@ -80,6 +81,7 @@ class LiveSource:
         self.clock = clock
         self.options = options or SourceOptions()
         self._on_idle = on_idle
+        self._on_players = on_players  # told when players come and go (edge pulls)
         self.publisher = None  # the publisher's IPushProducer, or None
         self.publisher_info = None  # whatever the publishing adapter attaches
         self.consumers: list[Consumer] = []
@@ -268,6 +270,8 @@ class LiveSource:
         self.consumers.append(c)
         self._position_new(c)
         self.flush_one(c)
+        if self._on_players is not None:
+            self._on_players(self)
         return c
 
     def _position_new(self, c: Consumer) -> None:
@@ -284,6 +288,8 @@ class LiveSource:
         except ValueError:
             return
         self._trim()
+        if self._on_players is not None:
+            self._on_players(self)
         self._check_idle()
 
     def catch_up(self, c: Consumer) -> None:

@@ -346,3 +346,27 @@ class TapTests(unittest.TestCase):
         src.remove_tap(seen.append)
         src.write(video(40))
         self.assertEqual(len(seen), 4)
+
+
+class PlayersChangedTests(unittest.TestCase):
+    def test_observers_hear_players_come_and_go(self):
+        reg = StreamRegistry(Clock(), lambda v: SourceOptions(mw_latency=0))
+        counts = []
+
+        class Edge:
+            def source_published(self, s):
+                pass
+
+            def source_unpublished(self, s):
+                pass
+
+            def source_players_changed(self, s):
+                counts.append(len(s.consumers))
+
+        reg.observers.append(Edge())
+        src = reg.fetch_or_create("v", "live", "s")
+        a = src.subscribe(Sink())
+        b = src.subscribe(Sink())
+        a.close()
+        b.close()
+        self.assertEqual(counts, [1, 2, 1, 0])

@@ -7,7 +7,6 @@ Same surface as the server session: ``receive_data``, ``events()``,
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 
 from ..codec import amf0
@@ -15,6 +14,7 @@ from ..live.packet import AUDIO, VIDEO, MediaPacket
 from ..url import parse_tc_url, split_query
 from . import messages as m
 from .chunk import ChunkReader, encode_message
+from .connection import RtmpConnection
 from .errors import RtmpError
 from .handshake import ClientHandshake
 from .session import CSID_AUDIO, CSID_COMMAND, CSID_DATA, CSID_STREAM, CSID_VIDEO, media_packet
@@ -50,7 +50,7 @@ class PacketReceived:
     packet: MediaPacket
 
 
-class ClientSession:
+class ClientSession(RtmpConnection):
     """Connects to ``tc_url`` and publishes or plays ``stream``."""
 
     def __init__(
@@ -73,47 +73,12 @@ class ClientSession:
         self.chunk_size = chunk_size
         self.connect_extra = connect_extra or {}
         kw = {} if random_bytes is None else {"random_bytes": random_bytes}
-        self._handshake: ClientHandshake | None = ClientHandshake(complex=complex_handshake, **kw)
-        self._reader = ChunkReader()
-        self._out = bytearray(self._handshake.data_to_send())
-        self._out_chunk = 128
-        self._events: deque = deque()
+        super().__init__(ClientHandshake(complex=complex_handshake, **kw), ChunkReader())
         self.stream_id = 0
         self.started = False
-        self._window = 0
-        self._acked = 0
 
-    # ---- sans-I/O surface ---------------------------------------------------
-    def receive_data(self, data: bytes) -> None:
-        if self._handshake is not None:
-            hs = self._handshake
-            hs.receive_data(data)
-            self._out += hs.data_to_send()
-            if not hs.done:
-                return
-            data = hs.leftover
-            self._handshake = None
-            self._connect()
-            if not data:
-                return
-        for msg in self._reader.feed(data):
-            self._on_message(msg)
-        if self._window and self._reader.bytes_received - self._acked >= self._window:
-            self._acked = self._reader.bytes_received
-            self._out += m.acknowledgement(self._acked & 0xFFFFFFFF)
-
-    def events(self):
-        while self._events:
-            yield self._events.popleft()
-
-    def data_to_send(self) -> bytes:
-        out = bytes(self._out)
-        self._out.clear()
-        return out
-
-    @property
-    def bytes_received(self) -> int:
-        return self._reader.bytes_received
+    def _handshake_done(self) -> None:
+        self._connect()
 
     def send_packet(self, pkt: MediaPacket) -> None:
         """Queue one media packet for the server (publish mode, once started)."""
@@ -136,9 +101,6 @@ class ClientSession:
             self._command(CSID_COMMAND, 0, "deleteStream", 0.0, None, float(self.stream_id))
 
     # ---- internals --------------------------------------------------------
-    def _command(self, csid, stream_id, name, tid, obj, *args) -> None:
-        self._out += m.command(csid, stream_id, name, tid, obj, *args, chunk_size=self._out_chunk)
-
     def _connect(self) -> None:
         self._out += m.set_chunk_size(self.chunk_size)
         self._out_chunk = self.chunk_size
@@ -170,12 +132,8 @@ class ClientSession:
         elif t == m.AGGREGATE:
             for sub in m.parse_aggregate(msg.payload, msg.timestamp):
                 self._on_message(sub)
-        elif t == m.WINDOW_ACK_SIZE:
-            self._window = m.parse_u32(msg.payload)
-        elif t == m.USER_CONTROL:
-            event, values = m.parse_user_control(msg.payload)
-            if event == m.PING_REQUEST and values:
-                self._out += m.user_control(m.PING_RESPONSE, values[0], chunk_size=self._out_chunk)
+        else:
+            self._on_control(msg)
 
     def _on_command(self, cmd) -> None:
         name, tid = cmd.name, cmd.transaction_id

@@ -10,13 +10,13 @@ publisher never sees ``NetStream.Publish.Start``.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 
 from ..codec import amf0, flv
 from ..live.packet import AUDIO, DATA, VIDEO, MediaPacket
 from . import messages as m
 from .chunk import ChunkReader, RtmpMessage
+from .connection import RtmpConnection
 from .errors import RtmpError
 from .handshake import ServerHandshake
 
@@ -91,12 +91,6 @@ class UnknownMessage:
     size: int
 
 
-@dataclass
-class _Pending:
-    tid: float = 0.0
-    fc_publish_tid: float | None = None
-
-
 # ---- helpers ------------------------------------------------------------------
 def _is_number(value) -> bool:
     """A finite AMF number (bools are not numbers here)."""
@@ -130,7 +124,7 @@ def media_packet(msg_type: int, timestamp: int, payload: bytes) -> MediaPacket:
     return MediaPacket(DATA, timestamp, payload)
 
 
-class ServerSession:
+class ServerSession(RtmpConnection):
     """One RTMP server-side connection."""
 
     def __init__(
@@ -142,60 +136,31 @@ class ServerSession:
         random_bytes=None,
     ) -> None:
         kw = {} if random_bytes is None else {"random_bytes": random_bytes}
-        self._handshake: ServerHandshake | None = ServerHandshake(**kw)
-        self._reader = ChunkReader(max_message_size=max_message_size)
-        self._out = bytearray()
-        self._events: deque = deque()
+        super().__init__(ServerHandshake(**kw), ChunkReader(max_message_size=max_message_size))
         self.chunk_size = chunk_size  # what we send with, after connect
-        self._out_chunk = 128  # what the peer expects right now
         self.out_ack_size = out_ack_size
-        self.in_ack_size = in_ack_size  # ack the peer every this many bytes
-        self._acked = 0
+        self.ack_window = in_ack_size
         self.state = "handshake"
         self.connected = False
         self.app = ""
         self.tc_url = ""
         self.object_encoding = 0.0
         self._connect_tid = 1.0
-        self._pending = _Pending()
         self.publishing = False
         self.playing = False
         self.fmle = False
 
-    # ---- the sans-I/O surface ---------------------------------------------
-    def receive_data(self, data: bytes) -> None:
-        """Feed bytes from the peer.  Raises RtmpError (or a codec error) on
-        input this connection cannot recover from."""
-        if self._handshake is not None:
-            hs = self._handshake
-            hs.receive_data(data)
-            self._out += hs.data_to_send()
-            if not hs.done:
-                return
-            data = hs.leftover
-            self._handshake = None
-            self.state = "connect"
-            if not data:
-                return
-        for msg in self._reader.feed(data):
-            self._on_message(msg)
-        self._maybe_ack()
-
-    def next_event(self):
-        return self._events.popleft() if self._events else None
-
-    def events(self):
-        while self._events:
-            yield self._events.popleft()
-
-    def data_to_send(self) -> bytes:
-        out = bytes(self._out)
-        self._out.clear()
-        return out
-
     @property
-    def bytes_received(self) -> int:
-        return self._reader.bytes_received
+    def in_ack_size(self) -> int:
+        """How often we acknowledge what the peer sent (its window size)."""
+        return self.ack_window
+
+    @in_ack_size.setter
+    def in_ack_size(self, value: int) -> None:
+        self.ack_window = value
+
+    def _handshake_done(self) -> None:
+        self.state = "connect"
 
     # ---- decisions --------------------------------------------------------
     def accept_connect(self, server_info: dict | None = None) -> None:
@@ -274,23 +239,12 @@ class ServerSession:
     def _send(self, data: bytes) -> None:
         self._out += data
 
-    def _command(self, csid, stream_id, name, tid, obj, *args) -> None:
-        self._out += m.command(csid, stream_id, name, tid, obj, *args, chunk_size=self._out_chunk)
-
     def _data(self, stream_id, *values) -> None:
         self._out += m.data_message(CSID_STREAM, stream_id, *values, chunk_size=self._out_chunk)
 
     def _on_status(self, stream_id, code, description, level="status", **extra) -> None:
         info = status(code, description, level=level, clientid=CLIENT_ID, **extra)
         self._command(CSID_STREAM, stream_id, "onStatus", 0.0, None, info)
-
-    def _maybe_ack(self) -> None:
-        if self.in_ack_size <= 0:
-            return
-        received = self._reader.bytes_received
-        if received - self._acked >= self.in_ack_size:
-            self._acked = received
-            self._send(m.acknowledgement(received & 0xFFFFFFFF))
 
     def _on_message(self, msg: RtmpMessage) -> None:
         t = msg.type_id
@@ -310,15 +264,7 @@ class ServerSession:
             for sub in m.parse_aggregate(msg.payload, msg.timestamp):
                 if sub.type_id in (VIDEO, AUDIO, m.DATA_AMF0, m.DATA_AMF3):
                     self._on_message(sub)
-        elif t == m.WINDOW_ACK_SIZE:
-            self.in_ack_size = m.parse_u32(msg.payload)
-        elif t == m.USER_CONTROL:
-            event, values = m.parse_user_control(msg.payload)
-            if event == m.PING_REQUEST and values:
-                self._send(m.user_control(m.PING_RESPONSE, values[0], chunk_size=self._out_chunk))
-        elif t in (m.SET_CHUNK_SIZE, m.ABORT, m.ACK, m.SET_PEER_BANDWIDTH):
-            pass  # the chunk reader already applied chunk size and abort
-        else:
+        elif not self._on_control(msg):
             self._events.append(UnknownMessage(t, len(msg.payload)))
 
     def _on_data(self, msg: RtmpMessage) -> None:

@@ -79,7 +79,11 @@ class PlayerSession:
             return defer.fail(e)
         source = self.ctx.registry.get(m.vhost, m.app, m.stream)
         if source is None or not (source.active or source.consumers):
-            return defer.fail(LookupError(f"stream {m.vhost}/{m.app}/{m.stream} is not published"))
+            conf = self.ctx.vhost(m.vhost)
+            if conf is None or not conf.cluster.is_edge:
+                return defer.fail(LookupError(f"stream {m.vhost}/{m.app}/{m.stream} is not published"))
+            # An edge has every stream: its first player makes it pull from the origin.
+            source = self.ctx.registry.fetch_or_create(m.vhost, m.app, m.stream)
         self.client.source = source
         self.ctx.add_client(self.client)
         d = self.ctx.policy.on_play(self.client)

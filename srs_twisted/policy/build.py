@@ -1,4 +1,5 @@
-"""The server's policy: security rules, then refer checks, then HTTP hooks.
+"""The server's policy: security rules, then refer checks, then (on edge vhosts with
+token_traverse) the origin, then HTTP hooks.
 
 SRS (``srs_app_rtmp_conn.cpp``) checks the IP rules and the page refer
 before it calls the blocking hooks, so a client refused locally never reaches
@@ -13,8 +14,20 @@ from .refer import ReferPolicy
 from .security import SecurityPolicy
 
 
+def _has_edge(ctx) -> bool:
+    vhosts = getattr(ctx.config, "vhosts", {}) or {}
+    return any(v.cluster.is_edge and v.cluster.token_traverse for v in vhosts.values())
+
+
 def build_policy(ctx, client=HttpHooksClient) -> ChainPolicy:
-    return ChainPolicy([SecurityPolicy(ctx), ReferPolicy(ctx), HooksPolicy(ctx, client)])
+    policies = [SecurityPolicy(ctx), ReferPolicy(ctx)]
+    if _has_edge(ctx):
+        # Edge vhosts with token_traverse ask an origin before their own hooks.
+        from ..cluster.edge import TokenTraversePolicy
+
+        policies.append(TokenTraversePolicy(ctx))
+    policies.append(HooksPolicy(ctx, client))
+    return ChainPolicy(policies)
 
 
 __all__ = ["build_policy"]

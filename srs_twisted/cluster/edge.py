@@ -1,0 +1,360 @@
+"""SRS's edge (``cluster { mode remote; origin A:1935 B:1935; }``).
+
+- **Play**: the first player of a stream makes the edge pull it, once, from
+  an origin (RTMP play, or HTTP-FLV with ``protocol flv|flvs``) and publish
+  it into the local source; later players share that pull.  The pull stops
+  :data:`EDGE_STOP_DELAY` seconds after the last player left.  On an
+  upstream error the next origin is tried, with backoff; the local source
+  stays published meanwhile, so players stay connected and only see a gap.
+- **Publish**: a stream published to the edge is pushed to the origins (a
+  :class:`~srs_twisted.cluster.forward.Forwarder` trying them in turn).
+- **token_traverse**: :class:`TokenTraversePolicy` asks an origin, with the
+  client's own tcUrl and stream, before the edge accepts the client.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from twisted.internet import defer
+from twisted.internet.interfaces import IPushProducer
+from zope.interface import implementer
+
+from ..context import AllowAll, ClientInfo
+from ..errors import Denied
+from ..log import ContextLogger
+from ..url import DEFAULT_VHOST, StreamRequest
+from .forward import Forwarder, chunk_size_for, publisher_request
+from .supervise import Supervisor
+from .upstream import (
+    Target,
+    first_player_request,
+    flv_connect,
+    flv_url,
+    identity,
+    parse_hostport,
+    rtmp_connect,
+    rtmp_target,
+)
+
+# The pull stops this long after the last player left (a player that comes
+# back at once, e.g. a page reload, finds it still running).
+EDGE_STOP_DELAY = 3.0
+# An upstream that sends nothing for this long is dropped and the next
+# origin tried (SRS_EDGE_INGESTER_TIMEOUT).
+EDGE_RECV_TIMEOUT = 5.0
+EDGE_CHECK_INTERVAL = 1.0
+# Token traverse: TCP connect timeout per origin (SRS_EDGE_TOKEN_TRAVERSE_TIMEOUT)
+# and the longest the whole check may take.
+TRAVERSE_CONNECT_TIMEOUT = 3.0
+TRAVERSE_TIMEOUT = 10.0
+
+
+def edge_conf(ctx, vhost: str):
+    """The vhost's config if it is an edge with origins, else None."""
+    conf = ctx.vhost(vhost)
+    if conf is None or not conf.enabled or not conf.cluster.is_edge or not conf.cluster.origin:
+        return None
+    return conf
+
+
+def upstream_vhost(conf, vhost: str) -> str:
+    """``cluster.vhost`` (default ``[vhost]``) with the vhost filled in."""
+    return (conf.cluster.vhost or "[vhost]").replace("[vhost]", vhost)
+
+
+def pull_protocol(conf, req: StreamRequest | None) -> str:
+    """rtmp, flv or flvs: the config's, or the first player's with follow_client."""
+    proto = conf.cluster.protocol or "rtmp"
+    if conf.cluster.follow_client and req is not None:
+        if req.schema in ("http", "ws"):
+            proto = "flv"
+        elif req.schema in ("https", "wss"):
+            proto = "flvs"
+        elif req.schema.startswith("rtmp"):
+            proto = "rtmp"
+    return proto
+
+
+@implementer(IPushProducer)
+class EdgePull:
+    """Pulls one stream from the origins into the local source.  It is the
+    source's publisher from start to stop, across upstream reconnects."""
+
+    def __init__(self, ctx, source, request: StreamRequest, *, connect_rtmp=rtmp_connect,
+                 connect_flv=flv_connect, on_stopped=None, supervisor_options: dict | None = None) -> None:
+        self.ctx = ctx
+        self.source = source
+        self.request = request
+        self._connect_rtmp = connect_rtmp
+        self._connect_flv = connect_flv
+        self._on_stopped = on_stopped
+        self.log = ContextLogger(source.id or None)
+        self.info = ClientInfo(ip="", id=self.log.cid, type="edge-pull", protocol="rtmp",
+                               request=request, publish=True, source=source)
+        self.supervisor = Supervisor(
+            ctx.clock, self._attempt, what=f"edge-pull {source.url}", log=self.log,
+            on_connected=self._on_connected, on_lost=self._on_lost, **(supervisor_options or {}),
+        )
+        self.running = False
+        self.origin = ""  # host:port of the current (or last) upstream
+        self.conn = None
+        self.packets = 0
+        self.connections = 0
+        self._generation = 0
+        self._last_packet = 0.0
+        self._check_call = None
+
+    # ---- life ----------------------------------------------------------------
+    def start(self) -> None:
+        self.running = True
+        self.ctx.registry.publish(self.source, self)
+        self.source.publisher_info = self.info
+        self.log.trace(f"edge: pull {self.source.url} for {len(self.source.consumers)} player(s)")
+        self.supervisor.start()
+        self._check_call = self.ctx.clock.callLater(EDGE_CHECK_INTERVAL, self._check)
+
+    def stop(self):
+        """Stop pulling and unpublish the local source (players stay
+        subscribed).  Fires once the upstream is closed."""
+        if not self.running:
+            return defer.succeed(None)
+        self.running = False
+        if self._check_call is not None and self._check_call.active():
+            self._check_call.cancel()
+        self._check_call = None
+        d = self.supervisor.stop()
+        if self.source.publisher is self:
+            self.ctx.registry.unpublish(self.source)
+        self.log.trace(f"edge: stop pulling {self.source.url} from {self.origin or '-'}, packets={self.packets}")
+        if self._on_stopped is not None:
+            self._on_stopped(self)
+        return d
+
+    # ---- IPushProducer (the source's publisher) -----------------------------
+    def pauseProducing(self) -> None:
+        transport = getattr(self.conn, "transport", None)
+        if transport is not None:
+            transport.pauseProducing()
+
+    def resumeProducing(self) -> None:
+        transport = getattr(self.conn, "transport", None)
+        if transport is not None:
+            transport.resumeProducing()
+
+    def stopProducing(self) -> None:
+        """The source's kick: stop the pull."""
+        self.stop()
+
+    # ---- upstream ------------------------------------------------------------
+    def _attempt(self):
+        conf = edge_conf(self.ctx, self.source.vhost)
+        if conf is None:
+            return defer.fail(RuntimeError(f"vhost {self.source.vhost} is no longer an edge with origins"))
+        origins = conf.cluster.origin
+        origin = origins[(self.supervisor.attempts - 1) % len(origins)]
+        self._generation += 1
+        on_packet = partial(self._on_packet, self._generation)
+        req = self.request
+        vhost = upstream_vhost(conf, self.source.vhost)
+        proto = pull_protocol(conf, req)
+        self.info.protocol = proto
+        if proto in ("flv", "flvs"):
+            schema = "http" if proto == "flv" else "https"
+            host, port, _ = parse_hostport(origin, 80 if schema == "http" else 443)
+            self.origin = f"{host}:{port}"
+            url = flv_url(schema, host, port, self.source.app, self.source.stream, req.param)
+            self.log.trace(f"edge: pull {self.source.url} from {url}")
+            host_header = vhost if vhost != DEFAULT_VHOST else None
+            return self._connect_flv(self.ctx.clock, url, on_packet, host_header=host_header)
+        host, port, _ = parse_hostport(origin, 1935)
+        self.origin = f"{host}:{port}"
+        target = rtmp_target(host, port, req.host, vhost, self.source.app, self.source.stream, req.param)
+        self.info.ip = host
+        self.log.trace(f"edge: pull {self.source.url} from {self.origin} as {target.url}")
+        return self._connect_rtmp(self.ctx.clock, target, "play", on_packet=on_packet,
+                                  chunk_size=chunk_size_for(self.ctx, conf), connect_extra=identity(self.log.cid))
+
+    def _on_connected(self, conn) -> None:
+        self.conn = conn
+        self.connections += 1
+        self._last_packet = self.ctx.clock.seconds()
+        self.log.trace(f"edge: connected to origin {self.origin} for {self.source.url}")
+
+    def _on_lost(self, conn) -> None:
+        if self.conn is conn:
+            self.conn = None
+            self._generation += 1  # late packets of that connection are ignored
+
+    def _on_packet(self, generation: int, pkt) -> None:
+        if generation != self._generation or self.source.publisher is not self:
+            return
+        self.packets += 1
+        self._last_packet = self.ctx.clock.seconds()
+        self.source.write(pkt)
+
+    def _check(self) -> None:
+        self._check_call = None
+        if not self.running:
+            return
+        conn = self.conn
+        idle = self.ctx.clock.seconds() - self._last_packet
+        if conn is not None and idle > EDGE_RECV_TIMEOUT:
+            self.log.warn(f"edge: no data from origin {self.origin} for {idle:.1f}s, try the next origin")
+            self._generation += 1
+            transport = getattr(conn, "transport", None)
+            if transport is not None and hasattr(transport, "abortConnection"):
+                transport.abortConnection()
+            else:
+                conn.close()
+            self._last_packet = self.ctx.clock.seconds()
+        self._check_call = self.ctx.clock.callLater(EDGE_CHECK_INTERVAL, self._check)
+
+
+class EdgeObserver:
+    """A registry observer for edge vhosts: starts and stops pulls as
+    players come and go, and pushes streams published on the edge to the
+    origins."""
+
+    def __init__(self, ctx, connect_rtmp=rtmp_connect, connect_flv=flv_connect,
+                 supervisor_options: dict | None = None) -> None:
+        self.ctx = ctx
+        self._connect_rtmp = connect_rtmp
+        self._connect_flv = connect_flv
+        self._options = supervisor_options
+        self.pulls: dict = {}  # source -> EdgePull
+        self.pushes: dict = {}  # source -> Forwarder
+        self._stop_calls: dict = {}  # source -> DelayedCall (stop the pull)
+        self._push_calls: dict = {}  # source -> DelayedCall (start the push)
+
+    # ---- play: pulls ---------------------------------------------------------
+    def source_players_changed(self, source) -> None:
+        if source.consumers:
+            self._cancel_stop(source)
+            if source in self.pulls or source.publisher is not None:
+                return
+            if edge_conf(self.ctx, source.vhost) is None:
+                return
+            req = first_player_request(self.ctx, source) or StreamRequest(
+                vhost=source.vhost, app=source.app, stream=source.stream)
+            pull = EdgePull(self.ctx, source, req, connect_rtmp=self._connect_rtmp, connect_flv=self._connect_flv,
+                            on_stopped=self._pull_stopped, supervisor_options=self._options)
+            self.pulls[source] = pull
+            pull.start()
+        elif source in self.pulls and source not in self._stop_calls:
+            self._stop_calls[source] = self.ctx.clock.callLater(EDGE_STOP_DELAY, self._stop_pull, source)
+
+    def _cancel_stop(self, source) -> None:
+        call = self._stop_calls.pop(source, None)
+        if call is not None and call.active():
+            call.cancel()
+
+    def _stop_pull(self, source) -> None:
+        self._stop_calls.pop(source, None)
+        pull = self.pulls.get(source)
+        if pull is not None and not source.consumers:
+            pull.stop()
+
+    def _pull_stopped(self, pull) -> None:
+        if self.pulls.get(pull.source) is pull:
+            del self.pulls[pull.source]
+        self._cancel_stop(pull.source)
+
+    # ---- publish: pushes -----------------------------------------------------
+    def source_published(self, source) -> None:
+        if isinstance(source.publisher, EdgePull):
+            return
+        if edge_conf(self.ctx, source.vhost) is None:
+            return
+        # publisher_info is attached right after the publish: start next turn.
+        self._push_calls[source] = self.ctx.clock.callLater(0, self._start_push, source, source.publisher)
+
+    def _start_push(self, source, publisher) -> None:
+        self._push_calls.pop(source, None)
+        if source.publisher is not publisher or source in self.pushes:
+            return
+        conf = edge_conf(self.ctx, source.vhost)
+        if conf is None:
+            return
+        req = publisher_request(source)
+
+        def targets(attempt: int) -> Target:
+            now = edge_conf(self.ctx, source.vhost) or conf
+            origins = now.cluster.origin
+            host, port, _ = parse_hostport(origins[attempt % len(origins)], 1935)
+            return rtmp_target(host, port, req.host, upstream_vhost(now, source.vhost),
+                               source.app, source.stream, req.param)
+
+        push = Forwarder(self.ctx, source, targets, what="edge-push", connect=self._connect_rtmp,
+                         supervisor_options=self._options)
+        self.pushes[source] = push
+        push.start()
+
+    def source_unpublished(self, source) -> None:
+        call = self._push_calls.pop(source, None)
+        if call is not None and call.active():
+            call.cancel()
+        push = self.pushes.pop(source, None)
+        if push is not None:
+            push.stop()
+        if isinstance(source.publisher, EdgePull) or not source.consumers:
+            return
+        # A local publisher left an edge stream that still has players: pull
+        # it from the origins (once the source is really unpublished).
+        if edge_conf(self.ctx, source.vhost) is not None:
+            self.ctx.clock.callLater(0, self._pull_if_played, source)
+
+    def _pull_if_played(self, source) -> None:
+        if self.ctx.registry.get(source.vhost, source.app, source.stream) is source:
+            self.source_players_changed(source)
+
+
+class TokenTraversePolicy(AllowAll):
+    """``cluster { token_traverse on; }``: before an edge accepts an RTMP
+    client, the origins are asked with the client's own tcUrl and stream
+    (query and token included), for the same action (play or publish).  An
+    origin that refuses refuses the client; one that cannot be reached is
+    skipped for the next; none reachable refuses the client too (SRS)."""
+
+    def __init__(self, ctx, connect=rtmp_connect) -> None:
+        self.ctx = ctx
+        self._connect = connect
+
+    # Publish, play and the notifications are AllowAll's: nothing to ask.
+    def on_connect(self, client: ClientInfo):
+        if client.protocol != "rtmp":
+            return defer.succeed(None)
+        conf = edge_conf(self.ctx, client.request.vhost)
+        if conf is None or not conf.cluster.token_traverse:
+            return defer.succeed(None)
+        d = self._traverse(client, conf)
+        d.addTimeout(TRAVERSE_TIMEOUT, self.ctx.clock)
+        return d
+
+    @defer.inlineCallbacks
+    def _traverse(self, client: ClientInfo, conf):
+        log = ContextLogger(client.id)
+        req = client.request
+        mode = "publish" if client.publish else "play"
+        tc_url = req.tc_url or f"rtmp://{req.host or '127.0.0.1'}/{req.app}"
+        for origin in conf.cluster.origin:
+            host, port, _ = parse_hostport(origin, 1935)
+            target = Target(host, port, tc_url, req.stream + req.param, req.vhost)
+            try:
+                conn = yield self._connect(self.ctx.clock, target, mode, timeout=TRAVERSE_CONNECT_TIMEOUT,
+                                           connect_extra=identity(client.id))
+            except Denied as e:
+                log.warn(f"edge token traverse: origin {target.endpoint} refused tcUrl={tc_url}: {e}")
+                raise Denied(f"token traverse: origin {target.endpoint} refused: {e}")
+            except defer.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - unreachable: try the next origin
+                log.warn(f"edge token traverse: origin {target.endpoint} unreachable: {type(e).__name__}: {e}")
+                continue
+            conn.close()
+            log.trace(f"edge token auth ok, tcUrl={tc_url}, origin={target.endpoint}")
+            return None
+        raise Denied(f"token traverse: no origin of {len(conf.cluster.origin)} reachable")
+
+
+__all__ = ["EDGE_RECV_TIMEOUT", "EDGE_STOP_DELAY", "EdgeObserver", "EdgePull", "TokenTraversePolicy"]

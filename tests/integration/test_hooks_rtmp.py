@@ -8,12 +8,12 @@ from __future__ import annotations
 import os
 import subprocess
 
-from twisted.internet import defer, reactor, task
-from twisted.internet.utils import getProcessOutputAndValue
+from twisted.internet import defer
 from twisted.trial import unittest
 
-from ..policy.receiver import start_receiver
 from . import harness as h
+from .receiver import HOOK_KEYS as KEYS
+from .receiver import ffprobe, sleep, start_receiver, wait_exit
 
 SERVICE = os.path.join(h.ROOT, "srs_twisted", "service.py")
 
@@ -27,31 +27,6 @@ def _service_installs_policy() -> bool:
 
 
 INSTALLED = _service_installs_policy()
-COMMON = ["server_id", "service_id", "action", "client_id", "ip", "vhost", "app"]
-STREAM = COMMON + ["tcUrl", "stream", "param", "stream_url", "stream_id"]
-KEYS = {
-    "on_connect": COMMON + ["stream", "param", "tcUrl", "pageUrl"],
-    "on_close": COMMON + ["send_bytes", "recv_bytes"],
-    "on_publish": STREAM,
-    "on_unpublish": STREAM,
-    "on_play": COMMON + ["stream", "tcUrl", "param", "pageUrl", "stream_url", "stream_id"],
-    "on_stop": STREAM,
-}
-
-
-def sleep(seconds: float):
-    return task.deferLater(reactor, seconds, lambda: None)
-
-
-@defer.inlineCallbacks
-def wait_exit(proc, timeout: float = 30.0):
-    """The process's exit code, polled without blocking the reactor."""
-    for _ in range(int(timeout / 0.1)):
-        code = proc.poll()
-        if code is not None:
-            return code
-        yield sleep(0.1)
-    raise AssertionError(f"process {proc.args[0]} still runs after {timeout}s")
 
 
 class HooksRtmpTests(unittest.TestCase):
@@ -77,12 +52,7 @@ class HooksRtmpTests(unittest.TestCase):
         return proc
 
     def probe(self, stream="s", rw_timeout_s=10):
-        return getProcessOutputAndValue(
-            h.ffprobe(),
-            ["-v", "error", "-rw_timeout", str(rw_timeout_s * 1_000_000), "-show_streams", "-of", "json",
-             f"{self.tc_url}/{stream}"],
-            env=dict(os.environ),
-        )
+        return ffprobe(f"{self.tc_url}/{stream}", rw_timeout_s)
 
     def bodies(self, action):
         return self.receiver.bodies(action)

@@ -33,9 +33,9 @@ end on any audio packet; negative timestamps after correction become 0.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
+from ..hls.segmenter import build_stream, build_time
 from ..live.jitter import MAX_JITTER_MS, TimeJitter
 from ..live.packet import MediaPacket
 
@@ -81,23 +81,8 @@ def container_of(template: str) -> str:
 def render_path(template: str, vhost: str, app: str, stream: str, now: float, utc: bool = False) -> str:
     """The path of a file started at ``now`` (Unix seconds).  ``[duration]``
     stays in place until :func:`finish_path`."""
-    path = full_template(template)
-    path = path.replace("[vhost]", vhost).replace("[app]", app).replace("[stream]", stream)
-    seconds = int(now)
-    tm = time.gmtime(seconds) if utc else time.localtime(seconds)
-    millis = int(round(now * 1000))
-    for var, value in (
-        ("[2006]", "%04d" % tm.tm_year),
-        ("[01]", "%02d" % tm.tm_mon),
-        ("[02]", "%02d" % tm.tm_mday),
-        ("[15]", "%02d" % tm.tm_hour),
-        ("[04]", "%02d" % tm.tm_min),
-        ("[05]", "%02d" % tm.tm_sec),
-        ("[999]", "%03d" % (millis % 1000)),
-        ("[timestamp]", str(millis)),
-    ):
-        path = path.replace(var, value)
-    return path
+    # SRS's srs_path_build_stream then srs_path_build_timestamp, as HLS names its files.
+    return build_time(build_stream(full_template(template), vhost, app, stream), now, utc)
 
 
 def finish_path(path: str, duration_ms: int) -> str:

@@ -55,6 +55,7 @@ class SrsService(service.MultiService):
         self.ctx = ServerContext(config, reactor)
         self.log = ContextLogger()
         self._install_policy()
+        self._add_observers()
         self._add_rtmp()
         self._add_http()
         if config.heartbeat.enabled:
@@ -86,6 +87,12 @@ class SrsService(service.MultiService):
 
         # HLS, DVR and forward fire on_hls/on_dvr/on_forward through this.
         self.ctx.hooks = next(p for p in self.ctx.policy.policies if isinstance(p, HooksPolicy))
+
+    def _add_observers(self) -> None:
+        """Features that follow every stream's publish and unpublish."""
+        from .dvr.service import DvrObserver
+
+        self.ctx.registry.observers.append(DvrObserver(self.ctx))
 
     def _listen(self, name: str, description: str, factory) -> None:
         ep = endpoints.serverFromString(self.reactor, description)

@@ -44,6 +44,12 @@ EDGE_STOP_DELAY = 3.0
 # origin tried (SRS_EDGE_INGESTER_TIMEOUT).
 EDGE_RECV_TIMEOUT = 5.0
 EDGE_CHECK_INTERVAL = 1.0
+# After an upstream switch the new upstream's first packet comes this many
+# ms after the last one of the old.
+REBASE_STEP_MS = 10
+# Players are waiting: an edge pull retries at most this long after a failure
+# (forward backs off up to 30 s; SRS retries both every 3 s).
+EDGE_RETRY_MAX = 5.0
 # Token traverse: TCP connect timeout per origin (SRS_EDGE_TOKEN_TRAVERSE_TIMEOUT)
 # and the longest the whole check may take.
 TRAVERSE_CONNECT_TIMEOUT = 3.0
@@ -92,9 +98,10 @@ class EdgePull:
         self.log = ContextLogger(source.id or None)
         self.info = ClientInfo(ip="", id=self.log.cid, type="edge-pull", protocol="rtmp",
                                request=request, publish=True, source=source)
+        options = {"maximum": EDGE_RETRY_MAX, **(supervisor_options or {})}
         self.supervisor = Supervisor(
             ctx.clock, self._attempt, what=f"edge-pull {source.url}", log=self.log,
-            on_connected=self._on_connected, on_lost=self._on_lost, **(supervisor_options or {}),
+            on_connected=self._on_connected, on_lost=self._on_lost, **options,
         )
         self.running = False
         self.origin = ""  # host:port of the current (or last) upstream
@@ -104,6 +111,11 @@ class EdgePull:
         self._generation = 0
         self._last_packet = 0.0
         self._check_call = None
+        # Each upstream has its own timeline; the next one is rebased to go
+        # on where the last left off (players never see time go back).
+        self._last_dts: int | None = None
+        self._offset = 0
+        self._rebase = False
 
     # ---- life ----------------------------------------------------------------
     def start(self) -> None:
@@ -179,6 +191,7 @@ class EdgePull:
         self.conn = conn
         self.connections += 1
         self._last_packet = self.ctx.clock.seconds()
+        self._rebase = self._last_dts is not None
         self.log.trace(f"edge: connected to origin {self.origin} for {self.source.url}")
 
     def _on_lost(self, conn) -> None:
@@ -191,6 +204,13 @@ class EdgePull:
             return
         self.packets += 1
         self._last_packet = self.ctx.clock.seconds()
+        if not pkt.is_data:
+            if self._rebase:
+                self._rebase = False
+                self._offset = self._last_dts + REBASE_STEP_MS - pkt.dts
+            if self._offset:
+                pkt = pkt.retimed(pkt.dts + self._offset)
+            self._last_dts = pkt.dts
         self.source.write(pkt)
 
     def _check(self) -> None:
@@ -357,4 +377,4 @@ class TokenTraversePolicy(AllowAll):
         raise Denied(f"token traverse: no origin of {len(conf.cluster.origin)} reachable")
 
 
-__all__ = ["EDGE_RECV_TIMEOUT", "EDGE_STOP_DELAY", "EdgeObserver", "EdgePull", "TokenTraversePolicy"]
+__all__ = ["EDGE_RECV_TIMEOUT", "EDGE_RETRY_MAX", "EDGE_STOP_DELAY", "EdgeObserver", "EdgePull", "TokenTraversePolicy"]

@@ -8,7 +8,14 @@ from __future__ import annotations
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from srs_twisted.cluster.edge import EDGE_RECV_TIMEOUT, EDGE_STOP_DELAY, EdgeObserver, EdgePull, TokenTraversePolicy
+from srs_twisted.cluster.edge import (
+    EDGE_RECV_TIMEOUT,
+    EDGE_RETRY_MAX,
+    EDGE_STOP_DELAY,
+    EdgeObserver,
+    EdgePull,
+    TokenTraversePolicy,
+)
 from srs_twisted.context import ClientInfo
 from srs_twisted.errors import Denied
 from srs_twisted.http import stream as st
@@ -123,7 +130,7 @@ class EdgePullTests(unittest.TestCase):
             (call,) = self.clock.getDelayedCalls()[-1:]
             self.clock.advance(call.getTime() - self.clock.seconds())
         self.assertEqual(ports, [19350, 19351, 19352, 19350, 19351])
-        self.assertEqual([b - a for a, b in zip(times, times[1:])], [1, 2, 4, 8])
+        self.assertEqual([b - a for a, b in zip(times, times[1:])], [1, 2, 4, EDGE_RETRY_MAX])
 
     def test_players_stay_across_an_origin_switch(self):
         source = self.source()
@@ -140,7 +147,7 @@ class EdgePullTests(unittest.TestCase):
         self.assertEqual(second.target.port, 19351)
         second.succeed()
         # origin 2 starts its own timeline: the source keeps the players' going
-        self.feed(second, headers() + gop(500) + gop(1500))
+        self.feed(second, [meta(), video(500, sh=True), audio(500, sh=True)] + gop(500) + gop(1500))
         for _client, sink, _c in players:
             self.assertNotIn("unpublished", sink.events)
             frames = [p for p in sink.packets if p.is_video and not p.sequence_header]
@@ -148,6 +155,7 @@ class EdgePullTests(unittest.TestCase):
             dts = [p.dts for p in frames]
             self.assertEqual(dts, sorted(dts))  # no jump back in time
             self.assertLess(max(b - a for a, b in zip(dts, dts[1:])), 250)
+            self.assertEqual(dts[50] - dts[49], 10)  # the second origin's timeline follows the first's
 
     def test_late_packets_of_a_dropped_upstream_are_ignored(self):
         source = self.source()

@@ -90,9 +90,11 @@ class PlayerSession:
         d.addCallback(lambda _: source)
         return d
 
-    def start(self, source, write_raw, producer_target, kick) -> None:
+    def start(self, source, write_raw, producer_target, kick, end=None) -> None:
+        """Subscribe the player; ``end`` closes it politely when the
+        publisher leaves (SRS unmounts the stream then)."""
         remux = self.ctx.vhost(self.match.vhost).http_remux
-        self.sink = st.HttpStreamSink(source, self.match.fmt, write_raw, remux)
+        self.sink = st.HttpStreamSink(source, self.match.fmt, write_raw, remux, end)
         self.client.send_bytes = lambda: self.sink.sent_bytes
         self.client.kick = kick
         self.log.trace(
@@ -153,8 +155,13 @@ class LiveStreamResource(resource.Resource):
             request.setHeader(b"cache-control", b"no-cache")
             request.setHeader(b"server", b"srs-twisted")
             transport = request.channel.transport
+            def end():
+                if not (request.finished or request._disconnected):
+                    request.unregisterProducer()
+                    request.finish()
+
             try:
-                session.start(source, request.write, request, transport.abortConnection)
+                session.start(source, request.write, request, transport.abortConnection, end)
             except Exception as e:  # a format this stream cannot be served in
                 session.log.error(f"{session.client.type} cannot start: {type(e).__name__}: {e}")
                 request.setResponseCode(500)

@@ -171,8 +171,9 @@ class HttpStreamSink:
     ``write_raw`` is what reaches the player; the format's header (the FLV
     file header, or TS PAT/PMT) is written before the first data."""
 
-    def __init__(self, source, fmt: str, write_raw, remux_conf=None) -> None:
+    def __init__(self, source, fmt: str, write_raw, remux_conf=None, on_unpublish=None) -> None:
         self.source = source
+        self._on_unpublish = on_unpublish
         self.fmt = fmt
         self.wire_key, self.encode = shared_encoder(source, fmt)
         self._write_raw = write_raw
@@ -208,7 +209,10 @@ class HttpStreamSink:
         pass
 
     def stream_unpublished(self) -> None:
-        pass
+        # SRS ends its HTTP streams when the publisher leaves; the player
+        # reconnects to whatever publishes next.
+        if self._on_unpublish is not None:
+            self._on_unpublish()
 
 
 def configure_consumer(consumer, fmt: str, remux_conf) -> None:

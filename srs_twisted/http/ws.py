@@ -37,7 +37,7 @@ class LiveWebSocketProtocol(WebSocketServerProtocol):
         if not self._open:
             self.session.stop("closed before start")
             return
-        self.session.start(source, self._send, self.transport, self._kick)
+        self.session.start(source, self._send, self.transport, self._kick, self._end)
 
     def _refuse(self, failure):
         reason = failure.getErrorMessage()
@@ -54,6 +54,10 @@ class LiveWebSocketProtocol(WebSocketServerProtocol):
 
     def _send(self, data: bytes) -> None:
         self.sendMessage(data, isBinary=True)
+
+    def _end(self) -> None:
+        if self._open:
+            self.sendClose(1000, "stream unpublished")
 
     def _kick(self) -> None:
         self.transport.abortConnection()

@@ -423,9 +423,6 @@ class KickTests(LiveApiTestCase):
         yield wait_exit(pub, 10, step=0.02)
         yield until(lambda: None, lambda _: player.eof_at, "EOF on the HTTP-FLV player", timeout=5, step=0.05)
 
-    test_flv_players_are_closed_on_unpublish.todo = (
-        "srs_twisted/http/stream.py HttpStreamSink.stream_unpublished does nothing: HTTP-FLV players "
-        "stay connected after an unpublish, SRS 7.0.18 closes them")
 
 
 class AuthTests(LiveApiTestCase):

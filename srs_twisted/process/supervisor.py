@@ -175,6 +175,7 @@ class ProcessSupervisor:
         self.delay = min_backoff  # the wait before the next restart
         self.transport = None
         self.started_at = 0.0
+        self._child_pid = None
         self._run = 0
         self._wanted = False
         self._stopping = False
@@ -280,6 +281,7 @@ class ProcessSupervisor:
             for fd in opened:
                 os.close(fd)
         self.started_at = self.clock.seconds()
+        self._child_pid = self.pid
         if self.pid is not None:
             self.pids.append(self.pid)
         where = f", log={self.log_file}" if self.log_file else ""
@@ -344,7 +346,7 @@ class ProcessSupervisor:
             if self._limit.dropped:
                 self.log.trace(f"{self.name}: ({self._limit.dropped} lines not logged)")
                 self._limit.dropped = 0
-            self.log.trace(f"{self.name}[{self.pid}]: {line}")
+            self.log.trace(f"{self.name}[{self._child_pid}]: {line}")
 
     def _ended(self, run: int, reason) -> None:
         if run != self._run:
@@ -354,7 +356,7 @@ class ProcessSupervisor:
                 self._line(self._partial[fd])
             self._partial[fd] = b""
         code, sig = _exit_status(reason)
-        pid = self.pid
+        pid = self._child_pid
         ran = self.clock.seconds() - self.started_at
         stopping = self._stopping or not self._wanted
         self._forget()  # fires the stop() Deferreds

@@ -265,7 +265,7 @@ class OutputTests(Base):
         s = self.sup(log=log.ContextLogger("cid12345"))
         s.start()
         self.spawner.last.err(b"hello\n")
-        self.assertIn("cid12345", [e[1] for e in self.events if "hello" in e[2]])
+        self.assertIn(("cid12345", "ffmpeg[1000]: hello"), [(e[1], e[2]) for e in self.events])
 
     def test_long_lines_are_cut(self):
         s = self.sup()
@@ -278,7 +278,7 @@ class OutputTests(Base):
         s.start()
         self.spawner.last.err(b"Unknown encoder 'libfoo'\n")
         self.spawner.last.exit(1)
-        self.assertTrue(any("exited with code 1" in m and "libfoo" in m for m in self.messages()))
+        self.assertTrue(any("pid=1000 exited with code 1" in m and "libfoo" in m for m in self.messages()))
 
     def test_stdout_callback_takes_raw_bytes(self):
         got = []

@@ -1,0 +1,329 @@
+"""Ingest, transcode, exec and snapshots with the real server and real FFmpeg.
+
+Every wait is bounded; children are found through /proc (Linux) as the
+server's child processes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+from twisted.trial import unittest
+
+from . import harness as h
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def wired() -> bool:
+    return "ServerWorkers" in _read(os.path.join(h.ROOT, "srs_twisted", "service.py"))
+
+
+def snapshot_wired() -> bool:
+    return any(
+        "snapshot_resource" in _read(os.path.join(h.ROOT, "srs_twisted", *p))
+        for p in (("service.py",), ("http", "server.py"))
+    )
+
+
+def children(pid: int) -> dict[int, str]:
+    """The live child processes of ``pid``: {pid: command line}."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        fields = stat.rpartition(")")[2].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found[int(entry)] = cmd
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_for(what: str, check, timeout: float = 20.0, interval: float = 0.2):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = check()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def probe_when_live(url: str, timeout: float = 30.0) -> dict:
+    """ffprobe a stream that may not be published yet (bounded retries)."""
+    end = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < end:
+        try:
+            info = h.probe(url, timeout=min(20.0, max(1.0, end - time.monotonic())))
+            if "video" in h.streams_by_type(info):
+                return info
+        except (AssertionError, subprocess.TimeoutExpired) as e:
+            last = e
+        time.sleep(0.5)
+    raise AssertionError(f"{url} never became playable: {last}")
+
+
+def jpeg_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from a JPEG's SOF marker."""
+    i = 2
+    while i + 4 <= len(data):
+        if data[i] != 0xFF:
+            i += 1
+            continue
+        marker = data[i + 1]
+        length = struct.unpack(">H", data[i + 2 : i + 4])[0]
+        if marker in (0xC0, 0xC1, 0xC2):
+            height, width = struct.unpack(">HH", data[i + 5 : i + 9])
+            return width, height
+        i += 2 + length
+    raise AssertionError("no SOF marker in the JPEG")
+
+
+class WorkersCase(unittest.TestCase):
+    timeout = 120
+
+    def setUp(self):
+        if not wired():
+            raise unittest.SkipTest("not wired yet: srs_twisted/service.py does not create ServerWorkers")
+        h.ffmpeg(), h.ffprobe()
+        self.tmp = tempfile.mkdtemp(prefix="srs-workers-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+
+    def start(self, body: str, port: int | None = None) -> h.Server:
+        self.server = h.Server(body, rtmp_port=port)
+        self.addCleanup(self.server.stop)
+        return self.server
+
+    def start_publisher(self, stream: str = "livestream"):
+        pub = h.publish(self.server.url(stream), h.clip("h264-aac", 6), loop=True)
+        self.addCleanup(h.stop_process, pub)
+        return pub
+
+    def ffmpeg_children(self) -> dict[int, str]:
+        return {p: c for p, c in children(self.server.proc.pid).items() if "ffmpeg" in c}
+
+    def assert_clip_like(self, info, width=320, height=240):
+        streams = h.streams_by_type(info)
+        self.assertEqual(streams["video"]["codec_name"], "h264")
+        self.assertEqual((streams["video"]["width"], streams["video"]["height"]), (width, height))
+        self.assertEqual(streams["audio"]["codec_name"], "aac")
+
+
+INGEST_FILE = """
+vhost __defaultVhost__ {
+    ingest clip {
+        enabled on;
+        input { type file; url %s; }
+        ffmpeg ./objs/ffmpeg/bin/ffmpeg;
+        engine { enabled off; output rtmp://127.0.0.1:[port]/live?vhost=[vhost]/ingested; }
+    }
+}
+"""
+
+INGEST_STREAM = """
+vhost __defaultVhost__ {
+    ingest relay {
+        enabled on;
+        input { type stream; url rtmp://127.0.0.1:%d/live/source; }
+        engine { enabled off; output rtmp://127.0.0.1:[port]/live/relayed; }
+    }
+}
+"""
+
+TRANSCODE = """
+vhost __defaultVhost__ {
+    transcode live {
+        enabled on;
+        ffmpeg ./objs/ffmpeg/bin/ffmpeg;
+        engine sd {
+            enabled on;
+            vcodec libx264; vbitrate 200; vfps 25; vwidth 160; vheight 120; vthreads 1;
+            vprofile baseline; vpreset ultrafast;
+            vparams { g 25; }
+            acodec aac; abitrate 48; asample_rate 44100; achannels 2;
+            output rtmp://127.0.0.1:[port]/[app]/[stream]_[engine]?vhost=[vhost];
+        }
+    }
+}
+"""
+
+
+class IngestTests(WorkersCase):
+    def test_file_ingest_plays_at_its_output(self):
+        clip = h.clip("h264-aac", 6)
+        self.start(INGEST_FILE % clip)
+        info = probe_when_live(self.server.url("ingested"))
+        self.assert_clip_like(info)
+        self.assert_clip_like(h.probe(clip))
+        (pid, cmd), = self.ffmpeg_children().items()
+        self.assertIn("-stream_loop -1", cmd)
+        log = os.path.join(self.server.dir, "objs", "ffmpeg-ingest-__defaultVhost__-live-ingested.log")
+        self.assertIn("process ppid=", wait_for("the ff log", lambda: _read(log)))
+        # Looped: still published after the 6 s clip ended once.
+        time.sleep(7)
+        self.assertTrue(alive(pid))
+        self.assert_clip_like(probe_when_live(self.server.url("ingested")))
+
+    def test_stream_ingest_relays_another_stream(self):
+        port = h.free_port()
+        self.start(INGEST_STREAM % port, port=port)
+        self.start_publisher("source")
+        info = probe_when_live(self.server.url("relayed"))
+        self.assert_clip_like(info)
+
+
+class TranscodeTests(WorkersCase):
+    def test_second_resolution_and_no_loop(self):
+        self.start(TRANSCODE)
+        self.start_publisher()
+        info = probe_when_live(self.server.url("livestream_sd"))
+        self.assert_clip_like(info, 160, 120)
+        self.assertEqual(int(h.streams_by_type(info)["audio"]["sample_rate"]), 44100)
+        # livestream_sd matches scope "live" too: SRS's loop check keeps it at one FFmpeg.
+        time.sleep(2)
+        self.assertEqual(len(self.ffmpeg_children()), 1, self.ffmpeg_children())
+        log = os.path.join(self.server.dir, "objs", "ffmpeg-encoder-__defaultVhost__-live-livestream-sd.log")
+        self.assertIn("libx264", _read(log))
+
+    def test_killed_ffmpeg_is_restarted_and_stopped_at_unpublish(self):
+        self.start(TRANSCODE)
+        pub = self.start_publisher()
+        probe_when_live(self.server.url("livestream_sd"))
+        (old,) = self.ffmpeg_children()
+        os.kill(old, signal.SIGKILL)
+        new = wait_for("a new FFmpeg", lambda: [p for p in self.ffmpeg_children() if p != old], timeout=15)
+        self.assertFalse(alive(old))
+        self.assert_clip_like(probe_when_live(self.server.url("livestream_sd")), 160, 120)
+        h.stop_process(pub)
+        wait_for("FFmpeg gone after unpublish", lambda: not any(alive(p) for p in new), timeout=10)
+        self.assertEqual(self.ffmpeg_children(), {})
+
+
+EXEC_SCRIPT = """
+import os, signal, sys, time
+if sys.argv[3] == "stubborn":
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write("%d %s" % (os.getpid(), sys.argv[2]))
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+time.sleep(600)
+"""
+
+
+class ExecTests(WorkersCase):
+    def test_exec_runs_at_publish_and_is_gone_after_unpublish(self):
+        script = os.path.join(self.tmp, "child.py")
+        with open(script, "w") as f:
+            f.write(EXEC_SCRIPT)
+        polite, stubborn = os.path.join(self.tmp, "polite.pid"), os.path.join(self.tmp, "stubborn.pid")
+        self.start(
+            "vhost __defaultVhost__ { exec { enabled on;"
+            f" publish {sys.executable} {script} {polite} [app]/[stream] polite;"
+            f" publish {sys.executable} {script} {stubborn} [app]/[stream] stubborn; }} }}"
+        )
+        pub = self.start_publisher()
+        pids = []
+        for path in (polite, stubborn):
+            text = wait_for(f"{path}", lambda p=path: _read(p))
+            pid, name = text.split()
+            self.assertEqual(name, "live/livestream")
+            self.assertTrue(alive(int(pid)))
+            pids.append(int(pid))
+        self.assertEqual(sorted(pids), sorted(p for p in children(self.server.proc.pid) if p in pids))
+        h.stop_process(pub)
+        # SIGTERM, and SIGKILL 1 s later for the one that ignores SIGTERM.
+        wait_for("exec children gone", lambda: not any(alive(p) for p in pids), timeout=10)
+
+
+class SnapshotTests(WorkersCase):
+    def test_snapshot_is_a_jpeg_of_the_stream_size(self):
+        if not snapshot_wired():
+            raise unittest.SkipTest("not wired yet: /snapshot is not mounted in the HTTP server")
+        http_port = h.free_port()
+        self.start(f"http_server {{ enabled on; listen 127.0.0.1:{http_port}; dir {self.tmp}; }}\nvhost __defaultVhost__ {{}}")
+        url = f"http://127.0.0.1:{http_port}/snapshot/live/livestream.jpg"
+        with self.assertRaises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(url, timeout=10)
+        self.assertEqual(caught.exception.code, 404)
+        self.start_publisher()
+        time.sleep(1)
+
+        def fetch():
+            try:
+                with urllib.request.urlopen(url, timeout=15) as r:
+                    return r.status, r.headers.get("content-type"), r.read()
+            except urllib.error.HTTPError as e:
+                if e.code == 503:
+                    return None
+                raise
+
+        status, ctype, body = wait_for("a snapshot", fetch, timeout=30)
+        self.assertEqual((status, ctype), (200, "image/jpeg"))
+        self.assertEqual(body[:2], b"\xff\xd8")
+        self.assertEqual(body[-2:], b"\xff\xd9")
+        self.assertEqual(jpeg_size(body), (320, 240))
+        (child,) = self.ffmpeg_children()
+        # A second request is served by the same child, quickly.
+        started = time.monotonic()
+        self.assertEqual(fetch()[2][:2], b"\xff\xd8")
+        self.assertLess(time.monotonic() - started, 2)
+        self.assertEqual(list(self.ffmpeg_children()), [child])
+
+
+class ShutdownTests(WorkersCase):
+    def test_sigterm_leaves_no_child_running(self):
+        clip = h.clip("h264-aac", 6)
+        script = os.path.join(self.tmp, "child.py")
+        with open(script, "w") as f:
+            f.write(EXEC_SCRIPT)
+        pidfile = os.path.join(self.tmp, "exec.pid")
+        engine = TRANSCODE[TRANSCODE.index("    transcode live"):TRANSCODE.rindex("}")]
+        self.start(
+            "vhost __defaultVhost__ {\n"
+            f"    exec {{ enabled on; publish {sys.executable} {script} {pidfile} [stream] stubborn; }}\n"
+            f"    ingest clip {{ enabled on; input {{ type file; url {clip}; }}\n"
+            "        engine { enabled off; output rtmp://127.0.0.1:[port]/live/ingested; } }\n"
+            f"{engine}}}\n"
+        )
+        # The ingest publishes live/ingested: the exec and the transcode start for it.
+        wait_for("ingest, transcode and exec", lambda: len(children(self.server.proc.pid)) >= 3, timeout=30)
+        wait_for("the exec pid file", lambda: _read(pidfile))
+        pids = list(children(self.server.proc.pid))
+        self.assertTrue(all(alive(p) for p in pids))
+        self.server.proc.send_signal(signal.SIGTERM)
+        self.server.proc.wait(10)
+        wait_for("no child left", lambda: not any(alive(p) for p in pids), timeout=5)

@@ -24,6 +24,8 @@ from ..url import DEFAULT_VHOST, StreamRequest, discover
 
 # TCP connect timeout towards an upstream (SRS: 3 s forward, 5 s edge).
 CONNECT_TIMEOUT = 5.0
+# HTTP redirects an HTTP-FLV pull follows (SRS: 3).
+FLV_REDIRECT_LIMIT = 3
 
 
 def parse_hostport(text: str, default_port: int = 1935) -> tuple[str, int, str]:
@@ -204,9 +206,10 @@ def flv_url(schema: str, host: str, port: int, app: str, stream: str, param: str
 def flv_connect(reactor, url: str, on_packet: Callable | None = None, host_header: str | None = None,
                 timeout: float = CONNECT_TIMEOUT, agent=None) -> defer.Deferred:
     """GET an HTTP(S)-FLV stream.  Fires with a :class:`FlvPull` once the
-    response is 200; fails with ConnectionError on another status.  Like SRS, HTTPS
-    certificates are not verified."""
-    from twisted.web.client import Agent
+    response is 200 (up to three redirects are followed, as SRS does); fails
+    with ConnectionError on another status.  Like SRS, HTTPS certificates are
+    not verified."""
+    from twisted.web.client import Agent, RedirectAgent
     from twisted.web.http_headers import Headers
 
     if agent is None:
@@ -216,6 +219,7 @@ def flv_connect(reactor, url: str, on_packet: Callable | None = None, host_heade
             agent = Agent(reactor, contextFactory=_NoVerifyTLS(), connectTimeout=timeout)
         else:
             agent = Agent(reactor, connectTimeout=timeout)
+        agent = RedirectAgent(agent, redirectLimit=FLV_REDIRECT_LIMIT)
     headers = Headers({b"user-agent": [f"{SERVER_NAME}/{__version__}".encode()]})
     if host_header:
         headers.setRawHeaders(b"host", [host_header.encode("idna")])

@@ -68,3 +68,99 @@ class DestinationTests(unittest.TestCase):
                          "rtmp://h:1/archive/cam-copy?t=9")
         self.assertEqual(destination_target("h:1/backup", self.source, self.req).url, "rtmp://h:1/backup/cam?t=9")
         self.assertEqual(destination_target("h:1/a/b/c", self.source, self.req).url, "rtmp://h:1/a/b/c?t=9")
+
+
+class FlvConnectTests(unittest.TestCase):
+    """The HTTP-FLV upstream against a twisted.web server in this process."""
+
+    def setUp(self):
+        from twisted.internet import reactor
+        from twisted.web import resource, server
+
+        from srs_twisted.codec import flv
+
+        body = flv.file_header() + b"".join(
+            flv.encode_tag(kind, dts, payload)
+            for kind, dts, payload in [(9, 0, b"\x17\x00\x00\x00\x00\x01\x64"), (8, 0, b"\xaf\x00\x12\x10"),
+                                       (9, 40, b"\x17\x01\x00\x00\x00abc"), (8, 23, b"\xaf\x01xyz")]
+        )
+
+        class Stream(resource.Resource):
+            isLeaf = True
+
+            def render_GET(self, request):
+                path = request.path.decode()
+                if path == "/moved/s.flv":
+                    request.redirect(b"/live/s.flv")
+                    return b""
+                if path != "/live/s.flv":
+                    request.setResponseCode(404)
+                    return b"no"
+                request.setHeader(b"content-type", b"video/x-flv")
+                self.seen_host = request.getHeader(b"host")
+                request.write(body)  # and keep the response open, as a live stream
+                return server.NOT_DONE_YET
+
+        self.resource = Stream()
+        self.port = reactor.listenTCP(0, server.Site(self.resource), interface="127.0.0.1")
+        self.addCleanup(self.port.stopListening)
+        self.reactor = reactor
+        self.base = f"http://127.0.0.1:{self.port.getHost().port}"
+
+    def wait(self, seconds=0.2):
+        from twisted.internet import task
+
+        return task.deferLater(self.reactor, seconds, lambda: None)
+
+    async def test_a_live_body_becomes_packets_and_close_ends_it(self):
+        from twisted.internet import defer
+
+        from srs_twisted.cluster.upstream import flv_connect
+
+        got = []
+        pull = await defer.ensureDeferred(flv_connect(self.reactor, self.base + "/moved/s.flv", got.append,
+                                                      host_header="v.example.com"))
+        for _ in range(50):
+            if len(got) == 4:
+                break
+            await self.wait(0.02)
+        self.assertEqual([(p.kind, p.dts, p.sequence_header, p.keyframe) for p in got],
+                         [(9, 0, True, True), (8, 0, True, False), (9, 40, False, True), (8, 23, False, False)])
+        self.assertEqual(self.resource.seen_host, b"v.example.com")
+        pull.close()
+        await pull.done
+
+    async def test_not_found_fails(self):
+        from twisted.internet import defer
+
+        from srs_twisted.cluster.upstream import flv_connect
+
+        with self.assertRaises(ConnectionError):
+            await defer.ensureDeferred(flv_connect(self.reactor, self.base + "/live/none.flv"))
+
+
+class RtmpConnectTests(unittest.TestCase):
+    """Cancelling an RTMP upstream attempt closes its socket (a server that
+    accepts TCP but never answers the handshake)."""
+
+    async def test_cancel_closes_the_connection(self):
+        from twisted.internet import defer, protocol, reactor, task
+
+        from srs_twisted.cluster.upstream import Target, rtmp_connect
+
+        lost = defer.Deferred()
+
+        class Silent(protocol.Protocol):
+            def connectionLost(self, reason=None):
+                lost.callback(None)
+
+        factory = protocol.Factory.forProtocol(Silent)
+        port = reactor.listenTCP(0, factory, interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        target = Target("127.0.0.1", port.getHost().port, "rtmp://127.0.0.1/live", "s")
+        d = rtmp_connect(reactor, target, "play")
+        await task.deferLater(reactor, 0.2, lambda: None)
+        d.cancel()
+        with self.assertRaises(defer.CancelledError):
+            await d
+        await lost

@@ -132,21 +132,6 @@ class Sink:
         self.events.append("unpublished")
 
 
-class Publisher:
-    """A local publisher (IPushProducer shape)."""
-
-    stopped = False
-
-    def stopProducing(self):
-        self.stopped = True
-
-    def pauseProducing(self):
-        pass
-
-    def resumeProducing(self):
-        pass
-
-
 def video(dts, key=False, sh=False):
     return MediaPacket(VIDEO, dts, b"\x17" if key or sh else b"\x27", codec="h264",
                        keyframe=key or sh, sequence_header=sh)

@@ -23,7 +23,8 @@ from srs_twisted.http.server import PlayerSession
 from srs_twisted.policy.build import build_policy
 from srs_twisted.url import discover
 
-from .fakes import FakeConnector, Publisher, add_player, audio, gop, make_ctx, meta, remove_player, video
+from ..live.test_source import Publisher
+from .fakes import FakeConnector, add_player, audio, gop, make_ctx, meta, remove_player, video
 
 CONF = """
 vhost __defaultVhost__ {

@@ -12,7 +12,8 @@ from srs_twisted.context import ClientInfo
 from srs_twisted.errors import Denied
 from srs_twisted.url import discover
 
-from .fakes import FakeConnector, Publisher, add_player, audio, gop, make_ctx, meta, video
+from ..live.test_source import Publisher
+from .fakes import FakeConnector, add_player, audio, gop, make_ctx, meta, video
 
 CONF = """
 vhost __defaultVhost__ {

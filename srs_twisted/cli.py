@@ -168,10 +168,15 @@ def run(conf, opts) -> int:
             logger.trace(f"signal {signum}: fast quit")
             reactor.callFromThread(reactor.stop)
 
-    for sig in (signal.SIGHUP, signal.SIGUSR1, signal.SIGQUIT, signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, on_signal)
+    def install_handlers():
+        # After Twisted's own (which reap FFmpeg children on SIGCHLD): ours
+        # add reload, log reopening and the graceful quit.
+        for sig in (signal.SIGHUP, signal.SIGUSR1, signal.SIGQUIT, signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, on_signal)
+
+    reactor.callWhenRunning(install_handlers)
     reactor.addSystemEventTrigger("before", "shutdown", srv.stopService)
-    reactor.run(installSignalHandlers=False)
+    reactor.run(installSignalHandlers=True)
     if pid_path and os.path.exists(pid_path):
         os.unlink(pid_path)
     logger.trace("srs-twisted stopped")

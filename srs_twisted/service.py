@@ -55,6 +55,7 @@ class SrsService(service.MultiService):
         self.ctx = ServerContext(config, reactor)
         self.log = ContextLogger()
         self._install_policy()
+        self._add_workers()
         self._add_observers()
         self._add_rtmp()
         self._add_http()
@@ -87,6 +88,15 @@ class SrsService(service.MultiService):
 
         # HLS, DVR and forward fire on_hls/on_dvr/on_forward through this.
         self.ctx.hooks = next(p for p in self.ctx.policy.policies if isinstance(p, HooksPolicy))
+
+    def _add_workers(self) -> None:
+        """FFmpeg children (ingest, transcode, exec, snapshots), all owned
+        by one service so none outlives the server."""
+        from .process.workers import ServerWorkers
+
+        self.workers = ServerWorkers(self.ctx)
+        self.workers.setServiceParent(self)
+        self.ctx.registry.observers.extend(self.workers.observers)
 
     def _add_observers(self) -> None:
         """Features that follow every stream's publish and unpublish."""
@@ -137,6 +147,9 @@ class SrsService(service.MultiService):
                     site = Site(site_api)
                 else:
                     site = make_site(self.ctx, static_dir, site_api, srv.crossdomain)
+                    from .process.snapshot import snapshot_resource
+
+                    site.resource.putChild(b"snapshot", snapshot_resource(self.ctx))
                 description = endpoint_description(listen, self.bind_host)
                 if kind == "https":
                     description = tls_description(description, roles["tls"])
@@ -171,4 +184,5 @@ class SrsService(service.MultiService):
         """Apply a re-read config.  Vhost settings take effect for new
         connections and new streams; listeners are kept (full reload later)."""
         self.ctx.config = config
+        self.workers.reload()
         self.log.trace(f"reload config ok, vhosts={','.join(sorted(config.vhosts))}")

@@ -205,6 +205,8 @@ class HttpRoot(resource.Resource):
             request.prepath.pop()
             request.postpath.insert(0, path)
             return self.api
+        if path in self.children:  # e.g. /snapshot/
+            return self.children[path]
         try:
             match = st.match_request(self.ctx, _host(request), full.decode("utf-8"))
         except UnicodeDecodeError:

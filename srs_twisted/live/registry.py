@@ -81,8 +81,13 @@ class StreamRegistry:
                 hook(source)
 
     # Publishing goes through the registry so observers hear about it.
-    def publish(self, source: LiveSource, producer) -> None:
+    def publish(self, source: LiveSource, producer, info=None) -> None:
+        """Start ``producer`` publishing on ``source`` (StreamBusy if taken);
+        ``info`` (the publisher's ClientInfo) is attached before observers
+        hear of it, so they see who publishes."""
         source.registerProducer(producer, True)
+        if info is not None:
+            source.publisher_info = info
         for observer in list(self.observers):
             observer.source_published(source)
 

@@ -319,14 +319,13 @@ class RtmpServerProtocol(protocol.Protocol):
 
         def start():
             try:
-                self.ctx.registry.publish(source, self)
+                self.ctx.registry.publish(source, self, self.client)
             except StreamBusy as e:
                 self.session.reject_publish(event.stream_id, description="Stream is busy.")
                 self.client.publish = False
                 self._fail(str(e), abort=False)
                 return
             self.source = source
-            source.publisher_info = self.client
             self.session.accept_publish(event.stream_id)
             self._got_packet = False
             self._last_packet = self.ctx.clock.seconds()

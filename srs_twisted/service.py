@@ -100,9 +100,15 @@ class SrsService(service.MultiService):
 
     def _add_observers(self) -> None:
         """Features that follow every stream's publish and unpublish."""
+        from .cluster.edge import EdgeObserver
+        from .cluster.forward import ForwardObserver
         from .dvr.service import DvrObserver
 
-        self.ctx.registry.observers.append(DvrObserver(self.ctx))
+        self.ctx.registry.observers += [
+            DvrObserver(self.ctx),
+            ForwardObserver(self.ctx),
+            EdgeObserver(self.ctx),
+        ]
 
     def _listen(self, name: str, description: str, factory) -> None:
         ep = endpoints.serverFromString(self.reactor, description)

@@ -28,6 +28,7 @@ Extensions (not in SRS), labelled ``{vhost,app,stream}``::
     srs_stream_players                 gauge    consumers of the source
     srs_stream_fps                     gauge    video frames/s between scrapes
     srs_stream_dropped_packets_total   counter  packets skipped for lagging players
+    srs_stream_gop_length_frames       gauge    video frames in the last complete GOP
 
 and ``srs_protocol_connections{protocol}`` (gauge).  At most
 :data:`MAX_STREAM_SERIES` streams get series of their own; the rest are
@@ -218,11 +219,12 @@ class SrsCollector:
                 len(src.consumers),
                 fps,
                 stats.dropped,
+                stats.gop_frames,
             )
             if i < MAX_STREAM_SERIES:
                 rows[(src.vhost, src.app, src.stream)] = list(row)
             else:
-                other = rows.setdefault((OTHER, OTHER, OTHER), [0, 0, 0, 0.0, 0])
+                other = rows.setdefault((OTHER, OTHER, OTHER), [0, 0, 0, 0.0, 0, 0])
                 for j, value in enumerate(row):
                     other[j] += value
         self._fps.keep_only({src.id or src.url for src in sources})
@@ -249,6 +251,11 @@ class SrsCollector:
             CounterMetricFamily(
                 "srs_stream_dropped_packets_total",
                 "Packets skipped for players that fell behind.",
+                labels=_STREAM_LABELS,
+            ),
+            GaugeMetricFamily(
+                "srs_stream_gop_length_frames",
+                "Video frames in the stream's last complete GOP (0 until two keyframes arrived).",
                 labels=_STREAM_LABELS,
             ),
         ]

@@ -52,6 +52,8 @@ class StreamStats:
         self.audio_frames = 0
         self.dropped = 0
         self.publishes = 0
+        self.gop_frames = 0  # video frames in the last complete GOP
+        self._frames_at_key: int | None = None
         self.video: dict | None = None
         self.audio: dict | None = None
         self.recv_kbps = KbpsWindow(clock)
@@ -63,6 +65,7 @@ class StreamStats:
 
     def publish_stopped(self) -> None:
         self.publish_time = None
+        self._frames_at_key = None
         self.video = self.audio = None
 
     def on_packet(self, pkt: MediaPacket) -> None:
@@ -70,6 +73,10 @@ class StreamStats:
         if pkt.is_video:
             if not pkt.sequence_header:
                 self.frames += 1
+                if pkt.keyframe:
+                    if self._frames_at_key is not None:
+                        self.gop_frames = self.frames - self._frames_at_key
+                    self._frames_at_key = self.frames
             self.recv_kbps.sample(self.recv_bytes)
         elif pkt.is_audio:
             self.audio_frames += 1

@@ -53,6 +53,7 @@ STREAM_METRICS = {
     "srs_stream_players": "gauge",
     "srs_stream_fps": "gauge",
     "srs_stream_dropped_packets_total": "counter",
+    "srs_stream_gop_length_frames": "gauge",
 }
 
 
@@ -297,6 +298,7 @@ class StreamSeriesTests(unittest.TestCase):
         dropped = value(samples, "srs_stream_dropped_packets_total", **labels)
         self.assertGreater(dropped, 0)
         self.assertEqual(dropped, src.stats.dropped)
+        self.assertEqual(value(samples, "srs_stream_gop_length_frames", **labels), 25)
 
     def test_fps_from_frame_counter_deltas(self):
         ctx = make_ctx()

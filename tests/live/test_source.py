@@ -370,3 +370,16 @@ class PlayersChangedTests(unittest.TestCase):
         a.close()
         b.close()
         self.assertEqual(counts, [1, 2, 1, 0])
+
+
+class StatsTests(unittest.TestCase):
+    def test_gop_length_counts_frames_between_keyframes(self):
+        src, _ = make_source()
+        src.registerProducer(Publisher())
+        publish_gop(src, 0, frames=5)
+        self.assertEqual(src.stats.gop_frames, 0)  # one keyframe so far
+        publish_gop(src, 200, frames=3)
+        self.assertEqual(src.stats.gop_frames, 5)
+        publish_gop(src, 400, frames=2)
+        self.assertEqual(src.stats.gop_frames, 3)
+        self.assertEqual(src.stats.frames, 10)

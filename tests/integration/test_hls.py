@@ -1,0 +1,322 @@
+"""HLS from the real server: FFmpeg publishes over RTMP, the server writes
+the playlist and segments, its HTTP server serves them and FFmpeg/ffprobe
+read them back (plain and AES-128), after a clean stop and after SIGKILL."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+from twisted.trial import unittest
+
+from . import harness as h
+
+SERVICE = os.path.join(h.ROOT, "srs_twisted", "service.py")
+
+# Until the server registers the observer itself, HLS_WIRE_SHIM=1 runs these
+# tests against a server that registers it at start-up (a sitecustomize).
+_SHIM = """\
+import srs_twisted.service as _service
+from srs_twisted.hls.service import HlsObserver as _HlsObserver
+
+_init = _service.SrsService.__init__
+
+
+def _wired(self, *args, **kwargs):
+    _init(self, *args, **kwargs)
+    if not any(isinstance(o, _HlsObserver) for o in self.ctx.registry.observers):
+        self.ctx.registry.observers.append(_HlsObserver(self.ctx))
+
+
+_service.SrsService.__init__ = _wired
+"""
+
+
+def wired() -> bool:
+    with open(SERVICE) as f:
+        return "HlsObserver" in f.read()
+
+
+def parse_m3u8(text: str) -> dict:
+    entries = []
+    duration = None
+    key = None
+    info = {"discontinuities": text.count("#EXT-X-DISCONTINUITY\n")}
+    for line in text.splitlines():
+        if line.startswith("#EXT-X-MEDIA-SEQUENCE:"):
+            info["media_sequence"] = int(line.split(":")[1])
+        elif line.startswith("#EXT-X-TARGETDURATION:"):
+            info["target"] = int(line.split(":")[1])
+        elif line.startswith("#EXT-X-KEY:"):
+            key = line
+        elif line.startswith("#EXTINF:"):
+            duration = float(line[8:].split(",")[0])
+        elif line and not line.startswith("#"):
+            entries.append({"uri": line, "duration": duration, "key": key})
+    info["entries"] = entries
+    info["total"] = sum(e["duration"] for e in entries)
+    return info
+
+
+class HlsServerCase(unittest.TestCase):
+    timeout = 180
+    hls = ""
+    extra_vhost = ""
+
+    def setUp(self):
+        h.ffmpeg(), h.ffprobe()
+        env = None
+        if not wired():
+            if os.environ.get("HLS_WIRE_SHIM") != "1":
+                raise unittest.SkipTest("not wired yet")
+            shim = tempfile.mkdtemp(prefix="srs-hls-shim-")
+            self.addCleanup(shutil.rmtree, shim, True)
+            with open(os.path.join(shim, "sitecustomize.py"), "w") as f:
+                f.write(_SHIM)
+            env = {"PYTHONPATH": os.pathsep.join([shim, h.ROOT, os.environ.get("PYTHONPATH", "")])}
+        self.root = tempfile.mkdtemp(prefix="srs-hls-")
+        self.addCleanup(shutil.rmtree, self.root, True)
+        self.http = h.free_port()
+        conf = (
+            f"http_server {{ enabled on; listen 127.0.0.1:{self.http}; dir {self.root}; }}\n"
+            # the first of a repeated directive wins (SRS): the class's own come first
+            f"vhost __defaultVhost__ {{ hls {{ enabled on; hls_path {self.root}; {self.hls} "
+            f"hls_fragment 2; hls_window 10; }} {self.extra_vhost} }}\n"
+        )
+        self.server = h.Server(conf, extra_env=env)
+        self.addCleanup(self.server.stop)
+        self.procs = []
+        self.addCleanup(self.finish)  # runs before the server stops
+        h.wait_port(self.http)
+
+    def finish(self):
+        for proc in self.procs:
+            h.stop_process(proc)
+        console = self.server.console()
+        self.assertNotIn("Traceback", console, console[-3000:])
+
+    # ---- helpers --------------------------------------------------------------------------
+    def publish(self, kind="h264-aac", loop=True, extra=(), seconds=12, name="s"):
+        proc = h.publish(self.server.url(name), h.clip(kind, seconds), loop=loop, extra=list(extra))
+        self.procs.append(proc)
+        return proc
+
+    def m3u8_url(self, name="s") -> str:
+        return f"http://127.0.0.1:{self.http}/live/{name}.m3u8"
+
+    def m3u8_path(self, name="s") -> str:
+        return os.path.join(self.root, "live", f"{name}.m3u8")
+
+    def fetch(self, url: str) -> bytes:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.read()
+
+    def playlist(self, name="s") -> dict:
+        with open(self.m3u8_path(name)) as f:
+            return parse_m3u8(f.read())
+
+    def wait_segments(self, count: int, name="s", deadline: float = 60.0) -> dict:
+        end = time.monotonic() + deadline
+        while time.monotonic() < end:
+            try:
+                info = parse_m3u8(self.fetch(self.m3u8_url(name)).decode())
+                if len(info["entries"]) >= count:
+                    return info
+            except (urllib.error.URLError, OSError):
+                pass
+            proc = self.procs[-1] if self.procs else None
+            if proc is not None and proc.poll() is not None and proc.returncode != 0:
+                raise AssertionError(f"publisher exited with {proc.returncode}")
+            time.sleep(0.2)
+        raise AssertionError(f"no {count} segments in {self.m3u8_url(name)} after {deadline}s; log: "
+                             f"{self.server.log()[-2000:]}")
+
+    def wait_unpublished(self, name="s", deadline: float = 15.0) -> dict:
+        """The playlist once the publisher is gone: no temporary segment left."""
+        end = time.monotonic() + deadline
+        while time.monotonic() < end:
+            if not [f for f in self.files() if f.endswith(".tmp")]:
+                return self.playlist(name)
+            time.sleep(0.2)
+        raise AssertionError(f"a segment is still open: {self.files()}")
+
+    def files(self) -> set:
+        found = set()
+        for base, _, names in os.walk(self.root):
+            for n in names:
+                found.add(os.path.relpath(os.path.join(base, n), self.root))
+        return found
+
+    def read_to_end(self, out: str, extra=()) -> subprocess.CompletedProcess:
+        """FFmpeg reads the whole (live, ended) playlist from its first segment."""
+        return subprocess.run(
+            [h.ffmpeg(), "-hide_banner", "-loglevel", "error", "-y", "-live_start_index", "0",
+             "-m3u8_hold_counters", "2", *extra, "-i", self.m3u8_url(), "-c", "copy", out],
+            capture_output=True, timeout=90,
+        )
+
+    def duration_of(self, path: str) -> float:
+        return float(h.probe(path)["format"]["duration"])
+
+    def assertClose(self, first: float, second: float, tolerance: float) -> None:
+        self.assertLessEqual(abs(first - second), tolerance, f"{first} != {second} +- {tolerance}")
+
+
+class HlsTests(HlsServerCase):
+    def test_ffprobe_reads_the_playlist_with_both_streams(self):
+        self.publish()
+        info = self.wait_segments(2)
+        self.assertEqual(info["media_sequence"], 0)
+        # SRS's rule: the ceiling of the longest segment (the first is 2.023 s: audio leads by a frame)
+        self.assertEqual(info["target"], max(2, math.ceil(max(e["duration"] for e in info["entries"]))))
+        probed = h.streams_by_type(h.probe(self.m3u8_url()))
+        self.assertEqual(probed["video"]["codec_name"], "h264")
+        self.assertEqual(probed["audio"]["codec_name"], "aac")
+        self.assertEqual((probed["video"]["width"], probed["video"]["height"]), (320, 240))
+        for entry in info["entries"]:
+            self.assertClose(entry["duration"], 2.0, 0.05)  # 1 s GOPs: cut at 2 s
+            data = self.fetch(f"http://127.0.0.1:{self.http}/live/{entry['uri']}")
+            self.assertEqual(len(data) % 188, 0)
+            self.assertEqual(data[0], 0x47)
+
+    def test_playlist_duration_matches_the_publish_time(self):
+        started = time.monotonic()
+        proc = self.publish(loop=False, seconds=10)
+        proc.wait(60)
+        published = time.monotonic() - started
+        info = self.wait_unpublished()
+        self.assertEqual(proc.returncode, 0)
+        # within one fragment of what was published (the clip is 10 s; -re takes about as long)
+        self.assertClose(info["total"], 10.0, 2.0)
+        self.assertClose(info["total"], published, 2.0)
+        self.assertEqual(len(info["entries"]), 5)
+        out = os.path.join(self.root, "all.ts")
+        result = self.read_to_end(out)
+        self.assertEqual(result.returncode, 0, result.stderr[-1000:])
+        self.assertClose(self.duration_of(out), info["total"], 0.5)
+
+    def test_publisher_killed_leaves_a_playlist_ffmpeg_reads_to_the_end(self):
+        proc = self.publish()
+        self.wait_segments(3)
+        time.sleep(1.0)  # in the middle of a segment
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        info = self.wait_unpublished()
+        names = self.files()
+        for entry in info["entries"]:
+            self.assertIn(f"live/{entry['uri']}", names)
+        self.assertNotIn("ENDLIST", open(self.m3u8_path()).read())
+        out = os.path.join(self.root, "killed.ts")
+        result = self.read_to_end(out)
+        self.assertEqual(result.returncode, 0, result.stderr[-1000:])
+        probed = h.streams_by_type(h.probe(out))
+        self.assertEqual(set(probed), {"video", "audio"})
+        self.assertClose(self.duration_of(out), info["total"], 0.5)
+
+    def test_republish_continues_after_a_discontinuity(self):
+        proc = self.publish()
+        self.wait_segments(2)
+        h.stop_process(proc)
+        first = self.wait_unpublished()
+        self.publish()
+        info = self.wait_segments(len(first["entries"]) + 2)
+        self.assertEqual(info["discontinuities"], 1)
+        self.assertEqual(info["media_sequence"], 0)
+        probed = h.streams_by_type(h.probe(self.m3u8_url()))
+        self.assertEqual(set(probed), {"video", "audio"})
+
+
+class HlsAesTests(HlsServerCase):
+    hls = "hls_keys on; hls_fragments_per_key 2;"
+
+    def test_ffmpeg_decrypts_with_the_served_key(self):
+        self.publish()
+        info = self.wait_segments(3)
+        key_uris = {re.search(r'URI="([^"]+)"', e["key"]).group(1) for e in info["entries"]}
+        self.assertLessEqual(key_uris, {"s-0.key", "s-2.key", "s-4.key"})
+        key = self.fetch(f"http://127.0.0.1:{self.http}/live/s-0.key")
+        self.assertEqual(len(key), 16)
+        with open(os.path.join(self.root, "live", "s-0.ts"), "rb") as f:
+            data = f.read()
+        self.assertEqual(len(data) % 16, 0)
+        self.assertNotEqual(data[:1] + data[188:189], b"\x47\x47")  # not plain TS
+        out = os.path.join(self.root, "out.ts")
+        result = subprocess.run(
+            [h.ffmpeg(), "-hide_banner", "-loglevel", "error", "-y", "-i", self.m3u8_url(), "-t", "4",
+             "-c", "copy", out],
+            capture_output=True, timeout=90,
+        )
+        self.assertEqual(result.returncode, 0, result.stderr[-1000:])
+        probed = h.streams_by_type(h.probe(out))
+        self.assertEqual(set(probed), {"video", "audio"})
+        self.assertClose(self.duration_of(out), 4.0, 0.5)
+
+
+class HlsCleanupTests(HlsServerCase):
+    hls = "hls_window 4; hls_dispose 3;"
+
+    def test_cleanup_keeps_the_window_and_one_more(self):
+        self.publish()
+        info = self.wait_segments(1)
+        end = time.monotonic() + 60
+        while info["media_sequence"] < 6 and time.monotonic() < end:
+            time.sleep(0.5)
+            info = self.playlist()
+        self.assertGreaterEqual(info["media_sequence"], 6)
+        ts = sorted(int(re.search(r"s-(\d+)\.ts$", f).group(1)) for f in self.files() if f.endswith(".ts"))
+        last = int(re.search(r"s-(\d+)", info["entries"][-1]["uri"]).group(1))
+        # contiguous, ending with the playlist's last segment (the open one is a .tmp)
+        self.assertEqual(ts, list(range(ts[0], ts[-1] + 1)))
+        self.assertIn(ts[-1], (last, last + 1))
+        # what left the playlist stays for one more window (4 s: two or three 2 s segments)
+        kept = info["media_sequence"] - ts[0]
+        self.assertTrue(1 <= kept <= 4, (kept, info, ts))
+        self.assertNotIn("live/s-0.ts", self.files())
+
+    def test_dispose_removes_every_file(self):
+        proc = self.publish()
+        self.wait_segments(2)
+        h.stop_process(proc)
+        self.wait_unpublished()
+        self.assertIn("live/s.m3u8", self.files())
+        gone = time.monotonic()
+        end = gone + 15
+        while self.files() and time.monotonic() < end:
+            time.sleep(0.2)
+        self.assertEqual(self.files(), set())
+        self.assertGreaterEqual(time.monotonic() - gone, 2.0)
+
+
+class HlsSingleTrackTests(HlsServerCase):
+    def test_audio_only(self):
+        self.publish(extra=["-vn"])
+        info = self.wait_segments(2)
+        for entry in info["entries"]:
+            # pure audio is cut at hls_aof_ratio (2.1) * hls_fragment
+            self.assertClose(entry["duration"], 4.2, 0.1)
+        probed = h.streams_by_type(h.probe(self.m3u8_url()))
+        self.assertEqual(set(probed), {"audio"})
+        self.assertEqual(probed["audio"]["codec_name"], "aac")
+
+    def test_video_only(self):
+        self.publish(extra=["-an"])
+        info = self.wait_segments(2)
+        for entry in info["entries"]:
+            self.assertClose(entry["duration"], 2.0, 0.05)
+        probed = h.streams_by_type(h.probe(self.m3u8_url()))
+        self.assertEqual(set(probed), {"video"})
+
+    def test_mp3_audio(self):
+        self.publish(kind="h264-mp3")
+        self.wait_segments(2)
+        probed = h.streams_by_type(h.probe(self.m3u8_url()))
+        self.assertEqual(probed["audio"]["codec_name"], "mp3")
+        self.assertEqual(probed["video"]["codec_name"], "h264")

@@ -13,6 +13,7 @@ setup(
         "twisted>=23.10",
         "autobahn>=23.1",
         "pyopenssl>=23.0",
+        "cryptography>=41.0",
         "service_identity>=21.1",
         "klein>=23.5",
         "imageio-ffmpeg>=0.4.9",

@@ -103,8 +103,10 @@ class SrsService(service.MultiService):
         from .cluster.edge import EdgeObserver
         from .cluster.forward import ForwardObserver
         from .dvr.service import DvrObserver
+        from .hls.service import HlsObserver
 
         self.ctx.registry.observers += [
+            HlsObserver(self.ctx),
             DvrObserver(self.ctx),
             ForwardObserver(self.ctx),
             EdgeObserver(self.ctx),

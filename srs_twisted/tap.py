@@ -9,9 +9,9 @@ from twisted.python import usage
 
 from . import __version__
 
-# What `twistd -n srs` and `srs` run with when no config file is given:
-# RTMP on 1935, the HTTP API and server sections present (served by their
-# own features), one default vhost with SRS's defaults.
+# What `twistd -n srs` runs with when no config file is given: RTMP on
+# 1935, the HTTP API on 1985, HTTP-FLV/TS and static files on 8080, one
+# default vhost with SRS's defaults (no files written: HLS and DVR are off).
 DEFAULT_CONFIG = """
 listen              1935;
 max_connections     1000;
@@ -27,6 +27,10 @@ http_server {
     dir             ./objs/nginx/html;
 }
 vhost __defaultVhost__ {
+    http_remux {
+        enabled     on;
+        mount       [vhost]/[app]/[stream].flv;
+    }
 }
 """
 

@@ -180,7 +180,7 @@ class DashRecorder:
                     wrote = self._cut(track, final=True) or wrote
                 track.fragmenter = None
             if wrote:
-                self._refresh()
+                self._refresh(final=True)
         self.enabled = False
         seconds = self.conf.dash.dash_dispose if self.conf is not None else 0
         if seconds and seconds > 0 and self._dispose_call is None:
@@ -399,14 +399,17 @@ class DashRecorder:
         track.window.append(Segment(sequence, start, duration, timescale, len(data), path))
         return True
 
-    def _refresh(self) -> None:
-        """Rewrite the MPD, then remove the files that left the keep window."""
+    def _refresh(self, final: bool = False) -> None:
+        """Rewrite the MPD, then remove the files that left the keep window.
+
+        The first MPD waits until every track has a segment (a track with
+        :data:`WAIT_FOR_TRACKS` segments waits no more), except at unpublish."""
         reps = [Representation(t.rep_id, t.track, t.window.listed(self.window_size))
                 for t in self._ordered() if t.active]
         ready = [r for r in reps if r.segments]
         if not ready:
             return
-        if len(ready) < len(reps) and max(len(r.segments) for r in ready) < WAIT_FOR_TRACKS:
+        if not final and len(ready) < len(reps) and max(len(r.segments) for r in ready) < WAIT_FOR_TRACKS:
             return  # the other track's first segment is due any moment
         dash = self._dash
         fragment = dash.dash_fragment

@@ -423,3 +423,14 @@ class ErrorTests(RecorderCase):
             f.write("x")
         self.feed(stream(3))
         self.assertIn(self.rec.on_packet, self.source._taps)
+
+
+class ShortPublishTests(RecorderCase):
+    def test_unpublish_writes_the_mpd_without_waiting_for_a_silent_track(self):
+        # an audio sequence header, then no audio frame at all
+        self.feed([p for p in stream(1.5) if p.kind == VIDEO or p.sequence_header])
+        self.assertFalse(os.path.exists(self.path("s.mpd")))
+        self.unpublish()
+        mpd = self.mpd()
+        self.assertEqual(1, len(mpd["video"]["entries"]))
+        self.assertNotIn("audio", mpd)

@@ -277,7 +277,8 @@ def _adaptation_set(rep: Representation, prefix: str) -> list[str]:
         rep_attrs.update(audioSamplingRate=track.sample_rate)
     out.append("      <Representation" + _attrs(**rep_attrs) + ">")
     if not video:
-        out.append(f"        <AudioChannelConfiguration{_attrs(schemeIdUri=CHANNEL_SCHEME, value=track.channels or 2)}/>")
+        channels = _attrs(schemeIdUri=CHANNEL_SCHEME, value=track.channels or 2)
+        out.append(f"        <AudioChannelConfiguration{channels}/>")
     out.append(
         "        <SegmentTemplate"
         + _attrs(timescale=track.timescale, initialization=prefix + INIT_TEMPLATE, media=prefix + MEDIA_TEMPLATE,

@@ -214,7 +214,8 @@ class MpdTests(unittest.TestCase):
         template = rep.find("d:SegmentTemplate", NS)
         number = int(template.get("startNumber"))
         for i, seg in enumerate(segs):
-            url = template.get("media").replace("$RepresentationID$", rep.get("id")).replace("$Number$", str(number + i))
+            url = template.get("media").replace("$RepresentationID$", rep.get("id"))
+            url = url.replace("$Number$", str(number + i))
             self.assertEqual(seg.path, "/html/live/" + url)
         init = template.get("initialization").replace("$RepresentationID$", rep.get("id"))
         self.assertEqual(layout.init_path("audio"), "/html/live/" + init)

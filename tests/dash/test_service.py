@@ -14,7 +14,7 @@ from srs_twisted.dash import service
 from srs_twisted.dash.service import DashObserver
 
 from ..hls.media import stream
-from .test_writer import Publisher, listing
+from ..hls.test_writer import Publisher, listing
 
 
 class Triggers(Clock):
@@ -34,11 +34,12 @@ class ObserverTests(unittest.TestCase):
         os.makedirs(self.root)
         self.clock = Triggers()
         self.clock.advance(1700000000)
+        dash = f"enabled on; dash_path {self.root}; dash_fragment 2;"
         text = (
-            f"vhost __defaultVhost__ {{ dash {{ enabled on; dash_path {self.root}; dash_fragment 2; dash_dispose 5; }} }}\n"
+            f"vhost __defaultVhost__ {{ dash {{ {dash} dash_dispose 5; }} }}\n"
             f"vhost nodash {{ }}\n"
             f"vhost keep {{ dash {{ enabled on; dash_path {self.root}/keep; dash_fragment 2; dash_dispose 0; }} }}\n"
-            f"vhost edge {{ cluster {{ mode remote; origin 127.0.0.1:19350; }} dash {{ enabled on; dash_path {self.root}; }} }}\n"
+            f"vhost edge {{ cluster {{ mode remote; origin 127.0.0.1:19350; }} dash {{ {dash} }} }}\n"
         )
         self.ctx = ServerContext(load_string(text), self.clock)
         self.observer = DashObserver(self.ctx)

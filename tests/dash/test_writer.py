@@ -5,12 +5,10 @@ republish, audio-only and video-only streams, codec changes and errors."""
 from __future__ import annotations
 
 import os
-import xml.etree.ElementTree as ET
 
 from twisted.internet.task import Clock
 from twisted.trial import unittest
 
-from srs_twisted.codec import fmp4
 from srs_twisted.config import load_string
 from srs_twisted.context import ServerContext
 from srs_twisted.dash.writer import DashRecorder
@@ -18,48 +16,16 @@ from srs_twisted.live.packet import VIDEO, MediaPacket
 
 from ..codec.test_avc import AVCC_1280x720
 from ..hls.media import audio, audio_sh, mp3, stream, video_sh
+from ..hls.test_writer import Publisher, listing
+from .mpdxml import parse_mpd
 
-NS = {"d": "urn:mpeg:dash:schema:mpd:2011"}
 NOW = 1700000000.0
 AVCC_OTHER = AVCC_1280x720  # another H.264 configuration
 
 
-class Publisher:
-    stopped = False
-
-    def stopProducing(self):
-        self.stopped = True
-
-    def pauseProducing(self):
-        pass
-
-    def resumeProducing(self):
-        pass
-
-
-def listing(root: str) -> set:
-    found = set()
-    for base, _, names in os.walk(root):
-        for name in names:
-            found.add(os.path.relpath(os.path.join(base, name), root))
-    return found
-
-
 def read_mpd(path: str) -> dict:
-    """{'video'/'audio': {'start': n, 'entries': [(t, d)], 'rep': attrs, 'template': attrs}, 'root': attrs}."""
-    root = ET.parse(path).getroot()
-    out = {"root": dict(root.attrib)}
-    for aset in root.findall("d:Period/d:AdaptationSet", NS):
-        rep = aset.find("d:Representation", NS)
-        template = rep.find("d:SegmentTemplate", NS)
-        out[rep.get("id")] = {
-            "rep": dict(rep.attrib),
-            "template": dict(template.attrib),
-            "start": int(template.get("startNumber")),
-            "timescale": int(template.get("timescale")),
-            "entries": [(int(s.get("t")), int(s.get("d"))) for s in template.findall("d:SegmentTimeline/d:S", NS)],
-        }
-    return out
+    with open(path, "rb") as f:
+        return parse_mpd(f.read())
 
 
 class RecorderCase(unittest.TestCase):

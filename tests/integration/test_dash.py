@@ -16,10 +16,10 @@ import xml.etree.ElementTree as ET
 
 from twisted.trial import unittest
 
+from ..dash.mpdxml import parse_mpd
 from . import harness as h
 
 SERVICE = os.path.join(h.ROOT, "srs_twisted", "service.py")
-NS = {"d": "urn:mpeg:dash:schema:mpd:2011"}
 
 # Until the server registers the observer itself, DASH_WIRE_SHIM=1 runs these
 # tests against a server that registers it at start-up (a sitecustomize).
@@ -46,22 +46,6 @@ def wired() -> bool:
     except OSError:
         with open(SERVICE, encoding="utf-8") as f:
             return "DashObserver" in f.read()
-
-
-def parse_mpd(data: bytes) -> dict:
-    """{'video'/'audio': {'start', 'entries': [(t, d)], 'timescale', 'rep': attrs}, 'root': attrs}."""
-    root = ET.fromstring(data)
-    out = {"root": dict(root.attrib)}
-    for aset in root.findall("d:Period/d:AdaptationSet", NS):
-        rep = aset.find("d:Representation", NS)
-        template = rep.find("d:SegmentTemplate", NS)
-        out[rep.get("id")] = {
-            "rep": dict(rep.attrib),
-            "start": int(template.get("startNumber")),
-            "timescale": int(template.get("timescale")),
-            "entries": [(int(s.get("t")), int(s.get("d"))) for s in template.findall("d:SegmentTimeline/d:S", NS)],
-        }
-    return out
 
 
 class DashServerCase(unittest.TestCase):
@@ -132,7 +116,8 @@ class DashServerCase(unittest.TestCase):
 
     def files(self, rep: str, name="s") -> list[int]:
         home = os.path.join(self.root, "live", name)
-        return sorted(int(n[len(rep) + 1:-4]) for n in os.listdir(home) if n.startswith(rep + "-") and n.endswith(".m4s"))
+        names = [n for n in os.listdir(home) if n.startswith(rep + "-") and n.endswith(".m4s")]
+        return sorted(int(n[len(rep) + 1:-4]) for n in names)
 
 
 class DashTests(DashServerCase):
@@ -152,7 +137,8 @@ class DashTests(DashServerCase):
         self.assertEqual(("dynamic", "PT2.000S"), (root["type"], root["minimumUpdatePeriod"]))
         self.assertEqual("320", mpd["video"]["rep"]["width"])
         self.assertTrue(mpd["video"]["rep"]["codecs"].startswith("avc1."))
-        self.assertEqual(("mp4a.40.2", "44100"), (mpd["audio"]["rep"]["codecs"], mpd["audio"]["rep"]["audioSamplingRate"]))
+        audio = mpd["audio"]["rep"]
+        self.assertEqual(("mp4a.40.2", "44100"), (audio["codecs"], audio["audioSamplingRate"]))
         for rep in ("video", "audio"):
             info = mpd[rep]
             entries = info["entries"]

@@ -51,6 +51,8 @@ AUDIO_ALONE_FRAGMENTS = 3
 # A track with segments waits this many for a lagging one before the MPD leaves it out.
 WAIT_FOR_TRACKS = 3
 TRACK_IDS = {"video": 1, "audio": 2}
+# Errors logged one by one; after that every thousandth.
+ERRORS_LOGGED = 10
 
 
 class _Track:
@@ -262,7 +264,7 @@ class DashRecorder:
         current = self.tracks.get(rep_id)
         if current is not None and current.active:
             self._close_track(current)
-        if why not in self._unsupported:
+        if why not in self._unsupported and len(self._unsupported) < ERRORS_LOGGED:
             self._unsupported.add(why)
             self.log.warn(f"dash: no {rep_id} for {self.vhost}/{self.app}/{self.stream}: {why}")
 
@@ -446,4 +448,5 @@ class DashRecorder:
     def _count_error(self, what: str) -> None:
         self.errors += 1
         self.last_error = what
-        self.log.error(f"dash: {self.vhost}/{self.app}/{self.stream}: {what}")
+        if self.errors <= ERRORS_LOGGED or self.errors % 1000 == 0:  # a broken publisher must not flood the log
+            self.log.error(f"dash: {self.vhost}/{self.app}/{self.stream}: {what} ({self.errors} errors)")

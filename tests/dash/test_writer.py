@@ -9,6 +9,7 @@ import os
 from twisted.internet.task import Clock
 from twisted.trial import unittest
 
+from srs_twisted import log as srs_log
 from srs_twisted.config import load_string
 from srs_twisted.context import ServerContext
 from srs_twisted.dash.writer import DashRecorder
@@ -382,6 +383,18 @@ class ErrorTests(RecorderCase):
         self.unpublish()
         self.assertEqual(1, self.rec.errors)
         self.assertEqual(3, len(self.mpd()["video"]["entries"]))
+
+    def test_a_flood_of_bad_frames_is_logged_a_few_times(self):
+        events = []
+        self.addCleanup(srs_log.capture(events))
+        self.feed(stream(1))
+        broken = [MediaPacket(VIDEO, 1000 + i, b"\x27\x01\x00\x00\x00\x00\x00\x00\x99\x41", codec="h264")
+                  for i in range(500)]
+        self.feed(broken)
+        self.assertEqual(500, self.rec.errors)
+        errors = [e for e in events if "dropped" in e[2]]
+        self.assertEqual(10, len(errors))
+        self.assertIn("(1 errors)", errors[0][2])
 
     def test_tap_survives_errors(self):
         os.makedirs(self.path())

@@ -3,11 +3,15 @@ xml.etree, attribute by attribute."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 
 from twisted.trial import unittest
 
+import srs_twisted
 from srs_twisted.codec.fmp4 import Track
 from srs_twisted.dash.mpd import (
     DashLayout,
@@ -228,3 +232,14 @@ class MpdTests(unittest.TestCase):
         root = self.build([Representation("video", VIDEO, segments(VIDEO, 1))], prefix='a"&<b/')
         template = root.find("d:Period/d:AdaptationSet/d:Representation/d:SegmentTemplate", NS)
         self.assertEqual('a"&<b/$RepresentationID$-init.mp4', template.get("initialization"))
+
+
+class PurityTests(unittest.TestCase):
+    def test_mpd_module_imports_no_twisted(self):
+        root = os.path.dirname(os.path.dirname(os.path.abspath(srs_twisted.__file__)))
+        script = ("import sys, srs_twisted.dash.mpd\n"
+                  "print(' '.join(m for m in ('twisted', 'socket', 'asyncio') if m in sys.modules))\n")
+        result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                                env=dict(os.environ, PYTHONPATH=root), cwd=root, timeout=60)
+        self.assertEqual(0, result.returncode, result.stderr)
+        self.assertEqual("", result.stdout.strip())

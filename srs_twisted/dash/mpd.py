@@ -24,7 +24,7 @@ import posixpath
 import time
 from dataclasses import dataclass, field
 from urllib.parse import quote
-from xml.sax.saxutils import quoteattr
+from html import escape
 
 from ..hls.segmenter import build_stream
 
@@ -216,7 +216,7 @@ def iso_datetime(epoch_seconds: float) -> str:
 
 
 def _attrs(**values) -> str:
-    return "".join(f" {name}={quoteattr(str(value))}" for name, value in values.items() if value is not None)
+    return "".join(f' {name}="{escape(str(value))}"' for name, value in values.items() if value is not None)
 
 
 def build_mpd(representations, times: MpdTimes, prefix: str) -> str:

@@ -102,11 +102,13 @@ class SrsService(service.MultiService):
         """Features that follow every stream's publish and unpublish."""
         from .cluster.edge import EdgeObserver
         from .cluster.forward import ForwardObserver
+        from .dash.service import DashObserver
         from .dvr.service import DvrObserver
         from .hls.service import HlsObserver
 
         self.ctx.registry.observers += [
             HlsObserver(self.ctx),
+            DashObserver(self.ctx),
             DvrObserver(self.ctx),
             ForwardObserver(self.ctx),
             EdgeObserver(self.ctx),

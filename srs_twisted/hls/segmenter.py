@@ -28,9 +28,12 @@ time):
 * a segment shorter than 100 ms when it ends is dropped and its sequence
   number reused (SRS).
 
-The output format is a strategy object (:class:`TsSegmentFormat` today): an
-fMP4 format (init segment, ``moof``/``mdat`` per segment) or partial segments
-for LL-HLS plug in there without touching the cutting and playlist logic.
+The output format is a strategy object: :class:`TsSegmentFormat`, or
+:class:`~.fmp4_format.Fmp4SegmentFormat` with ``hls_use_fmp4 on`` (an init
+segment, ``InitCreated``, and ``moof``/``mdat`` fragments) and with
+``hls_low_latency on`` (LL-HLS: fMP4 parts of at most ``hls_part_duration``,
+``PartAdded``, and :meth:`HlsSegmenter.ll_playlist`).  The cutting, window,
+keys and cleanup logic is the same for every format.
 """
 
 from __future__ import annotations
@@ -39,17 +42,19 @@ import math
 import os
 import posixpath
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from ..codec import flv
 from ..codec.errors import CodecError
 from ..codec.mpegts import TsMuxer
+from .fmp4_format import Fmp4SegmentFormat
 
 __all__ = [
-    "HlsSegmenter", "Segment", "HlsKey", "Tracks", "TsSegmentFormat",
-    "SegmentOpened", "SegmentData", "SegmentClosed", "SegmentDropped", "KeyCreated",
-    "PlaylistUpdated", "FilesExpired", "build_stream", "build_time",
+    "HlsSegmenter", "Segment", "HlsKey", "Tracks", "TsSegmentFormat", "Fmp4SegmentFormat",
+    "InitSection", "Part", "SegmentOpened", "SegmentData", "SegmentClosed", "SegmentDropped",
+    "KeyCreated", "InitCreated", "PartAdded", "PlaylistUpdated", "FilesExpired", "build_stream",
+    "build_time", "MIN_PART_MS",
     "MIN_SEGMENT_MS", "MIN_CUT_MS", "BACKWARD_JUMP_MS", "FORWARD_JUMP_MIN_MS", "FLUSH_BYTES",
 ]
 
@@ -72,6 +77,12 @@ FORWARD_JUMP_MIN_MS = 10000
 MAX_FRAME_MS = 1000
 # Segment bytes are handed out in chunks of at least this size (and at the end).
 FLUSH_BYTES = 256 * 1024
+# hls_part_duration is at least this (ms).
+MIN_PART_MS = 100
+# EXT-X-PART tags are listed for the segments that start within this many
+# target durations of the playlist's end (RFC 8216bis 6.2.2), and parts stay
+# available for as long again after they leave it.
+PART_WINDOW_TARGETS = 3
 # hls_ts_floor: SRS_HLS_FLOOR_REAP_PERCENT and SRS_JUMP_WHEN_PIECE_DEVIATION.
 FLOOR_REAP_PERCENT = 0.3
 JUMP_WHEN_PIECE_DEVIATION = 20
@@ -104,6 +115,32 @@ class HlsKey:
 
 
 @dataclass(eq=False)
+class InitSection:
+    """One fMP4 init segment (``EXT-X-MAP``): ``data`` is written to ``path``."""
+
+    seq: int  # the first segment that uses it ([seq] in its name)
+    path: str
+    uri: str
+    data: bytes
+
+
+@dataclass(eq=False)
+class Part:
+    """One LL-HLS partial segment.  ``number`` counts every part of the
+    stream and names it, so the next part's name (the preload hint) is
+    known before it is known which segment it belongs to."""
+
+    number: int
+    msn: int  # the parent segment's sequence number
+    index: int  # within the parent segment
+    duration: float  # seconds
+    independent: bool
+    path: str  # where it would be under hls_path (parts live in memory only)
+    uri: str
+    size: int = 0
+
+
+@dataclass(eq=False)
 class Segment:
     """One media segment.  ``path`` and ``uri`` are final once it is closed
     (``[duration]`` in a name is known only then); ``tmp_path`` is where its
@@ -119,6 +156,9 @@ class Segment:
     key: HlsKey | None = None
     duration_ms: int = 0
     size: int = 0
+    init: InitSection | None = None  # fMP4: its EXT-X-MAP
+    parts: list = field(default_factory=list)  # LL-HLS: its Parts so far
+    media: float = 0.0  # fMP4: seconds of media written (the fragments' durations)
 
     @property
     def duration(self) -> float:
@@ -159,6 +199,23 @@ class SegmentDropped:
 @dataclass
 class KeyCreated:
     key: HlsKey
+
+
+@dataclass
+class InitCreated:
+    """A new fMP4 init segment: write it before the segments that use it."""
+
+    init: InitSection
+
+
+@dataclass
+class PartAdded:
+    """An LL-HLS part of ``segment`` is complete: ``data`` is its bytes
+    (they are also part of the segment's ``SegmentData``)."""
+
+    segment: Segment
+    part: Part
+    data: bytes
 
 
 @dataclass
@@ -259,7 +316,7 @@ class TsSegmentFormat:
             self.last_error = str(e)
             return b""
 
-    def end_segment(self) -> bytes:
+    def end_segment(self, next_pkt=None) -> bytes:
         self._muxer = None
         return b""
 
@@ -296,6 +353,9 @@ class HlsSegmenter:
     ``on_unpublish()`` ends the open segment; ``on_publish()`` after it
     makes the next segment start with ``EXT-X-DISCONTINUITY``: the playlist
     and its sequence numbers go on across republishing, as SRS's do.
+
+    The format follows the config (MPEG-TS, fMP4, fMP4 with LL-HLS parts)
+    unless ``segment_format`` is given.
     """
 
     def __init__(
@@ -316,7 +376,13 @@ class HlsSegmenter:
         self._wallclock = wallclock
         self._random_bytes = random_bytes
         self._utc = utc
-        self.format = segment_format if segment_format is not None else TsSegmentFormat()
+        self._fixed_format = segment_format
+        self.format = segment_format
+        self._format_kind = None
+        self._init: InitSection | None = None  # fMP4: the init segment new segments use
+        self._inits: dict[int, InitSection] = {}
+        self._init_users: dict[int, set[int]] = {}  # init seq -> seqs of its segments on disk
+        self._part_number = 0  # the number the next LL-HLS part gets
         self.segments: list[Segment] = []  # the playlist's window
         self._expired: list[tuple[int, Segment]] = []  # (delete after this stream time, segment)
         self._key_users: dict[int, set[int]] = {}  # key seq -> seqs of its segments on disk
@@ -341,6 +407,21 @@ class HlsSegmenter:
     # ---- configuration ---------------------------------------------------------------------
     def _configure(self, conf) -> None:
         self.conf = conf
+        self.low_latency = bool(getattr(conf, "hls_low_latency", False))
+        self.fmp4 = bool(getattr(conf, "hls_use_fmp4", False)) or self.low_latency
+        self.part_ms = (max(MIN_PART_MS, int(round(conf.hls_part_duration * 1000)))
+                        if self.low_latency else None)
+        # AES-128 encrypts whole segments: LL-HLS parts are left clear (see docs/hls.md).
+        self.keys = bool(conf.hls_keys) and not self.low_latency
+        if self._fixed_format is None and self._current is None:
+            kind = (self.fmp4, self.part_ms)
+            if kind != self._format_kind:
+                if self._format_kind is not None and self.segments:
+                    self._discontinuity_next = True
+                self._format_kind = kind
+                self.format = Fmp4SegmentFormat(self.part_ms) if self.fmp4 else TsSegmentFormat()
+                self._init = None
+        self.segment_template = conf.hls_fmp4_file if self.fmp4 else conf.hls_ts_file
         self.fragment_ms = max(1, int(round(conf.hls_fragment * 1000)))
         self.max_td_ms = max(1, int(round(conf.hls_fragment * conf.hls_td_ratio * 1000)))
         self.aof_ms = max(1, int(round(conf.hls_fragment * conf.hls_aof_ratio * 1000)))
@@ -444,6 +525,10 @@ class HlsSegmenter:
             # The first configuration of a track the segment already has
             # (announced by onMetaData): the muxer takes it in flight.
             self.format.add_packet(pkt)
+            if self.fmp4:
+                events = []
+                self._drain(events, seg)
+                return events or _NOTHING
             return _NOTHING
         # A new configuration: the next segment starts with it, after a discontinuity.
         events: list = []
@@ -478,7 +563,7 @@ class HlsSegmenter:
                 self._discontinuity_next = True
             elif self._should_cut(pkt, dts - seg.start_dts):
                 events = []
-                self._close(events, dts)
+                self._close(events, dts, pkt)
         if jumped:
             # Every track restarts its timing: the other one jumps too, usually.
             self._last.clear()
@@ -495,11 +580,15 @@ class HlsSegmenter:
         data = self.format.add_packet(pkt)
         if data:
             self._append(data)
-            if self._pending >= FLUSH_BYTES:
-                if events is None:
-                    events = []
-                events.append(SegmentData(self._current, self._take()))
-        return _NOTHING if events is None else events
+        if self.fmp4:
+            if events is None:
+                events = []
+            self._drain(events, self._current)
+        if self._pending >= FLUSH_BYTES:
+            if events is None:
+                events = []
+            events.append(SegmentData(self._current, self._take()))
+        return events or _NOTHING
 
     def _should_cut(self, pkt, elapsed: int) -> bool:
         if elapsed < MIN_CUT_MS:
@@ -532,6 +621,61 @@ class HlsSegmenter:
                 end = max(end, last + self._delta.get(kind, 0))
         return end
 
+    # ---- fMP4: init segments and fragments -----------------------------------------------------
+    def _drain(self, events: list, seg: Segment) -> None:
+        """Take what the fMP4 format made: a new init segment, fragments
+        (the segment's bytes; LL-HLS parts)."""
+        fmt = self.format
+        init = fmt.take_init()
+        if init is not None:
+            if self._init is not None and not seg.parts and seg.size == 0:
+                seg.discontinuity = True  # a new init: the decoder starts again
+            self._init = self._new_init(seg.seq, init)
+            events.append(InitCreated(self._init))
+        if seg.init is None and self._init is not None:
+            self._use_init(seg, self._init)
+        for fragment in fmt.take_fragments():
+            seg.media += fragment.duration
+            if self.part_ms is not None:
+                part = self._new_part(seg, fragment)
+                events.append(PartAdded(seg, part, fragment.data))
+            self._append(fragment.data, seg)
+
+    def _new_init(self, seq: int, data: bytes) -> InitSection:
+        conf = self.conf
+        template = build_stream(conf.hls_init_file, self.vhost, self.app, self.stream)
+        name = template.replace("[seq]", str(seq))
+        if "[seq]" not in template and self._inits:
+            # Segments still listed use the previous init: a new name.
+            stem, dot, ext = name.rpartition(".")
+            name = f"{stem}-{seq}.{ext}" if dot and "/" not in ext else f"{name}-{seq}"
+        path = f"{conf.hls_path}/{name}"
+        init = InitSection(seq=seq, path=path, uri=self._uri(path), data=data)
+        self._inits[seq] = init
+        self._init_users[seq] = set()
+        return init
+
+    def _use_init(self, seg: Segment, init: InitSection) -> None:
+        seg.init = init
+        users = self._init_users.get(init.seq)
+        if users is not None:
+            users.add(seg.seq)
+
+    def part_path(self, number: int) -> str:
+        """Where part ``number`` would be (parts are served from memory)."""
+        stem = self.m3u8_path.rpartition("/")[2].rpartition(".")[0] or self.stream
+        return f"{self.m3u8_dir}/{stem}-part{number}.m4s"
+
+    def _new_part(self, seg: Segment, fragment) -> Part:
+        number = self._part_number
+        self._part_number += 1
+        path = self.part_path(number)
+        part = Part(number=number, msn=seg.seq, index=len(seg.parts), duration=fragment.duration,
+                    independent=fragment.independent, path=path, uri=self._uri(path),
+                    size=len(fragment.data))
+        seg.parts.append(part)
+        return part
+
     # ---- segment bytes -----------------------------------------------------------------------
     def _append(self, data: bytes, seg: Segment | None = None) -> None:
         if self._cipher is not None:
@@ -554,13 +698,13 @@ class HlsSegmenter:
         seq = self._seq
         self._seq += 1
         now = self._wallclock()
-        name = build_stream(conf.hls_ts_file, self.vhost, self.app, self.stream)
+        name = build_stream(self.segment_template, self.vhost, self.app, self.stream)
         if conf.hls_ts_floor:
             name = name.replace("[timestamp]", str(self._floor_piece(now)))
         name = build_time(name, now, self._utc).replace("[seq]", str(seq))
         path = f"{conf.hls_path}/{name}"
         key = None
-        if conf.hls_keys:
+        if self.keys:
             key = self._next_key(events, seq)
         tracks = self._tracks()
         seg = Segment(
@@ -579,6 +723,8 @@ class HlsSegmenter:
         head = self.format.begin_segment(tracks, headers)
         if head:
             self._append(head)
+        if self.fmp4:
+            self._drain(events, seg)
 
     def _floor_piece(self, now: float) -> int:
         """hls_ts_floor: [timestamp] is floor(now / hls_fragment), one more per segment."""
@@ -629,12 +775,16 @@ class HlsSegmenter:
         """Use a new key from the next segment on (e.g. the last one could not be written)."""
         self._rotate_key = True
 
-    def _close(self, events: list, end_dts: int) -> None:
+    def _close(self, events: list, end_dts: int, next_pkt=None) -> None:
+        """End the open segment at ``end_dts``; ``next_pkt`` is the frame
+        that starts the next one when the stream goes on (a cut)."""
         seg = self._current
         self._current = None
-        tail = self.format.end_segment()
+        tail = self.format.end_segment(next_pkt)
         if tail:
             self._append(tail, seg)
+        if self.fmp4:
+            self._drain(events, seg)
         if self._cipher is not None:
             last = self._cipher.finalize()
             self._cipher = None
@@ -643,14 +793,18 @@ class HlsSegmenter:
         if self._chunks:
             events.append(SegmentData(seg, self._take()))
         duration = max(0, end_dts - seg.start_dts)
+        if self.fmp4:
+            # What the fragments hold: LL-HLS parts add up to the segment exactly.
+            duration = int(round(seg.media * 1000))
         # A track onMetaData announced that sent nothing for a whole segment
         # is no longer assumed.
         for kind in list(self._declared):
             if kind not in self._seen:
                 del self._declared[kind]
                 self._tracks_changed = True
-        if duration < MIN_SEGMENT_MS:
-            # Too short to play: drop it and reuse its number (SRS).
+        if duration < MIN_SEGMENT_MS and not seg.parts:
+            # Too short to play: drop it and reuse its number (SRS).  A
+            # segment whose LL-HLS parts were published stays.
             self._seq -= 1
             self.dropped += 1
             self._discontinuity_next = self._discontinuity_next or seg.discontinuity
@@ -711,19 +865,31 @@ class HlsSegmenter:
         return paths
 
     def _release_segment(self, seg: Segment, delete_key: bool = True) -> list[str]:
-        """The segment's file is gone; returns its key's file once no segment needs it."""
+        """The segment's file is gone; returns its key's and init segment's
+        files once no segment needs them."""
+        paths = []
+        init = seg.init
+        if init is not None:
+            users = self._init_users.get(init.seq)
+            if users is not None:
+                users.discard(seg.seq)
+                if not users and init is not self._init:
+                    self._inits.pop(init.seq, None)
+                    self._init_users.pop(init.seq, None)
+                    if delete_key and self.conf.hls_cleanup:
+                        paths.append(init.path)
         key = seg.key
         if key is None:
-            return []
+            return paths
         users = self._key_users.get(key.seq)
         if users is not None:
             users.discard(seg.seq)
         if users or key is self._key:
-            return []
+            return paths
         self._forget_key(key)
         if delete_key and self.conf.hls_cleanup:
-            return [key.path]
-        return []
+            paths.append(key.path)
+        return paths
 
     def _forget_key(self, key: HlsKey) -> None:
         self._keys.pop(key.seq, None)
@@ -754,12 +920,16 @@ class HlsSegmenter:
             paths.append(self._current.tmp_path)
             self._current = None
         paths += [k.path for k in self._keys.values()]
+        paths += [i.path for i in self._inits.values()]
         paths.append(self.m3u8_path)
         self.segments = []
         self._expired = []
         self._keys.clear()
         self._key_users.clear()
         self._key = None
+        self._inits.clear()
+        self._init_users.clear()
+        self._init = None
         self._discontinuity_next = False
         self._discontinuity_sequence = 0
         return paths
@@ -783,22 +953,99 @@ class HlsSegmenter:
         """Segments out of the playlist whose files are still kept."""
         return [s for _, s in self._expired]
 
+    @property
+    def next_part(self) -> int:
+        """The number of the next LL-HLS part (the preload hint)."""
+        return self._part_number
+
+    @property
+    def latest_part(self) -> Part | None:
+        """The newest LL-HLS part, or None."""
+        for seg in (self._current, *reversed(self.segments)):
+            if seg is not None and seg.parts:
+                return seg.parts[-1]
+        return None
+
+    def parts_needed_from(self) -> int:
+        """The oldest LL-HLS part still to be served: parts are listed for
+        three target durations and must stay available for three more after
+        they leave the playlist (RFC 8216bis 6.2.2)."""
+        limit = 2 * PART_WINDOW_TARGETS * self._target
+        needed = self._part_number
+        span = 0.0
+        current = self._current
+        for seg in (current, *reversed(self.segments)):
+            if seg is None:
+                continue
+            span += sum(p.duration for p in seg.parts) if seg is current else seg.duration_ms / 1000.0
+            if span > limit + 1e-9:
+                break
+            if seg.parts:
+                needed = seg.parts[0].number
+        return needed
+
+    @property
+    def inits(self) -> list[InitSection]:
+        """The fMP4 init segments some segment still needs."""
+        return list(self._inits.values())
+
     def playlist(self) -> str:
-        """The media playlist (empty while there is no segment, as SRS)."""
+        """The media playlist (empty while there is no segment, as SRS).
+        With LL-HLS on, this is the plain playlist (whole segments only)
+        that is written to disk; :meth:`ll_playlist` has the parts."""
+        return self._render(False)
+
+    def ll_playlist(self) -> str:
+        """The LL-HLS media playlist: the segments, the parts of those that
+        start within three target durations of the end (and of the open
+        segment), and a preload hint for the next part.  Empty while there
+        is no whole segment."""
+        return self._render(True)
+
+    def _render(self, low_latency: bool) -> str:
         if not self.segments:
             return ""
-        lines = [
-            "#EXTM3U",
-            "#EXT-X-VERSION:3",
-            f"#EXT-X-MEDIA-SEQUENCE:{self.segments[0].seq}",
-        ]
+        low_latency = low_latency and self.part_ms is not None
+        lines = ["#EXTM3U", "#EXT-X-VERSION:%d" % (7 if self.fmp4 else 3)]
+        if low_latency:
+            part_target = self.part_ms / 1000.0
+            lines.append("#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=%.3f"
+                         % (PART_WINDOW_TARGETS * part_target))
+            lines.append("#EXT-X-PART-INF:PART-TARGET=%.3f" % part_target)
+        lines.append(f"#EXT-X-MEDIA-SEQUENCE:{self.segments[0].seq}")
         if self._discontinuity_sequence:
             lines.append(f"#EXT-X-DISCONTINUITY-SEQUENCE:{self._discontinuity_sequence}")
         lines.append(f"#EXT-X-TARGETDURATION:{self._target}")
+        segments = list(self.segments)
+        current = self._current
+        if low_latency and current is not None and current.parts:
+            segments.append(current)
+        parts_from = len(segments)
+        if low_latency:
+            # Parts of the segments that start within 3 target durations of the end.
+            end = sum(s.duration_ms for s in self.segments) / 1000.0
+            if segments[-1] is current:
+                end += sum(p.duration for p in current.parts)
+            limit = PART_WINDOW_TARGETS * self._target
+            start = end
+            for i in range(len(segments) - 1, -1, -1):
+                seg = segments[i]
+                start -= seg.duration_ms / 1000.0 if seg is not current else sum(p.duration for p in seg.parts)
+                if end - start > limit + 1e-9:
+                    break
+                parts_from = i
         encrypted = False
-        for seg in self.segments:
+        init = None
+        for i, seg in enumerate(segments):
             if seg.discontinuity:
                 lines.append("#EXT-X-DISCONTINUITY")
+            if seg.init is not None and seg.init is not init:
+                if encrypted:
+                    # The init segment is clear: no key applies to it.
+                    lines.append("#EXT-X-KEY:METHOD=NONE")
+                    encrypted = False
+                init = seg.init
+                lines.append(f'#EXT-X-MAP:URI="{init.uri}"')
             if seg.key is not None:
                 # One tag per segment: its IV is its own sequence number.
                 lines.append(f'#EXT-X-KEY:METHOD=AES-128,URI="{seg.key.uri}",IV=0x{seg.seq:032x}')
@@ -806,6 +1053,15 @@ class HlsSegmenter:
             elif encrypted:
                 lines.append("#EXT-X-KEY:METHOD=NONE")
                 encrypted = False
+            if i >= parts_from:
+                for part in seg.parts:
+                    lines.append('#EXT-X-PART:DURATION=%.5f,URI="%s"%s' % (
+                        part.duration, part.uri, ",INDEPENDENT=YES" if part.independent else ""))
+            if seg is current:
+                break
             lines.append("#EXTINF:%.3f, no desc" % (seg.duration_ms / 1000.0))
             lines.append(seg.uri)
+        if low_latency:
+            hint = self.part_path(self._part_number)
+            lines.append(f'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="{self._uri(hint)}"')
         return "\n".join(lines) + "\n"

@@ -70,6 +70,10 @@ class ServerContext:
         self.policy = policy or AllowAll()
         # The HTTP hooks (on_dvr, on_hls...), when the server installed them.
         self.hooks = None
+        # LL-HLS streams the HTTP server serves from memory (an
+        # srs_twisted.hls.resource.HlsMemory, made by the first stream with
+        # hls_low_latency on); None while there is none.
+        self.hls_memory = None
         self.registry = StreamRegistry(clock, self.source_options)
         self.clients: dict[str, ClientInfo] = {}
         # Server-wide counters (SRS's srs_*_total metrics); bytes of clients

@@ -15,7 +15,13 @@ its events under ``hls_path``:
   stream is removed;
 * a failed write follows ``hls_on_error``: ``continue`` leaves that segment
   out of the playlist and goes on, ``ignore`` stops HLS for this publish,
-  ``disconnect`` kicks the publisher.
+  ``disconnect`` kicks the publisher;
+* fMP4 init segments (``hls_use_fmp4``) are written (temporary name and
+  rename) before the first segment that uses them;
+* with ``hls_low_latency on`` the parts, the LL-HLS playlist and the hint
+  go to the HTTP server's memory (:mod:`srs_twisted.hls.resource`), which
+  answers the requests waiting for them; the playlist on disk stays a plain
+  one (whole segments), for other web servers.
 
 Writes are plain synchronous ``os.write`` calls of at least 256 KiB (or a
 segment's end) -- small files, never an fsync.
@@ -30,7 +36,9 @@ from ..log import ContextLogger
 from .segmenter import (
     FilesExpired,
     HlsSegmenter,
+    InitCreated,
     KeyCreated,
+    PartAdded,
     PlaylistUpdated,
     SegmentClosed,
     SegmentData,
@@ -112,6 +120,7 @@ class HlsRecorder:
         self._failed: set[int] = set()  # segments whose file could not be written
         self._dispose_call = None
         self._after_apply = None  # what hls_on_error asked for, done after the batch
+        self.ll = None  # LL-HLS: the LowLatencyStream the HTTP server serves
         self.log = ContextLogger("hls")
 
     # ---- life cycle -------------------------------------------------------------------------
@@ -134,12 +143,46 @@ class HlsRecorder:
         self.log = ContextLogger(getattr(self.client, "id", None) or source.id or "hls")
         self.enabled = True
         self._failed.clear()
+        self._open_low_latency()
         source.add_tap(self.on_packet, replay_headers=True)
+        segmenter = self.segmenter
+        mode = "ts"
+        if segmenter.low_latency:
+            mode = f"fmp4, low latency, part={segmenter.part_ms / 1000:.3f}s"
+        elif segmenter.fmp4:
+            mode = "fmp4"
         self.log.trace(
             f"hls: start {self.vhost}/{self.app}/{self.stream}, fragment={hls.hls_fragment}s, "
             f"window={hls.hls_window}s, path={hls.hls_path}, m3u8={self.segmenter.m3u8_url}, "
-            f"keys={'on' if hls.hls_keys else 'off'}, dispose={hls.hls_dispose}s"
+            f"format={mode}, keys={'on' if segmenter.keys else 'off'}, dispose={hls.hls_dispose}s"
         )
+        if hls.hls_keys and segmenter.low_latency:
+            self.log.warn("hls: hls_keys is not applied with hls_low_latency on: segments and parts are clear")
+
+    def _open_low_latency(self) -> None:
+        """LL-HLS: the stream the HTTP server serves from memory."""
+        segmenter = self.segmenter
+        path = self._url_path(segmenter.m3u8_path)
+        if not segmenter.low_latency or path is None:
+            if self.ll is not None:
+                self.ll.close()
+                self.ll = None
+            return
+        if self.ll is not None and not self.ll.closed and self.ll.playlist_path == path:
+            self.ll.part_target = segmenter.part_ms / 1000.0
+            return
+        if self.ll is not None:
+            self.ll.close()
+        from .resource import hls_memory
+
+        self.ll = hls_memory(self.ctx).open_stream(path, segmenter.part_ms / 1000.0, segmenter.target_duration)
+
+    def _url_path(self, path: str) -> str | None:
+        """The URL path of a file under hls_path (``/live/s.m3u8``)."""
+        root = self.segmenter.conf.hls_path.rstrip("/")
+        if not path.startswith(root + "/"):
+            return None
+        return "/" + path[len(root) + 1:].lstrip("/")
 
     def stop(self) -> None:
         """The publisher left: finish the open segment, refresh the playlist
@@ -166,6 +209,9 @@ class HlsRecorder:
             self.stop()
             self._cancel_dispose()
         segmenter, self.segmenter = self.segmenter, None
+        if self.ll is not None:
+            self.ll.close()
+            self.ll = None
         if segmenter is not None:
             removed = 0
             for path in segmenter.dispose():
@@ -200,11 +246,16 @@ class HlsRecorder:
         playlist = False
         expired: list[str] = []
         closed = []
+        parts = []
         for event in events:
             if isinstance(event, SegmentData):
                 self._write(event.segment, event.data)
+            elif isinstance(event, PartAdded):
+                parts.append(event)
             elif isinstance(event, SegmentOpened):
                 self._open(event.segment)
+            elif isinstance(event, InitCreated):
+                self._write_init(event.init)
             elif isinstance(event, SegmentClosed):
                 if self._finish(event.segment):
                     closed.append(event.segment)
@@ -218,6 +269,8 @@ class HlsRecorder:
                 self._drop(event.segment)
         if playlist:
             self._write_playlist()
+        if self.ll is not None and (parts or closed or playlist):
+            self._publish_low_latency(parts, closed)
         for path in expired:
             try:
                 _unlink(path)
@@ -303,6 +356,37 @@ class HlsRecorder:
             if current is not None and current.key is key:
                 self._failed.add(current.seq)
             self._error(f"cannot write key {key.path}", e)
+
+    def _write_init(self, init) -> None:
+        try:
+            write_atomically(init.path, init.data)
+        except OSError as e:
+            self._error(f"cannot write init segment {init.path}", e)
+
+    def _publish_low_latency(self, parts, closed) -> None:
+        """Hand the new parts, segments and LL-HLS playlist to the HTTP
+        server's memory, which answers the requests waiting for them."""
+        ll = self.ll
+        segmenter = self.segmenter
+        for event in parts:
+            path = self._url_path(event.part.path)
+            if path is not None:
+                ll.add_part(event.part.number, path, event.data)
+        for segment in closed:
+            path = self._url_path(segment.path)
+            if path is not None:
+                ll.add_segment(path, [p.number for p in segment.parts])
+        latest = segmenter.latest_part
+        last = segmenter.segments[-1].seq if segmenter.segments else -1
+        ll.update(
+            segmenter.ll_playlist(),
+            last,
+            (latest.msn, latest.index) if latest is not None else None,
+            segmenter.next_part,
+            self._url_path(segmenter.part_path(segmenter.next_part)) or "",
+            segmenter.target_duration,
+            segmenter.parts_needed_from(),
+        )
 
     def _write_playlist(self) -> None:
         segmenter = self.segmenter

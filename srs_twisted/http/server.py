@@ -217,6 +217,11 @@ class HttpRoot(resource.Resource):
 
                 return websocket_resource(self.ctx, match)
             return LiveStreamResource(self.ctx, match, self.crossdomain)
+        memory = getattr(self.ctx, "hls_memory", None)
+        if memory is not None:  # LL-HLS playlists and parts, from memory
+            found = memory.resource_for(request)
+            if found is not None:
+                return found
         if self.static is not None:
             return self.static.getChildWithDefault(path, request)
         return NotFound()

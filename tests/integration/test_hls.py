@@ -320,3 +320,92 @@ class HlsSingleTrackTests(HlsServerCase):
         probed = h.streams_by_type(h.probe(self.m3u8_url()))
         self.assertEqual(probed["audio"]["codec_name"], "mp3")
         self.assertEqual(probed["video"]["codec_name"], "h264")
+
+
+class HlsFmp4Tests(HlsServerCase):
+    hls = "hls_use_fmp4 on;"
+
+    def test_ffmpeg_reads_the_fmp4_playlist(self):
+        self.publish()
+        info = self.wait_segments(2)
+        text = self.fetch(self.m3u8_url()).decode()
+        self.assertIn("#EXT-X-VERSION:7\n", text)
+        self.assertIn('#EXT-X-MAP:URI="s/init.mp4"\n', text)
+        init = self.fetch(f"http://127.0.0.1:{self.http}/live/s/init.mp4")
+        self.assertEqual(init[4:8], b"ftyp")
+        for entry in info["entries"]:
+            self.assertRegex(entry["uri"], r"^s-\d+\.m4s$")
+            self.assertClose(entry["duration"], 2.0, 0.05)
+            data = self.fetch(f"http://127.0.0.1:{self.http}/live/{entry['uri']}")
+            self.assertEqual(data[4:8], b"moof")
+        probed = h.streams_by_type(h.probe(self.m3u8_url()))
+        self.assertEqual(probed["video"]["codec_name"], "h264")
+        self.assertEqual(probed["audio"]["codec_name"], "aac")
+        self.assertEqual((probed["video"]["width"], probed["video"]["height"]), (320, 240))
+        out = os.path.join(self.root, "out.mp4")
+        result = subprocess.run(
+            [h.ffmpeg(), "-hide_banner", "-loglevel", "error", "-y", "-i", self.m3u8_url(), "-t", "4",
+             "-c", "copy", out],
+            capture_output=True, timeout=90,
+        )
+        self.assertEqual(result.returncode, 0, result.stderr[-1000:])
+        self.assertEqual(set(h.streams_by_type(h.probe(out))), {"video", "audio"})
+        self.assertGreaterEqual(self.duration_of(out), 3.5)
+
+    def test_republish_keeps_one_init(self):
+        proc = self.publish()
+        self.wait_segments(2)
+        h.stop_process(proc)
+        first = self.wait_unpublished()
+        self.publish()
+        info = self.wait_segments(len(first["entries"]) + 2)
+        self.assertEqual(info["discontinuities"], 1)
+        text = self.fetch(self.m3u8_url()).decode()
+        self.assertEqual(text.count("#EXT-X-MAP"), 1)
+        self.assertEqual([f for f in self.files() if f.endswith(".mp4")], ["live/s/init.mp4"])
+        probed = h.streams_by_type(h.probe(self.m3u8_url()))
+        self.assertEqual(set(probed), {"video", "audio"})
+
+    def test_read_to_the_end_after_unpublish(self):
+        proc = self.publish(loop=False, seconds=10)
+        proc.wait(60)
+        info = self.wait_unpublished()
+        self.assertClose(info["total"], 10.0, 2.0)
+        out = os.path.join(self.root, "all.mp4")
+        result = self.read_to_end(out)
+        self.assertEqual(result.returncode, 0, result.stderr[-1000:])
+        self.assertClose(self.duration_of(out), info["total"], 0.5)
+
+    def test_mp3_audio(self):
+        self.publish(kind="h264-mp3")
+        self.wait_segments(2)
+        probed = h.streams_by_type(h.probe(self.m3u8_url()))
+        self.assertEqual(probed["audio"]["codec_name"], "mp3")
+        self.assertEqual(probed["video"]["codec_name"], "h264")
+
+
+class HlsFmp4AesTests(HlsServerCase):
+    hls = "hls_use_fmp4 on; hls_keys on; hls_fragments_per_key 2;"
+
+    def test_ffmpeg_decrypts_fmp4_with_the_served_key(self):
+        self.publish()
+        info = self.wait_segments(3)
+        text = self.fetch(self.m3u8_url()).decode()
+        # the init segment is clear: its MAP comes before any key
+        self.assertLess(text.index("#EXT-X-MAP"), text.index("#EXT-X-KEY"))
+        init = self.fetch(f"http://127.0.0.1:{self.http}/live/s/init.mp4")
+        self.assertEqual(init[4:8], b"ftyp")
+        key = self.fetch(f"http://127.0.0.1:{self.http}/live/s-0.key")
+        self.assertEqual(len(key), 16)
+        data = self.fetch(f"http://127.0.0.1:{self.http}/live/{info['entries'][0]['uri']}")
+        self.assertEqual(len(data) % 16, 0)
+        self.assertNotEqual(data[4:8], b"moof")
+        out = os.path.join(self.root, "out.mp4")
+        result = subprocess.run(
+            [h.ffmpeg(), "-hide_banner", "-loglevel", "error", "-y", "-i", self.m3u8_url(), "-t", "4",
+             "-c", "copy", out],
+            capture_output=True, timeout=90,
+        )
+        self.assertEqual(result.returncode, 0, result.stderr[-1000:])
+        self.assertEqual(set(h.streams_by_type(h.probe(out))), {"video", "audio"})
+        self.assertClose(self.duration_of(out), 4.0, 0.5)

@@ -122,8 +122,9 @@ def tree_pids(root: int) -> list[int]:
     return out
 
 
-def cpu_seconds(pids) -> float:
-    ticks = 0
+def cpu_seconds(pids) -> tuple[float, float]:
+    """(user, system) CPU seconds of these processes, reaped children included."""
+    user = system = 0
     for pid in pids:
         try:
             with open(f"/proc/{pid}/stat") as f:
@@ -131,8 +132,9 @@ def cpu_seconds(pids) -> float:
         except OSError:
             continue
         # after the comm: state=0 ... utime=11 stime=12 cutime=13 cstime=14
-        ticks += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
-    return ticks / CLK_TCK
+        user += int(fields[11]) + int(fields[13])
+        system += int(fields[12]) + int(fields[14])
+    return user / CLK_TCK, system / CLK_TCK
 
 
 def rss_kb(pids) -> int:
@@ -288,6 +290,7 @@ class Server:
 class Ours(Server):
     name = "srs-twisted"
     protos = ("rtmp", "flv")
+    play_conf = ""
 
     def start(self) -> None:
         conf = os.path.join(self.dir, "srs.conf")
@@ -300,6 +303,7 @@ class Ours(Server):
                 f"http_server {{ enabled on; listen 127.0.0.1:{self.http_port}; }}\n"
                 "vhost __defaultVhost__ {\n"
                 "    http_remux { enabled on; mount [vhost]/[app]/[stream].flv; }\n"
+                f"{self.play_conf}"
                 "}\n"
             )
         env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -308,6 +312,13 @@ class Ours(Server):
 
     def log_tail(self) -> str:
         return tail(os.path.join(self.dir, "srs.log")) + tail(os.path.join(self.dir, "console.log"))
+
+
+class OursRealtime(Ours):
+    """Our server with merged writes off (mw_latency 0: a flush per packet)."""
+
+    name = "srs-twisted-mw0"
+    play_conf = "    play { mw_latency 0; }\n"
 
 
 class Nginx(Server):
@@ -348,7 +359,8 @@ class Nms(Server):
         return tail(os.path.join(self.dir, "console.log"))
 
 
-SERVERS = {"srs-twisted": Ours, "nginx-rtmp": Nginx, "nms": Nms}
+SERVERS = {"srs-twisted": Ours, "nginx-rtmp": Nginx, "nms": Nms, "srs-twisted-mw0": OursRealtime}
+DEFAULT_SERVERS = "srs-twisted,nginx-rtmp,nms"
 
 
 # ---- one cell -------------------------------------------------------------------
@@ -441,7 +453,7 @@ def run_cell(server_cls, proto: str, n: int, opts, clip: str, rep: int, profile:
                 cpu0 = cpu_seconds(tree_pids(srv.proc.pid))
                 if profile:
                     spy = spawn(["py-spy", "record", "--pid", str(srv.proc.pid), "-d", str(int(opts.window)),
-                                 "-r", "100", "-o", profile] + (["--format", "raw"] if profile.endswith(".txt") else []),
+                                 "-r", str(opts.profile_rate), "-o", profile] + (["--format", "raw", "--nolineno"] if profile.endswith(".txt") else []),
                                 os.path.join(work, "pyspy.log"))
             elif line.startswith("WINDOW_END"):
                 cpu1 = cpu_seconds(tree_pids(srv.proc.pid))
@@ -460,19 +472,28 @@ def run_cell(server_cls, proto: str, n: int, opts, clip: str, rep: int, profile:
         lat = result["latency"]
         lat50 = percentile(lat, 0.5)
         ts, cum = read_pub_log(pub_log)
-        shift = lat50 or 0.0
         if ts:
-            expected = cum_at(ts, cum, t1 - shift) - cum_at(ts, cum, t0 - shift)
-        else:  # FFmpeg publisher: the clip's average rate
-            expected = os.path.getsize(clip) / 20.0 * dur
-        ratios = [b / expected for b in result["window_bytes"]] if expected else []
+            # What a player should have got: what the publisher sent between
+            # the arrivals of the player's first and last counted bytes, less
+            # the delay of the freshest packet in a write (latency p5).
+            fresh = percentile(lat, 0.05) or 0.0
+            expected = [
+                cum_at(ts, cum, w1 - fresh) - cum_at(ts, cum, w0 - fresh) for w0, w1 in result["window_recv_times"]
+            ]
+        else:  # FFmpeg publisher: the clip's average rate over the window
+            expected = [os.path.getsize(clip) / 20.0 * dur] * n
+        ratios = [b / e for b, e in zip(result["window_bytes"], expected) if e > 0]
         delivered = sum(result["window_bytes"])
-        cpu = (cpu1 - cpu0) if cpu0 is not None and cpu1 is not None else None
+        cpu = user = None
+        if cpu0 is not None and cpu1 is not None:
+            user = cpu1[0] - cpu0[0]
+            cpu = user + cpu1[1] - cpu0[1]
         ttff = [x for x in result["ttff"] if x is not None]
         cell.update(
             window_s=dur,
             cpu_s=cpu,
             cpu_util=cpu / dur if cpu is not None else None,
+            cpu_user_share=user / cpu if cpu else None,
             delivered_gbit=delivered * 8 / 1e9,
             cpu_s_per_gbit=(cpu / (delivered * 8 / 1e9)) if cpu is not None and delivered else None,
             rss_base_mb=rss_base / 1024,
@@ -480,7 +501,7 @@ def run_cell(server_cls, proto: str, n: int, opts, clip: str, rep: int, profile:
             rss_per_player_kb=(peak[0] - rss_base) / n,
             ratio_min=min(ratios) if ratios else None,
             ratio_median=statistics.median(ratios) if ratios else None,
-            expected_bytes=expected,
+            expected_bytes=statistics.median(expected) if expected else None,
             latency_ms_p50=lat50 * 1000 if lat50 is not None else None,
             latency_ms_p95=percentile(lat, 0.95) * 1000 if lat else None,
             latency_samples=len(lat),
@@ -518,6 +539,7 @@ def line_summary(c: dict) -> str:
     return (
         f"{c['server']:<12} {c['proto']:<4} N={c['n']:<5} rep{c['rep']} "
         f"cpu/Gbit={fmt(c['cpu_s_per_gbit'], '.3f')} cpu={fmt(c['cpu_util'] * 100 if c['cpu_util'] is not None else None, '.0f')}% "
+        f"(user {fmt(c['cpu_user_share'] * 100 if c.get('cpu_user_share') is not None else None, '.0f')}%) "
         f"rss={fmt(c['rss_peak_mb'], '.0f')}MB ({fmt(c['rss_per_player_kb'], '.0f')}KB/pl) "
         f"bytes min/med={fmt(c['ratio_min'], '.3f')}/{fmt(c['ratio_median'], '.3f')} "
         f"lat p50/p95={fmt(c['latency_ms_p50'], '.0f')}/{fmt(c['latency_ms_p95'], '.0f')}ms "
@@ -545,9 +567,9 @@ def table(cells: list[dict]) -> str:
     for c in cells:
         groups.setdefault((c["server"], c["proto"], c["n"]), []).append(c)
     head = (
-        "| server | proto | N | CPU-s/Gbit (each run) | server CPU % of a core | peak RSS MB | RSS/player KB "
+        "| server | proto | N | CPU-s/Gbit (each run) | server CPU % of a core | user share | peak RSS MB | RSS/player KB "
         "| bytes min | bytes median | latency p50 / p95 ms | TTFF p50 / p95 ms | failures | load avg (1 min) |\n"
-        "|---|---|---:|---|---:|---:|---:|---:|---:|---|---|---|---|\n"
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|---|---|---|\n"
     )
     rows = []
     order = {name: i for i, name in enumerate(SERVERS)}
@@ -555,9 +577,10 @@ def table(cells: list[dict]) -> str:
         g = [c for c in groups[key] if "error" not in c]
         errs = [c for c in groups[key] if "error" in c]
         if not g:
-            rows.append(f"| {key[0]} | {key[1]} | {key[2]} | error: {errs[0]['error'][:80]} |" + " |" * 9)
+            rows.append(f"| {key[0]} | {key[1]} | {key[2]} | error: {errs[0]['error'][:80]} |" + " |" * 10)
             continue
         util = [c["cpu_util"] * 100 for c in g if c.get("cpu_util") is not None]
+        share = _vals(g, "cpu_user_share")
         rmin = _vals(g, "ratio_min")
         fails = "+".join(str(c["failed"]) for c in g) + (f" ({len(errs)} cell error)" if errs else "")
         loads = _vals(g, "load_start")
@@ -565,6 +588,7 @@ def table(cells: list[dict]) -> str:
             f"| {key[0]} | {'RTMP' if key[1] == 'rtmp' else 'HTTP-FLV'} | {key[2]} "
             f"| {_each(g, 'cpu_s_per_gbit', '.3f')} "
             f"| {fmt(statistics.mean(util), '.0f') if util else '–'} "
+            f"| {fmt(statistics.mean(share) * 100, '.0f') + '%' if share else '–'} "
             f"| {fmt(max(_vals(g, 'rss_peak_mb')), '.0f')} "
             f"| {_mean(g, 'rss_per_player_kb', '.0f')} "
             f"| {fmt(min(rmin), '.3f') if rmin else '–'} "
@@ -628,6 +652,7 @@ def main() -> None:
     ap.add_argument("--publisher", choices=("python", "ffmpeg"), default="python",
                     help="python stamps frames (latency); ffmpeg -re -stream_loop -1 -c copy measures no latency")
     ap.add_argument("--profile", metavar="OUT", help="py-spy our server during the window of each cell (.svg, or .txt for raw)")
+    ap.add_argument("--profile-rate", type=int, default=100, help="py-spy samples per second")
     ap.add_argument("--out", default=None, help="results basename (default bench/results/<stamp>)")
     opts = ap.parse_args()
     if opts.quick:
@@ -637,7 +662,7 @@ def main() -> None:
         opts.window = opts.window or 5.0
         opts.settle = opts.settle if opts.settle is not None else 1.0
     else:
-        servers = opts.servers or ",".join(SERVERS)
+        servers = opts.servers or DEFAULT_SERVERS
         ns = opts.ns or "10,100,300,1000"
         opts.repeat = opts.repeat or 2
         opts.window = opts.window or 20.0
@@ -663,7 +688,7 @@ def main() -> None:
                             continue
                         for n in n_list:
                             prof = None
-                            if opts.profile and cls is Ours:
+                            if opts.profile and issubclass(cls, Ours):
                                 prof = opts.profile
                             c = run_cell(cls, proto, n, opts, clip, rep, prof)
                             cells.append(c)

@@ -62,7 +62,7 @@ class Player:
     __slots__ = (
         "idx", "sock", "fd", "kind", "state", "fast", "sample", "t_connect", "t_first", "bytes", "acked",
         "ack_window", "reader", "hbuf", "chunked", "crem", "cbuf", "fbuf", "flv_skip", "stream_id", "error",
-        "closed_at", "bytes_w0", "bytes_w1", "lat", "client", "hs_got", "s1", "out",
+        "closed_at", "bytes_w0", "bytes_w1", "lat", "client", "hs_got", "s1", "out", "t_last", "t_w0", "t_w1",
     )
 
     def __init__(self, idx: int, kind: str, sample: bool, client) -> None:
@@ -89,6 +89,8 @@ class Player:
         self.closed_at = None
         self.bytes_w0 = None
         self.bytes_w1 = None
+        self.t_last = None  # when the last bytes arrived (poll time)
+        self.t_w0 = self.t_w1 = None
         self.lat = []
         self.hs_got = bytearray()
         self.s1 = None
@@ -345,6 +347,7 @@ class LoadClient:
 
     def poll(self, timeout: float) -> None:
         events = self.ep.poll(timeout)
+        now = time.monotonic()
         players = self.players
         recv_size = RECV_SIZE
         view = self.view
@@ -366,6 +369,7 @@ class LoadClient:
                     self.close(p, failed=True)
                     continue
                 p.bytes += n
+                p.t_last = now
                 if p.ack_window and p.bytes - p.acked >= p.ack_window:
                     p.acked = p.bytes
                     p.send(r.acknowledgement(p.bytes))
@@ -390,7 +394,8 @@ class LoadClient:
                         self.close(p, failed=True)
                         continue
                     p.bytes += len(data)
-                    p.on_data(data, time.monotonic())
+                    p.t_last = t = time.monotonic()
+                    p.on_data(data, t)
                     if p.ack_window and p.bytes - p.acked >= p.ack_window and p.closed_at is None:
                         p.acked = p.bytes
                         p.send(r.acknowledgement(p.bytes))
@@ -433,6 +438,7 @@ class LoadClient:
         ru_w0 = resource.getrusage(resource.RUSAGE_SELF)
         for p in self.all:
             p.bytes_w0 = p.bytes
+            p.t_w0 = p.t_last if p.t_last is not None else t0
         self.window_open = True
         print(f"WINDOW_START {t0:.6f}", flush=True)
         t_end = t0 + a.window
@@ -445,6 +451,7 @@ class LoadClient:
         self.window_open = False
         for p in self.all:
             p.bytes_w1 = p.bytes
+            p.t_w1 = p.t_last if p.t_last is not None else t1
         ru_w1 = resource.getrusage(resource.RUSAGE_SELF)
         print(f"WINDOW_END {t1:.6f}", flush=True)
         errors: dict[str, int] = {}
@@ -459,6 +466,8 @@ class LoadClient:
             "ramp_s": t_ready - t_begin,
             "ttff": [None if p.t_first is None else p.t_first - p.t_connect for p in self.all],
             "window_bytes": [p.bytes_w1 - p.bytes_w0 for p in self.all],
+            # per player: when the bytes counted at each end of the window had arrived
+            "window_recv_times": [[p.t_w0, p.t_w1] for p in self.all],
             "total_bytes": [p.bytes for p in self.all],
             "no_first_frame": sum(1 for p in self.all if p.t_first is None),
             "disconnected": sum(1 for p in self.all if p.closed_at is not None),

@@ -19,7 +19,7 @@ setup(
         "imageio-ffmpeg>=0.4.9",
         "prometheus_client>=0.17",
     ],
-    extras_require={"test": ["treq>=23.11", "pyyaml>=6.0", "jsonschema>=4.0"]},
+    extras_require={"test": ["treq>=23.11", "pyyaml>=6.0", "jsonschema>=4.0", "openapi-spec-validator>=0.7"]},
     entry_points={"console_scripts": ["srs = srs_twisted.cli:main"]},
     classifiers=["Framework :: Twisted", "Programming Language :: Python :: 3.11"],
 )

@@ -164,36 +164,28 @@ class Fmp4SegmentFormat:
             return (self._mp3_frame if wanted.audio == "mp3" else self._headers.get(_AUDIO)) is not None
         return False
 
+    def _track(self, kind: int, codec: str, track_id: int):
+        """The fMP4 track of ``kind`` if its configuration is known, else None."""
+        try:
+            if codec == "mp3":
+                first = self._mp3_frame
+                return None if first is None else fmp4.track_for_mp3(first, track_id)
+            sh = self._headers.get(kind)
+            return None if sh is None else fmp4.track_from_sequence_header(sh, track_id)
+        except CodecError as e:
+            self._error(e)
+            return None
+
     def _try_build(self, force: bool) -> None:
         wanted = self._wanted
         if wanted is None:
             return
         tracks = []
         missing = False
-        if wanted.video is not None:
-            sh = self._headers.get(_VIDEO)
-            track = None
-            if sh is not None:
-                try:
-                    track = fmp4.track_from_sequence_header(sh, 1)
-                except CodecError as e:
-                    self._error(e)
-            if track is None:
-                missing = True
-            else:
-                tracks.append(track)
-        if wanted.audio is not None:
-            track = None
-            try:
-                if wanted.audio == "mp3":
-                    if self._mp3_frame is not None:
-                        track = fmp4.track_for_mp3(self._mp3_frame, 2)
-                else:
-                    sh = self._headers.get(_AUDIO)
-                    if sh is not None:
-                        track = fmp4.track_from_sequence_header(sh, 2)
-            except CodecError as e:
-                self._error(e)
+        for kind, codec, track_id in ((_VIDEO, wanted.video, 1), (_AUDIO, wanted.audio, 2)):
+            if codec is None:
+                continue
+            track = self._track(kind, codec, track_id)
             if track is None:
                 missing = True
             else:

@@ -272,13 +272,18 @@ class LowLatencyStream:
         return self.held
 
 
-class _PlaylistResource(resource.Resource):
+class _StreamResource(resource.Resource):
+    """A leaf resource of one stream; ``key`` says which of its things."""
+
     isLeaf = True
 
-    def __init__(self, stream: LowLatencyStream) -> None:
+    def __init__(self, stream: LowLatencyStream, key=None) -> None:
         super().__init__()
         self.stream = stream
+        self.key = key
 
+
+class _PlaylistResource(_StreamResource):
     def render_GET(self, request):
         stream = self.stream
         try:
@@ -300,37 +305,23 @@ class _PlaylistResource(resource.Resource):
         return server.NOT_DONE_YET
 
 
-class _PartResource(resource.Resource):
-    isLeaf = True
-
-    def __init__(self, stream: LowLatencyStream, number: int) -> None:
-        super().__init__()
-        self.stream = stream
-        self.number = number
-
+class _PartResource(_StreamResource):
     def render_GET(self, request):
         stream = self.stream
-        found = stream.parts.get(self.number)
+        found = stream.parts.get(self.key)
         if found is not None:
             _headers(request, PART_TYPE, b"max-age=60")
             return found[1]
-        if self.number != stream.next_part or stream.closed:
+        if self.key != stream.next_part or stream.closed:
             return _error(request, 404, "Not Found")
-        if not stream.hold_part(request, self.number):
+        if not stream.hold_part(request, self.key):
             return _error(request, 503, "Service Unavailable: too many waiting requests")
         return server.NOT_DONE_YET
 
 
-class _SegmentResource(resource.Resource):
-    isLeaf = True
-
-    def __init__(self, stream: LowLatencyStream, path: str) -> None:
-        super().__init__()
-        self.stream = stream
-        self.path = path
-
+class _SegmentResource(_StreamResource):
     def render_GET(self, request):
-        numbers = self.stream.segments.get(self.path)
+        numbers = self.stream.segments.get(self.key)
         pieces = [self.stream.parts.get(n) for n in numbers or ()]
         if not pieces or any(p is None for p in pieces):
             return _error(request, 404, "Not Found")

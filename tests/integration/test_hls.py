@@ -163,6 +163,20 @@ class HlsServerCase(unittest.TestCase):
             capture_output=True, timeout=90,
         )
 
+    def fetch_init(self, name="s") -> bytes:
+        """The fMP4 init segment, which is never encrypted."""
+        init = self.fetch(f"http://127.0.0.1:{self.http}/live/{name}/init.mp4")
+        self.assertEqual(init[4:8], b"ftyp")
+        return init
+
+    def copy_from_playlist(self, out: str, seconds: float = 4.0) -> subprocess.CompletedProcess:
+        """FFmpeg plays the live playlist for ``seconds``, copying both streams to ``out``."""
+        return subprocess.run(
+            [h.ffmpeg(), "-hide_banner", "-loglevel", "error", "-y", "-i", self.m3u8_url(), "-t", str(seconds),
+             "-c", "copy", out],
+            capture_output=True, timeout=90,
+        )
+
     def duration_of(self, path: str) -> float:
         return float(h.probe(path)["format"]["duration"])
 
@@ -249,11 +263,7 @@ class HlsAesTests(HlsServerCase):
         self.assertEqual(len(data) % 16, 0)
         self.assertNotEqual(data[:1] + data[188:189], b"\x47\x47")  # not plain TS
         out = os.path.join(self.root, "out.ts")
-        result = subprocess.run(
-            [h.ffmpeg(), "-hide_banner", "-loglevel", "error", "-y", "-i", self.m3u8_url(), "-t", "4",
-             "-c", "copy", out],
-            capture_output=True, timeout=90,
-        )
+        result = self.copy_from_playlist(out)
         self.assertEqual(result.returncode, 0, result.stderr[-1000:])
         probed = h.streams_by_type(h.probe(out))
         self.assertEqual(set(probed), {"video", "audio"})
@@ -322,7 +332,9 @@ class HlsSingleTrackTests(HlsServerCase):
         self.assertEqual(probed["video"]["codec_name"], "h264")
 
 
-class HlsFmp4Tests(HlsServerCase):
+class HlsFmp4Tests(HlsSingleTrackTests):
+    """fMP4 segments; also the single-track and MP3 cases, with fMP4."""
+
     hls = "hls_use_fmp4 on;"
 
     def test_ffmpeg_reads_the_fmp4_playlist(self):
@@ -331,8 +343,7 @@ class HlsFmp4Tests(HlsServerCase):
         text = self.fetch(self.m3u8_url()).decode()
         self.assertIn("#EXT-X-VERSION:7\n", text)
         self.assertIn('#EXT-X-MAP:URI="s/init.mp4"\n', text)
-        init = self.fetch(f"http://127.0.0.1:{self.http}/live/s/init.mp4")
-        self.assertEqual(init[4:8], b"ftyp")
+        self.fetch_init()
         for entry in info["entries"]:
             self.assertRegex(entry["uri"], r"^s-\d+\.m4s$")
             self.assertClose(entry["duration"], 2.0, 0.05)
@@ -343,11 +354,7 @@ class HlsFmp4Tests(HlsServerCase):
         self.assertEqual(probed["audio"]["codec_name"], "aac")
         self.assertEqual((probed["video"]["width"], probed["video"]["height"]), (320, 240))
         out = os.path.join(self.root, "out.mp4")
-        result = subprocess.run(
-            [h.ffmpeg(), "-hide_banner", "-loglevel", "error", "-y", "-i", self.m3u8_url(), "-t", "4",
-             "-c", "copy", out],
-            capture_output=True, timeout=90,
-        )
+        result = self.copy_from_playlist(out)
         self.assertEqual(result.returncode, 0, result.stderr[-1000:])
         self.assertEqual(set(h.streams_by_type(h.probe(out))), {"video", "audio"})
         self.assertGreaterEqual(self.duration_of(out), 3.5)
@@ -376,13 +383,6 @@ class HlsFmp4Tests(HlsServerCase):
         self.assertEqual(result.returncode, 0, result.stderr[-1000:])
         self.assertClose(self.duration_of(out), info["total"], 0.5)
 
-    def test_mp3_audio(self):
-        self.publish(kind="h264-mp3")
-        self.wait_segments(2)
-        probed = h.streams_by_type(h.probe(self.m3u8_url()))
-        self.assertEqual(probed["audio"]["codec_name"], "mp3")
-        self.assertEqual(probed["video"]["codec_name"], "h264")
-
 
 class HlsFmp4AesTests(HlsServerCase):
     hls = "hls_use_fmp4 on; hls_keys on; hls_fragments_per_key 2;"
@@ -393,19 +393,14 @@ class HlsFmp4AesTests(HlsServerCase):
         text = self.fetch(self.m3u8_url()).decode()
         # the init segment is clear: its MAP comes before any key
         self.assertLess(text.index("#EXT-X-MAP"), text.index("#EXT-X-KEY"))
-        init = self.fetch(f"http://127.0.0.1:{self.http}/live/s/init.mp4")
-        self.assertEqual(init[4:8], b"ftyp")
+        self.fetch_init()
         key = self.fetch(f"http://127.0.0.1:{self.http}/live/s-0.key")
         self.assertEqual(len(key), 16)
         data = self.fetch(f"http://127.0.0.1:{self.http}/live/{info['entries'][0]['uri']}")
         self.assertEqual(len(data) % 16, 0)
         self.assertNotEqual(data[4:8], b"moof")
         out = os.path.join(self.root, "out.mp4")
-        result = subprocess.run(
-            [h.ffmpeg(), "-hide_banner", "-loglevel", "error", "-y", "-i", self.m3u8_url(), "-t", "4",
-             "-c", "copy", out],
-            capture_output=True, timeout=90,
-        )
+        result = self.copy_from_playlist(out)
         self.assertEqual(result.returncode, 0, result.stderr[-1000:])
         self.assertEqual(set(h.streams_by_type(h.probe(out))), {"video", "audio"})
         self.assertClose(self.duration_of(out), 4.0, 0.5)

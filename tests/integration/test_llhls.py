@@ -13,7 +13,6 @@ import json
 import os
 import statistics
 import struct
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -57,6 +56,14 @@ class LowLatencyTests(HlsServerCase):
             time.sleep(0.2)
         raise AssertionError(f"no LL-HLS playlist after {deadline}s; log: {self.server.log()[-2000:]}")
 
+    def reload_next(self, info: dict):
+        """A blocking reload for the part after the newest in ``info``:
+        (the answer, checked, its text, the seconds it took, msn, part)."""
+        msn, part = next_part(info)
+        status, text, took = self.get(f"{self.m3u8_url()}?_HLS_msn={msn}&_HLS_part={part}")
+        self.assertEqual(status, 200)
+        return check_ll_playlist(text.decode()), text, took, msn, part
+
     def test_playlists_pass_the_rules(self):
         self.publish()
         info = self.wait_playlist()
@@ -64,10 +71,7 @@ class LowLatencyTests(HlsServerCase):
         self.assertEqual(info["target"], 2)
         texts = []
         for _ in range(12):
-            msn, part = next_part(info)
-            status, text, _ = self.get(f"{self.m3u8_url()}?_HLS_msn={msn}&_HLS_part={part}")
-            self.assertEqual(status, 200)
-            info = check_ll_playlist(text.decode())
+            info, text, _, _, _ = self.reload_next(info)
             texts.append(text)
         self.assertEqual(len(set(texts)), len(texts))  # each answer brought a new part
         # the disk has whole segments and the plain playlist, no parts
@@ -80,10 +84,7 @@ class LowLatencyTests(HlsServerCase):
         info = self.wait_playlist()
         waited = []
         for _ in range(8):
-            msn, part = next_part(info)
-            status, text, took = self.get(f"{self.m3u8_url()}?_HLS_msn={msn}&_HLS_part={part}")
-            self.assertEqual(status, 200)
-            info = check_ll_playlist(text.decode())
+            info, _, took, msn, part = self.reload_next(info)
             self.assertIsNotNone(find_part(info, msn, part) or find_part(info, msn + 1, 0), (msn, part))
             waited.append(took)
         # a part is at most 0.5 s; FFmpeg's -re sends in small bursts
@@ -113,11 +114,7 @@ class LowLatencyTests(HlsServerCase):
         self.assertEqual(probed["video"]["codec_name"], "h264")
         self.assertEqual(probed["audio"]["codec_name"], "aac")
         out = os.path.join(self.root, "out.mp4")
-        result = subprocess.run(
-            [h.ffmpeg(), "-hide_banner", "-loglevel", "error", "-y", "-i", self.m3u8_url(), "-t", "4",
-             "-c", "copy", out],
-            capture_output=True, timeout=90,
-        )
+        result = self.copy_from_playlist(out)
         self.assertEqual(result.returncode, 0, result.stderr[-1000:])
         self.assertEqual(set(h.streams_by_type(h.probe(out))), {"video", "audio"})
         self.assertGreaterEqual(self.duration_of(out), 3.5)

@@ -412,7 +412,7 @@ class HlsSegmenter:
         self.part_ms = (max(MIN_PART_MS, int(round(conf.hls_part_duration * 1000)))
                         if self.low_latency else None)
         # AES-128 encrypts whole segments: LL-HLS parts are left clear (see docs/hls.md).
-        self.keys = bool(conf.hls_keys) and not self.low_latency
+        self.encrypting = bool(conf.hls_keys) and not self.low_latency
         if self._fixed_format is None and self._current is None:
             kind = (self.fmp4, self.part_ms)
             if kind != self._format_kind:
@@ -704,7 +704,7 @@ class HlsSegmenter:
         name = build_time(name, now, self._utc).replace("[seq]", str(seq))
         path = f"{conf.hls_path}/{name}"
         key = None
-        if self.keys:
+        if self.encrypting:
             key = self._next_key(events, seq)
         tracks = self._tracks()
         seg = Segment(

@@ -154,7 +154,7 @@ class HlsRecorder:
         self.log.trace(
             f"hls: start {self.vhost}/{self.app}/{self.stream}, fragment={hls.hls_fragment}s, "
             f"window={hls.hls_window}s, path={hls.hls_path}, m3u8={self.segmenter.m3u8_url}, "
-            f"format={mode}, keys={'on' if segmenter.keys else 'off'}, dispose={hls.hls_dispose}s"
+            f"format={mode}, keys={'on' if segmenter.encrypting else 'off'}, dispose={hls.hls_dispose}s"
         )
         if hls.hls_keys and segmenter.low_latency:
             self.log.warn("hls: hls_keys is not applied with hls_low_latency on: segments and parts are clear")

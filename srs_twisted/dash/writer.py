@@ -38,6 +38,7 @@ from ..codec.errors import CodecError
 from ..hls.writer import write_atomically
 from ..live.packet import AUDIO, VIDEO
 from ..log import ContextLogger
+from ..recording import DisposeTimer, unlink
 from .mpd import DashLayout, MpdTimes, Representation, Segment, TrackWindow, build_mpd
 
 __all__ = ["DashRecorder", "BACKWARD_MS", "FORWARD_MS"]
@@ -74,12 +75,6 @@ class _Track:
         self.sequence = 0  # the last segment's number ($Number$, mfhd sequence number)
 
 
-def _unlink(path: str) -> bool:
-    try:
-        os.unlink(path)
-        return True
-    except FileNotFoundError:
-        return False
 
 
 def _audio_codec(pkt) -> str:
@@ -91,7 +86,7 @@ def _audio_codec(pkt) -> str:
         return ""
 
 
-class DashRecorder:
+class DashRecorder(DisposeTimer):
     """Writes the DASH files of one stream (``vhost``/``app``/``stream``)
     across its publishes, until they are disposed.
 
@@ -184,9 +179,8 @@ class DashRecorder:
             if wrote:
                 self._refresh(final=True)
         self.enabled = False
-        seconds = self.conf.dash.dash_dispose if self.conf is not None else 0
-        if seconds and seconds > 0 and self._dispose_call is None:
-            self._dispose_call = self.ctx.clock.callLater(seconds, self.dispose)
+        if self.conf is not None:
+            self._schedule_dispose(self.conf.dash.dash_dispose)
 
     def dispose(self) -> None:
         """Remove every file of the stream (MPD, init and media segments)."""
@@ -214,7 +208,7 @@ class DashRecorder:
         self._mpd_paths.clear()
         for path in paths:
             try:
-                removed += _unlink(path)
+                removed += unlink(path)
             except OSError as e:
                 self.log.warn(f"dash: cannot remove {path}: {e}")
         if self.layout is not None:
@@ -224,14 +218,6 @@ class DashRecorder:
                 pass  # not empty, or gone
         return removed
 
-    def _cancel_dispose(self) -> None:
-        call, self._dispose_call = self._dispose_call, None
-        if call is not None and call.active():
-            call.cancel()
-
-    @property
-    def dispose_pending(self) -> bool:
-        return self._dispose_call is not None
 
     # ---- packets ------------------------------------------------------------------------------
     def on_packet(self, pkt) -> None:
@@ -441,7 +427,7 @@ class DashRecorder:
                 if not cleanup:
                     continue
                 try:
-                    _unlink(segment.path)
+                    unlink(segment.path)
                 except OSError as e:
                     self.log.warn(f"dash: cleanup cannot remove {segment.path}: {e}")
 

@@ -33,6 +33,7 @@ import errno
 import os
 
 from ..log import ContextLogger
+from ..recording import DisposeTimer, unlink
 from .segmenter import (
     FilesExpired,
     HlsSegmenter,
@@ -75,21 +76,15 @@ def write_atomically(path: str, data: bytes, tmp_suffix: str = ".tmp") -> None:
         _write_all(fd, data)
     except BaseException:
         os.close(fd)
-        _unlink(tmp)
+        unlink(tmp)
         raise
     os.close(fd)
     os.replace(tmp, path)
 
 
-def _unlink(path: str) -> bool:
-    try:
-        os.unlink(path)
-        return True
-    except FileNotFoundError:
-        return False
 
 
-class HlsRecorder:
+class HlsRecorder(DisposeTimer):
     """Writes the HLS files of one stream (``vhost``/``app``/``stream``)
     across its publishes, until they are disposed.
 
@@ -198,9 +193,8 @@ class HlsRecorder:
         self.enabled = False
         self._close_fd(remove=True)
         self.source = None
-        seconds = self.conf.hls.hls_dispose if self.conf is not None else 0
-        if seconds and seconds > 0 and self._dispose_call is None and self.segmenter is not None:
-            self._dispose_call = self.ctx.clock.callLater(seconds, self.dispose)
+        if self.segmenter is not None and self.conf is not None:
+            self._schedule_dispose(self.conf.hls.hls_dispose)
 
     def dispose(self) -> None:
         """Remove every file of the stream (segments, keys, playlist)."""
@@ -216,21 +210,13 @@ class HlsRecorder:
             removed = 0
             for path in segmenter.dispose():
                 try:
-                    removed += _unlink(path)
+                    removed += unlink(path)
                 except OSError as e:
                     self.log.warn(f"hls: dispose cannot remove {path}: {e}")
             self.log.trace(f"hls: disposed {self.vhost}/{self.app}/{self.stream}, {removed} files removed")
         if self.on_disposed is not None:
             self.on_disposed(self)
 
-    def _cancel_dispose(self) -> None:
-        call, self._dispose_call = self._dispose_call, None
-        if call is not None and call.active():
-            call.cancel()
-
-    @property
-    def dispose_pending(self) -> bool:
-        return self._dispose_call is not None
 
     # ---- packets ------------------------------------------------------------------------
     def on_packet(self, pkt) -> None:
@@ -273,7 +259,7 @@ class HlsRecorder:
             self._publish_low_latency(parts, closed)
         for path in expired:
             try:
-                _unlink(path)
+                unlink(path)
             except OSError as e:
                 self.log.warn(f"hls: cleanup cannot remove {path}: {e}")
         for segment in closed:

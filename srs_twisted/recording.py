@@ -1,0 +1,108 @@
+"""What the per-stream file writers (HLS, DASH) share: an observer that
+keeps one recorder per stream across publishes, and the dispose timer."""
+
+from __future__ import annotations
+
+import os
+
+from .log import ContextLogger
+
+
+def unlink(path: str) -> bool:
+    """Remove a file; False when it was already gone."""
+    try:
+        os.unlink(path)
+        return True
+    except FileNotFoundError:
+        return False
+
+
+class DisposeTimer:
+    """Mixed into a recorder: ``dispose()`` after the publisher has been gone
+    ``seconds`` (SRS's ``hls_dispose``/``dash_dispose``).  Needs ``self.ctx``,
+    ``self._dispose_call`` (None) and a ``dispose()`` method."""
+
+    def _schedule_dispose(self, seconds: float) -> None:
+        if seconds and seconds > 0 and self._dispose_call is None:
+            self._dispose_call = self.ctx.clock.callLater(seconds, self.dispose)
+
+    def _cancel_dispose(self) -> None:
+        call, self._dispose_call = self._dispose_call, None
+        if call is not None and call.active():
+            call.cancel()
+
+    @property
+    def dispose_pending(self) -> bool:
+        return self._dispose_call is not None
+
+
+class RecorderObserver:
+    """A registry observer (``source_published``/``source_unpublished``)
+    that starts a recorder for every publish whose vhost enables the
+    ``name`` section (``hls``, ``dash``) and stops it at unpublish.
+
+    A stream keeps its recorder (playlist, timeline, sequence numbers) from
+    one publish to the next until ``<name>_dispose`` removes its files.  The
+    vhost's section is read at each publish, so a reload applies to the next
+    publish.  Edge vhosts record nothing (SRS neither).  At a clean shutdown
+    every recorder is stopped, and the files of streams with a non-zero
+    ``<name>_dispose`` are removed, as SRS does when it stops."""
+
+    name = ""
+
+    def __init__(self, ctx) -> None:
+        self.ctx = ctx
+        self.recorders: dict[tuple[str, str, str], object] = {}
+        self.log = ContextLogger(self.name)
+        trigger = getattr(ctx.clock, "addSystemEventTrigger", None)
+        if trigger is not None:
+            trigger("before", "shutdown", self.stop_all)
+
+    def new_recorder(self, vhost: str, app: str, stream: str):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def config_for(self, source):
+        conf = self.ctx.vhost(source.vhost)
+        if conf is None or not getattr(conf, self.name).enabled or conf.is_edge:
+            return None
+        return conf
+
+    def source_published(self, source) -> None:
+        conf = self.config_for(source)
+        if conf is None:
+            return
+        key = (source.vhost, source.app, source.stream)
+        recorder = self.recorders.get(key)
+        if recorder is None:
+            recorder = self.recorders[key] = self.new_recorder(*key)
+        try:
+            recorder.start(source, conf)
+        except Exception as e:  # noqa: BLE001 - a bad section never stops a publish
+            self.log.error(f"{self.name}: cannot start for {source.url}: {e!r}")
+            recorder.enabled = False
+
+    def source_unpublished(self, source) -> None:
+        recorder = self.recorders.get((source.vhost, source.app, source.stream))
+        if recorder is not None and recorder.source is source:
+            try:
+                recorder.stop()
+            except Exception as e:  # noqa: BLE001 - never let a recorder break an unpublish
+                self.log.error(f"{self.name}: stop failed for {source.url}: {e!r}")
+
+    def _disposed(self, recorder) -> None:
+        key = (recorder.vhost, recorder.app, recorder.stream)
+        if self.recorders.get(key) is recorder:
+            del self.recorders[key]
+
+    def stop_all(self) -> None:
+        for recorder in list(self.recorders.values()):
+            try:
+                if recorder.enabled:
+                    recorder.stop()
+                conf = recorder.conf
+                if conf is not None and getattr(getattr(conf, self.name), f"{self.name}_dispose") > 0:
+                    recorder.dispose()
+            except Exception as e:  # noqa: BLE001
+                self.log.error(
+                    f"{self.name}: shutdown of {recorder.vhost}/{recorder.app}/{recorder.stream}: {e!r}"
+                )

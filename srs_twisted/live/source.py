@@ -235,8 +235,9 @@ class LiveSource:
             ContextLogger(self.id).error(f"stream {self.url}: tap {tap!r} failed and was removed: {e!r}")
 
     def _append(self, pkt: MediaPacket) -> None:
-        for tap in list(self._taps):
-            self._call_tap(tap, pkt)
+        if self._taps:
+            for tap in list(self._taps):
+                self._call_tap(tap, pkt)
         index = self.end
         self._ring.append(pkt)
         self._since_lag_check += 1

@@ -222,6 +222,13 @@ class HttpRoot(resource.Resource):
             found = memory.resource_for(request)
             if found is not None:
                 return found
+        if full.endswith((b".m3u8", b".ts")):  # HLS sessions (hls_ctx), when the vhost has them
+            from ..hls import sessions
+
+            roots = [self.static.path] if self.static is not None else []
+            found = sessions.resource_for(self.ctx, request, roots, self.crossdomain)
+            if found is not None:
+                return found
         if self.static is not None:
             return self.static.getChildWithDefault(path, request)
         return NotFound()

@@ -36,6 +36,7 @@ from twisted.web import resource, server
 
 from ..context import ClientInfo
 from ..errors import Denied, InvalidStreamName
+from ..http.server import _host, cors
 from ..live.registry import new_id
 from ..log import ContextLogger
 from ..url import StreamRequest, validate_names
@@ -46,13 +47,6 @@ MAX_SESSIONS = 10000
 TICK = 5.0  # seconds, SRS's timer5s
 M3U8_TYPE = b"application/vnd.apple.mpegurl"
 SEGMENT_EXTS = (".ts", ".m4s", ".aac", ".mp3")
-
-
-def _host(request) -> str:
-    host = (request.getHeader(b"host") or b"").decode("latin-1")
-    if host.startswith("["):
-        return host[1:].partition("]")[0]
-    return host.partition(":")[0]
 
 
 def _query(request) -> list[tuple[str, str]]:
@@ -238,8 +232,6 @@ class _Playlist(resource.Resource):
         body = rewrite_playlist(text, self.session.id).encode("utf-8")
         self.session.sent += len(body)
         if self.crossdomain:
-            from ..http.server import cors
-
             cors(request)
         request.setHeader(b"content-type", M3U8_TYPE)
         request.setHeader(b"cache-control", b"no-cache")

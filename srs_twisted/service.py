@@ -3,8 +3,11 @@ per listener, so a reload can diff them."""
 
 from __future__ import annotations
 
+import functools
+
 from twisted.application import internet, service
-from twisted.internet import endpoints
+from twisted.internet import defer, endpoints
+from twisted.python import failure
 
 from .context import ServerContext
 from .log import ContextLogger
@@ -59,23 +62,29 @@ class SrsService(service.MultiService):
         self._add_observers()
         self._add_rtmp()
         self._add_http()
-        if config.heartbeat.enabled:
-            from .heartbeat import HeartbeatService
-
-            HeartbeatService(self.ctx).setServiceParent(self)
+        self._add_heartbeat()
 
     @property
     def config(self):
         return self.ctx.config
 
     def _add_rtmp(self) -> None:
-        factory = RtmpServerFactory(self.ctx)
-        self.rtmp_factory = factory
-        for i, listen in enumerate(self.config.listen):
-            ep = endpoints.serverFromString(self.reactor, endpoint_description(listen, self.bind_host))
-            svc = internet.StreamServerEndpointService(ep, factory)
+        self.rtmp_factory = RtmpServerFactory(self.ctx)
+        self._add_listeners(self._rtmp_specs(self.config))
+
+    def _rtmp_specs(self, conf) -> dict:
+        """``rtmp-N`` -> listener spec; every RTMP port shares one factory,
+        which reads ``ctx.config`` per connection."""
+        return {
+            f"rtmp-{i}": _Spec(endpoint_description(listen, self.bind_host), ("rtmp",), lambda: self.rtmp_factory)
+            for i, listen in enumerate(conf.listen)
+        }
+
+    def _add_listeners(self, specs: dict) -> None:
+        for name, spec in specs.items():
+            svc = _Listener(endpoints.serverFromString(self.reactor, spec.description), spec.build(), spec)
             svc._raiseSynchronously = True
-            svc.setName(f"rtmp-{i}")
+            svc.setName(name)
             svc.setServiceParent(self)
 
     def _install_policy(self) -> None:
@@ -114,24 +123,23 @@ class SrsService(service.MultiService):
             EdgeObserver(self.ctx),
         ]
 
-    def _listen(self, name: str, description: str, factory) -> None:
-        ep = endpoints.serverFromString(self.reactor, description)
-        svc = internet.StreamServerEndpointService(ep, factory)
-        svc._raiseSynchronously = True
-        svc.setName(name)
-        svc.setServiceParent(self)
-
-    def _add_http(self) -> None:
-        """http_server and http_api listeners; one site per port, so the API,
-        live streams and static files can share a port (SRS #2881)."""
-        from .http.server import make_site
-
-        conf = self.config
-        api = None
-        if conf.http_api.enabled:
+    def _api(self):
+        """The HTTP API resource, made once and shared by every port serving
+        it (it reads ``ctx.config`` per request)."""
+        if getattr(self, "_api_resource", None) is None:
             from .http.api import api_resource
 
-            api = api_resource(self.ctx, reload=self.reload_from_disk)
+            self._api_resource = api_resource(self.ctx, reload=self.reload_from_disk)
+        return self._api_resource
+
+    def _add_http(self) -> None:
+        self._add_listeners(self._http_specs(self.config))
+
+    def _http_specs(self, conf) -> dict:
+        """http_server, http_api and exporter listeners as ``name`` -> spec;
+        one site per port, so the API, live streams and static files can
+        share a port (SRS #2881)."""
+        specs: dict[str, _Spec] = {}
         plain: dict[str, dict] = {}
         tls: dict[str, dict] = {}
         srv = conf.http_server
@@ -141,7 +149,7 @@ class SrsService(service.MultiService):
             if srv.https.enabled:
                 for listen in srv.https.listens:
                     tls.setdefault(listen, {"tls": srv.https})["server"] = True
-        if api is not None:
+        if conf.http_api.enabled:
             for listen in conf.http_api.listens:
                 plain.setdefault(listen, {})["api"] = True
             if conf.http_api.https.enabled:
@@ -149,30 +157,44 @@ class SrsService(service.MultiService):
                     tls.setdefault(listen, {"tls": conf.http_api.https})["api"] = True
         for kind, table in (("http", plain), ("https", tls)):
             for i, (listen, roles) in enumerate(sorted(table.items())):
-                static_dir = srv.dir if roles.get("server") else None
-                site_api = api if roles.get("api") else None
-                if static_dir is None and site_api is not None:
-                    from twisted.web.server import Site
-
-                    site = Site(site_api)
-                else:
-                    site = make_site(self.ctx, static_dir, site_api, srv.crossdomain)
-                    from .process.snapshot import snapshot_resource
-
-                    site.resource.putChild(b"snapshot", snapshot_resource(self.ctx))
+                server_on, api_on = bool(roles.get("server")), bool(roles.get("api"))
+                static_dir = srv.dir if server_on else None
                 description = endpoint_description(listen, self.bind_host)
                 if kind == "https":
                     description = tls_description(description, roles["tls"])
-                self._listen(f"{kind}-{i}", description, site)
+                signature = ("site", server_on, api_on, static_dir, srv.crossdomain if server_on else None)
+                build = functools.partial(self._make_site, static_dir, api_on, srv.crossdomain)
+                specs[f"{kind}-{i}"] = _Spec(description, signature, build)
         if conf.exporter.enabled:
+            # SRS serves its whole API mux (which has /metrics) on this port.
+            api_on = conf.http_api.enabled
+            specs["exporter"] = _Spec(
+                endpoint_description(conf.exporter.listen, self.bind_host),
+                ("exporter", api_on),
+                functools.partial(self._make_exporter_site, api_on),
+            )
+        return specs
+
+    def _make_site(self, static_dir, api_on: bool, crossdomain: bool):
+        from .http.server import make_site
+
+        site_api = self._api() if api_on else None
+        if static_dir is None and site_api is not None:
             from twisted.web.server import Site
 
-            from .http.exporter import metrics_resource
+            return Site(site_api)
+        site = make_site(self.ctx, static_dir, site_api, crossdomain)
+        from .process.snapshot import snapshot_resource
 
-            # SRS serves its whole API mux (which has /metrics) on this port.
-            root = api if api is not None else metrics_resource(self.ctx)
-            listen = conf.exporter.listen
-            self._listen("exporter", endpoint_description(listen, self.bind_host), Site(root))
+        site.resource.putChild(b"snapshot", snapshot_resource(self.ctx))
+        return site
+
+    def _make_exporter_site(self, api_on: bool):
+        from twisted.web.server import Site
+
+        from .http.exporter import metrics_resource
+
+        return Site(self._api() if api_on else metrics_resource(self.ctx))
 
     def reload_from_disk(self) -> None:
         """The API's raw reload: re-read the file the server started with."""
@@ -190,9 +212,159 @@ class SrsService(service.MultiService):
             f"http={','.join(http) or 'off'}"
         )
 
-    def reload(self, config) -> None:
-        """Apply a re-read config.  Vhost settings take effect for new
-        connections and new streams; listeners are kept (full reload later)."""
+    def _add_heartbeat(self) -> None:
+        if self.config.heartbeat.enabled:
+            from .heartbeat import HeartbeatService
+
+            svc = HeartbeatService(self.ctx)
+            svc.setName("heartbeat")
+            svc.setServiceParent(self)
+
+    def reload(self, config) -> defer.Deferred:
+        """Apply a re-read config without dropping connections (SRS's reload).
+
+        Vhost settings take effect for new connections and new streams (the
+        factories and sites read ``ctx.config``); listeners are diffed by
+        name, buildbot-style: a listener whose endpoint vanished or changed
+        is stopped (its accepted connections keep running), a new one is
+        started, an unchanged one is kept.  A port that fails to bind is
+        logged and the old listener of that name is kept.  Log settings,
+        ``daemon`` and ``pid`` are not reloaded.  The Deferred fires when
+        every listener change is done."""
+        old = self.ctx.config
         self.ctx.config = config
+        changes: list[str] = []
+        fixed = [k for k in NOT_RELOADABLE if getattr(old, k, None) != getattr(config, k, None)]
+        if fixed:
+            self.log.warn(f"reload: {','.join(fixed)} changed but cannot be reloaded, restart to apply")
+        wanted = {**self._rtmp_specs(config), **self._http_specs(config)}
+        done = self._reload_listeners(wanted, changes)
+        if old.heartbeat != config.heartbeat:
+            hb = self.namedServices.get("heartbeat")
+            if hb is not None:
+                self.removeService(hb)
+            self._add_heartbeat()
+            changes.append(f"heartbeat={'on' if config.heartbeat.enabled else 'off'}")
         self.workers.reload()
-        self.log.trace(f"reload config ok, vhosts={','.join(sorted(config.vhosts))}")
+        self.log.trace(
+            f"reload config ok, vhosts={','.join(sorted(config.vhosts))}, "
+            f"changed: {'; '.join(changes) or 'no listener or heartbeat change'}"
+        )
+        return done
+
+    def _reload_listeners(self, wanted: dict, changes: list) -> defer.Deferred:
+        current = {c.name: c for c in self if isinstance(c, _Listener)}
+        held = {_port_of(c.spec.description) for c in current.values()}
+        stopping: list[defer.Deferred] = []
+        for name in sorted(set(current) - set(wanted)):
+            stopping.append(self._remove(current[name]))
+            changes.append(f"{name} {current[name].spec.description} stopped")
+        retries: list[tuple[str, _Spec]] = []
+        for name, spec in wanted.items():
+            svc = current.get(name)
+            if svc is not None and svc.spec.description == spec.description:
+                if svc.spec.signature != spec.signature:
+                    # Same port, different content (e.g. the API added to
+                    # the http_server port): swap the site's root in place.
+                    svc.factory.resource = spec.build().resource
+                    svc.spec = spec
+                    changes.append(f"{name} {spec.description} updated")
+                continue
+            try:
+                bound = self._bind(spec)
+            except Exception as e:
+                if svc is not None and _port_of(spec.description) in held:
+                    retries.append((name, spec))  # a port one of ours holds
+                    continue
+                keep = f"; keep {svc.spec.description}" if svc is not None else ""
+                self.log.error(f"reload: {name} cannot listen on {spec.description}: {e}{keep}")
+                continue
+            if svc is not None:
+                stopping.append(self._remove(svc))
+                changes.append(f"{name} {svc.spec.description} -> {spec.description}")
+            else:
+                changes.append(f"{name} {spec.description} started")
+            self._adopt(name, spec, *bound)
+        if not retries:
+            return defer.DeferredList(stopping) if stopping else defer.succeed(None)
+        changes.append(f"{', '.join(n for n, _ in retries)} rebinding after the old ports close")
+        return defer.DeferredList(stopping).addCallback(lambda _: self._retry(retries, current))
+
+    def _retry(self, retries, current) -> defer.Deferred:
+        """Listeners whose new port was busy: close the old one first, then
+        try again; if it still fails, listen on the old endpoint again."""
+        waits = []
+        for name, spec in retries:
+            old = current[name]
+            waits.append(self._remove(old).addCallback(lambda _, n=name, s=spec, o=old: self._swap(n, s, o)))
+        return defer.DeferredList(waits)
+
+    def _swap(self, name: str, spec, old) -> None:
+        try:
+            self._adopt(name, spec, *self._bind(spec))
+            self.log.trace(f"reload: {name} {old.spec.description} -> {spec.description}")
+            return
+        except Exception as e:
+            self.log.error(f"reload: {name} cannot listen on {spec.description}: {e}; keep {old.spec.description}")
+        try:
+            self._adopt(name, old.spec, *self._bind(old.spec, old.factory))
+        except Exception as e:
+            self.log.error(f"reload: {name} cannot listen on {old.spec.description} again: {e}")
+
+    def _bind(self, spec, factory=None) -> tuple:
+        """Listen now; returns (port, factory) or raises why not."""
+        if factory is None:
+            factory = spec.build()
+        ep = endpoints.serverFromString(self.reactor, spec.description)
+        d = ep.listen(factory)
+        result: list = []
+        d.addBoth(result.append)
+        if not result:  # an endpoint that binds later
+            return d, factory
+        if isinstance(result[0], failure.Failure):
+            result[0].raiseException()
+        return result[0], factory
+
+    def _adopt(self, name: str, spec, port, factory) -> None:
+        ep = endpoints.serverFromString(self.reactor, spec.description)
+        svc = _Listener(ep, factory, spec)
+        svc._waitingForPort = port if isinstance(port, defer.Deferred) else defer.succeed(port)
+        svc.setName(name)
+        svc.setServiceParent(self)
+
+    def _remove(self, svc) -> defer.Deferred:
+        return defer.maybeDeferred(self.removeService, svc)
+
+
+# What SRS does not reload (a change is logged and ignored until a restart).
+NOT_RELOADABLE = ("daemon", "pid", "srs_log_tank", "srs_log_level", "srs_log_level_v2", "srs_log_file")
+
+
+def _port_of(description: str) -> str:
+    """'tcp:1935:backlog=512:...' -> '1935'."""
+    return description.split(":")[1]
+
+
+class _Spec:
+    """One listener as a config asks for it: where (``description``), what
+    it serves (``signature``, compared at reload) and how to make its
+    factory (``build``)."""
+
+    def __init__(self, description: str, signature, build) -> None:
+        self.description = description
+        self.signature = signature
+        self.build = build
+
+
+class _Listener(internet.StreamServerEndpointService):
+    """A listening port that a reload may hand over already bound."""
+
+    def __init__(self, endpoint, factory, spec: _Spec) -> None:
+        super().__init__(endpoint, factory)
+        self.spec = spec
+
+    def privilegedStartService(self) -> None:
+        if self._waitingForPort is None:
+            super().privilegedStartService()
+        else:
+            service.Service.privilegedStartService(self)

@@ -20,10 +20,11 @@ class PortReactor(MemoryReactorClock):
         super().__init__()
         self.open: dict[int, object] = {}
         self.busy: set[int] = set()
+        self.refused: set[tuple[int, str]] = set()  # (port, interface) that never binds
         self.stopped: list[int] = []
 
     def listenTCP(self, port, factory, backlog=50, interface=""):
-        if port in self.open or port in self.busy:
+        if port in self.open or port in self.busy or (port, interface) in self.refused:
             raise error.CannotListenError(interface, port, OSError(98, "Address already in use"))
         fake = super().listenTCP(port, factory, backlog, interface)
         reactor = self
@@ -163,6 +164,16 @@ class ReloadTests(unittest.TestCase):
         self.assertEqual(self.reactor.stopped, [19350])
         self.assertEqual(self.reactor.tcpServers[-1][::3], (19350, "127.0.0.1"))
         self.assertEqual(list(self.reactor.open), [19350])
+
+    def test_same_port_that_still_fails_listens_on_the_old_endpoint_again(self):
+        self.start("listen 19350;")
+        self.reactor.refused.add((19350, "127.0.0.1"))
+        self.reload("listen 127.0.0.1:19350;")
+        [svc] = [c for c in self.srv if c.name == "rtmp-0"]
+        self.assertNotIn("interface", svc.spec.description)
+        self.assertEqual(self.reactor.tcpServers[-1][::3], (19350, ""))
+        self.assertEqual(list(self.reactor.open), [19350])
+        self.assertTrue(any(m.startswith("error: reload: rtmp-0 cannot listen") for m in self.logs), self.logs)
 
     def test_heartbeat_enabled_interval_disabled(self):
         self.start("listen 19350;")

@@ -287,7 +287,7 @@ class LatencyTests(unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_plain_hls_keyframe_to_fetchable_segment(self):
-        self.start("")
+        self.start("hls_ctx off;")  # the files as they appear, no 302 to a session
         sending = yield self.publish()
         url = f"http://127.0.0.1:{self.http}/live/s.m3u8"
         seen: dict[str, float] = {}

@@ -24,18 +24,6 @@ from srs_twisted.rtmp import client
 
 from . import harness as h
 
-SERVICE = os.path.join(h.ROOT, "srs_twisted", "service.py")
-
-
-def need_wiring(*names: str) -> None:
-    """Skip until the service installs the cluster observers."""
-    with open(SERVICE, encoding="utf-8") as f:
-        text = f.read()
-    missing = [n for n in names if n not in text]
-    if missing:
-        raise unittest.SkipTest(f"not wired yet: {', '.join(missing)} missing from srs_twisted/service.py")
-
-
 def sleep(seconds: float) -> defer.Deferred:
     return task.deferLater(reactor, seconds, lambda: None)
 
@@ -155,7 +143,6 @@ class ClusterTestCase(unittest.TestCase):
 
 class ForwardTests(ClusterTestCase):
     def setUp(self):
-        need_wiring("ForwardObserver")
         super().setUp()
 
     @defer.inlineCallbacks
@@ -209,7 +196,6 @@ class ForwardTests(ClusterTestCase):
 
 class EdgeTests(ClusterTestCase):
     def setUp(self):
-        need_wiring("EdgeObserver")
         super().setUp()
 
     def edge(self, origins: str, extra: str = "", http_port: int | None = None) -> h.Server:

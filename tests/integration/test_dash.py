@@ -19,50 +19,12 @@ from twisted.trial import unittest
 from ..dash.mpdxml import parse_mpd
 from . import harness as h
 
-SERVICE = os.path.join(h.ROOT, "srs_twisted", "service.py")
-
-# Until the server registers the observer itself, DASH_WIRE_SHIM=1 runs these
-# tests against a server that registers it at start-up (a sitecustomize).
-_SHIM = """\
-import srs_twisted.service as _service
-from srs_twisted.dash.service import DashObserver as _DashObserver
-
-_init = _service.SrsService.__init__
-
-
-def _wired(self, *args, **kwargs):
-    _init(self, *args, **kwargs)
-    if not any(isinstance(o, _DashObserver) for o in self.ctx.registry.observers):
-        self.ctx.registry.observers.append(_DashObserver(self.ctx))
-
-
-_service.SrsService.__init__ = _wired
-"""
-
-
-def wired() -> bool:
-    try:
-        return subprocess.run(["grep", "-q", "DashObserver", SERVICE]).returncode == 0
-    except OSError:
-        with open(SERVICE, encoding="utf-8") as f:
-            return "DashObserver" in f.read()
-
-
 class DashServerCase(unittest.TestCase):
     timeout = 120
     dash = ""
 
     def setUp(self):
         h.ffmpeg(), h.ffprobe()
-        env = None
-        if not wired():
-            if os.environ.get("DASH_WIRE_SHIM") != "1":
-                raise unittest.SkipTest("not wired yet")
-            shim = tempfile.mkdtemp(prefix="srs-dash-shim-")
-            self.addCleanup(shutil.rmtree, shim, True)
-            with open(os.path.join(shim, "sitecustomize.py"), "w") as f:
-                f.write(_SHIM)
-            env = {"PYTHONPATH": os.pathsep.join([shim, h.ROOT, os.environ.get("PYTHONPATH", "")])}
         self.root = tempfile.mkdtemp(prefix="srs-dash-")
         self.addCleanup(shutil.rmtree, self.root, True)
         self.http = h.free_port()
@@ -72,7 +34,7 @@ class DashServerCase(unittest.TestCase):
             f"vhost __defaultVhost__ {{ dash {{ enabled on; dash_path {self.root}; {self.dash} "
             f"dash_fragment 2; dash_window_size 5; dash_update_period 2; }} }}\n"
         )
-        self.server = h.Server(conf, extra_env=env)
+        self.server = h.Server(conf)
         self.addCleanup(self.server.stop)
         self.procs = []
         self.addCleanup(self.finish)  # runs before the server stops

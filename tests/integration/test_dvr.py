@@ -9,7 +9,6 @@ import glob
 import json
 import os
 import signal
-import subprocess
 import time
 
 from twisted.internet import defer
@@ -19,18 +18,6 @@ from twisted.trial import unittest
 from . import harness as h
 from .receiver import sleep, start_receiver, wait_exit
 
-SERVICE = os.path.join(h.ROOT, "srs_twisted", "service.py")
-
-
-def _wired() -> bool:
-    try:
-        return subprocess.run(["grep", "-q", "DvrObserver", SERVICE]).returncode == 0
-    except OSError:
-        with open(SERVICE, encoding="utf-8") as f:
-            return "DvrObserver" in f.read()
-
-
-WIRED = _wired()
 ON_DVR_KEYS = ["server_id", "service_id", "action", "client_id", "ip", "vhost", "app",
                "tcUrl", "stream", "param", "cwd", "file", "stream_url", "stream_id"]
 
@@ -65,8 +52,6 @@ class DvrCase(unittest.TestCase):
     timeout = 180
 
     def setUp(self):
-        if not WIRED:
-            raise unittest.SkipTest("not wired yet")
         h.ffmpeg(), h.ffprobe()
         self.receiver, base = start_receiver(self)
         self.hook_url = base + "/api/v1/dvrs"

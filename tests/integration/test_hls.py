@@ -19,32 +19,6 @@ from twisted.trial import unittest
 
 from . import harness as h
 
-SERVICE = os.path.join(h.ROOT, "srs_twisted", "service.py")
-
-# Until the server registers the observer itself, HLS_WIRE_SHIM=1 runs these
-# tests against a server that registers it at start-up (a sitecustomize).
-_SHIM = """\
-import srs_twisted.service as _service
-from srs_twisted.hls.service import HlsObserver as _HlsObserver
-
-_init = _service.SrsService.__init__
-
-
-def _wired(self, *args, **kwargs):
-    _init(self, *args, **kwargs)
-    if not any(isinstance(o, _HlsObserver) for o in self.ctx.registry.observers):
-        self.ctx.registry.observers.append(_HlsObserver(self.ctx))
-
-
-_service.SrsService.__init__ = _wired
-"""
-
-
-def wired() -> bool:
-    with open(SERVICE) as f:
-        return "HlsObserver" in f.read()
-
-
 def parse_m3u8(text: str) -> dict:
     entries = []
     duration = None
@@ -73,15 +47,6 @@ class HlsServerCase(unittest.TestCase):
 
     def setUp(self):
         h.ffmpeg(), h.ffprobe()
-        env = None
-        if not wired():
-            if os.environ.get("HLS_WIRE_SHIM") != "1":
-                raise unittest.SkipTest("not wired yet")
-            shim = tempfile.mkdtemp(prefix="srs-hls-shim-")
-            self.addCleanup(shutil.rmtree, shim, True)
-            with open(os.path.join(shim, "sitecustomize.py"), "w") as f:
-                f.write(_SHIM)
-            env = {"PYTHONPATH": os.pathsep.join([shim, h.ROOT, os.environ.get("PYTHONPATH", "")])}
         self.root = tempfile.mkdtemp(prefix="srs-hls-")
         self.addCleanup(shutil.rmtree, self.root, True)
         self.http = h.free_port()
@@ -91,7 +56,7 @@ class HlsServerCase(unittest.TestCase):
             f"vhost __defaultVhost__ {{ hls {{ enabled on; hls_path {self.root}; {self.hls} "
             f"hls_fragment 2; hls_window 10; }} {self.extra_vhost} }}\n"
         )
-        self.server = h.Server(conf, extra_env=env)
+        self.server = h.Server(conf)
         self.addCleanup(self.server.stop)
         self.procs = []
         self.addCleanup(self.finish)  # runs before the server stops

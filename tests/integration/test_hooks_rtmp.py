@@ -5,9 +5,6 @@ process here is waited for without blocking the reactor)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-
 from twisted.internet import defer
 from twisted.trial import unittest
 
@@ -15,26 +12,12 @@ from . import harness as h
 from .receiver import HOOK_KEYS as KEYS
 from .receiver import ffprobe, sleep, start_receiver, wait_exit
 
-SERVICE = os.path.join(h.ROOT, "srs_twisted", "service.py")
-
-
-def _service_installs_policy() -> bool:
-    try:
-        return subprocess.run(["grep", "-q", "build_policy", SERVICE]).returncode == 0
-    except OSError:
-        with open(SERVICE, encoding="utf-8") as f:
-            return "build_policy" in f.read()
-
-
-INSTALLED = _service_installs_policy()
 
 
 class HooksRtmpTests(unittest.TestCase):
     timeout = 150
 
     def setUp(self):
-        if not INSTALLED:
-            raise unittest.SkipTest("service does not install policies yet")
         h.ffmpeg(), h.ffprobe()
         self.receiver, base = start_receiver(self)
         url = base + "/api/v1/hooks"

@@ -30,17 +30,6 @@ def _read(path: str) -> str:
         return ""
 
 
-def wired() -> bool:
-    return "ServerWorkers" in _read(os.path.join(h.ROOT, "srs_twisted", "service.py"))
-
-
-def snapshot_wired() -> bool:
-    return any(
-        "snapshot_resource" in _read(os.path.join(h.ROOT, "srs_twisted", *p))
-        for p in (("service.py",), ("http", "server.py"))
-    )
-
-
 def children(pid: int) -> dict[int, str]:
     """The live child processes of ``pid``: {pid: command line}."""
     found = {}
@@ -117,8 +106,6 @@ class WorkersCase(unittest.TestCase):
     timeout = 120
 
     def setUp(self):
-        if not wired():
-            raise unittest.SkipTest("not wired yet: srs_twisted/service.py does not create ServerWorkers")
         h.ffmpeg(), h.ffprobe()
         self.tmp = tempfile.mkdtemp(prefix="srs-workers-")
         self.addCleanup(shutil.rmtree, self.tmp, True)
@@ -271,8 +258,6 @@ class ExecTests(WorkersCase):
 
 class SnapshotTests(WorkersCase):
     def test_snapshot_is_a_jpeg_of_the_stream_size(self):
-        if not snapshot_wired():
-            raise unittest.SkipTest("not wired yet: /snapshot is not mounted in the HTTP server")
         http_port = h.free_port()
         self.start(f"http_server {{ enabled on; listen 127.0.0.1:{http_port}; dir {self.tmp}; }}\nvhost __defaultVhost__ {{}}")
         url = f"http://127.0.0.1:{http_port}/snapshot/live/livestream.jpg"

@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 
+from twisted.trial import unittest
 from twisted.trial.unittest import SkipTest
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -211,3 +212,36 @@ def stop_process(proc: subprocess.Popen, timeout: float = 5.0) -> None:
     for stream in (proc.stdout, proc.stderr):
         if stream is not None:
             stream.close()
+
+
+class FileServerCase(unittest.TestCase):
+    """The real server with an HTTP server whose dir is a fresh temp folder
+    (``self.root``, on ``self.http``) that a writer (HLS, DASH) fills.
+    Subclasses give the vhost's body; children in ``self.procs`` are stopped
+    and the server console is checked for tracebacks before the server stops."""
+
+    prefix = "srs-files-"
+
+    def vhost_body(self) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def setUp(self):
+        ffmpeg(), ffprobe()
+        self.root = tempfile.mkdtemp(prefix=self.prefix)
+        self.addCleanup(shutil.rmtree, self.root, True)
+        self.http = free_port()
+        conf = (
+            f"http_server {{ enabled on; listen 127.0.0.1:{self.http}; dir {self.root}; }}\n"
+            f"vhost __defaultVhost__ {{ {self.vhost_body()} }}\n"
+        )
+        self.server = Server(conf)
+        self.addCleanup(self.server.stop)
+        self.procs = []
+        self.addCleanup(self.finish)  # runs before the server stops
+        wait_port(self.http)
+
+    def finish(self):
+        for proc in self.procs:
+            stop_process(proc)
+        console = self.server.console()
+        self.assertNotIn("Traceback", console, console[-3000:])

@@ -6,45 +6,27 @@ dash_dispose are checked on disk."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import tempfile
 import time
 import urllib.error
 import urllib.request
 import xml.etree.ElementTree as ET
 
-from twisted.trial import unittest
 
 from ..dash.mpdxml import parse_mpd
 from . import harness as h
 
-class DashServerCase(unittest.TestCase):
+class DashServerCase(h.FileServerCase):
     timeout = 120
+    prefix = "srs-dash-"
     dash = ""
 
-    def setUp(self):
-        h.ffmpeg(), h.ffprobe()
-        self.root = tempfile.mkdtemp(prefix="srs-dash-")
-        self.addCleanup(shutil.rmtree, self.root, True)
-        self.http = h.free_port()
-        conf = (
-            f"http_server {{ enabled on; listen 127.0.0.1:{self.http}; dir {self.root}; }}\n"
-            # the first of a repeated directive wins (SRS): the class's own come first
-            f"vhost __defaultVhost__ {{ dash {{ enabled on; dash_path {self.root}; {self.dash} "
-            f"dash_fragment 2; dash_window_size 5; dash_update_period 2; }} }}\n"
+    def vhost_body(self) -> str:
+        # the first of a repeated directive wins (SRS): the class's own come first
+        return (
+            f"dash {{ enabled on; dash_path {self.root}; {self.dash} "
+            "dash_fragment 2; dash_window_size 5; dash_update_period 2; }"
         )
-        self.server = h.Server(conf)
-        self.addCleanup(self.server.stop)
-        self.procs = []
-        self.addCleanup(self.finish)  # runs before the server stops
-        h.wait_port(self.http)
-
-    def finish(self):
-        for proc in self.procs:
-            h.stop_process(proc)
-        console = self.server.console()
-        self.assertNotIn("Traceback", console, console[-3000:])
 
     # ---- helpers --------------------------------------------------------------------------
     def publish(self, kind="h264-aac", extra=(), name="s"):

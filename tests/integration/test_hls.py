@@ -7,15 +7,12 @@ from __future__ import annotations
 import math
 import os
 import re
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 import urllib.error
 import urllib.request
 
-from twisted.trial import unittest
 
 from . import harness as h
 
@@ -40,33 +37,18 @@ def parse_m3u8(text: str) -> dict:
     return info
 
 
-class HlsServerCase(unittest.TestCase):
+class HlsServerCase(h.FileServerCase):
     timeout = 180
+    prefix = "srs-hls-"
     hls = ""
     extra_vhost = ""
 
-    def setUp(self):
-        h.ffmpeg(), h.ffprobe()
-        self.root = tempfile.mkdtemp(prefix="srs-hls-")
-        self.addCleanup(shutil.rmtree, self.root, True)
-        self.http = h.free_port()
-        conf = (
-            f"http_server {{ enabled on; listen 127.0.0.1:{self.http}; dir {self.root}; }}\n"
-            # the first of a repeated directive wins (SRS): the class's own come first
-            f"vhost __defaultVhost__ {{ hls {{ enabled on; hls_path {self.root}; {self.hls} "
-            f"hls_fragment 2; hls_window 10; }} {self.extra_vhost} }}\n"
+    def vhost_body(self) -> str:
+        # the first of a repeated directive wins (SRS): the class's own come first
+        return (
+            f"hls {{ enabled on; hls_path {self.root}; {self.hls} "
+            f"hls_fragment 2; hls_window 10; }} {self.extra_vhost}"
         )
-        self.server = h.Server(conf)
-        self.addCleanup(self.server.stop)
-        self.procs = []
-        self.addCleanup(self.finish)  # runs before the server stops
-        h.wait_port(self.http)
-
-    def finish(self):
-        for proc in self.procs:
-            h.stop_process(proc)
-        console = self.server.console()
-        self.assertNotIn("Traceback", console, console[-3000:])
 
     # ---- helpers --------------------------------------------------------------------------
     def publish(self, kind="h264-aac", loop=True, extra=(), seconds=12, name="s"):

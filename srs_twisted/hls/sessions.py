@@ -20,6 +20,8 @@ Differences from SRS, on purpose:
 * SRS reuses an unknown ``hls_ctx`` the client sent as the new session's id;
   we always make a fresh id (no client-chosen ids in the client table).
 * SRS registers the session even when ``on_play`` refused it; we do not.
+* As in SRS, a playlist that is not on disk is a plain 404: no session, no
+  client and no ``on_play`` for a stream that does not exist.
 * SRS's hook ``stream`` is the file name with ``.m3u8``; ours is the stream
   name.
 * SRS expires one session per 5 s tick; we expire all that are due.
@@ -177,10 +179,18 @@ class HlsSessions:
             if found is None:
                 return None  # the static files answer 404
             return _Playlist(session, found, crossdomain)
-        if len(self.sessions) >= self.max_sessions:
-            return _Error(503, "too many HLS sessions")
         app, _, name = path.lstrip("/").rpartition("/")
         stream = name[: -len(".m3u8")]
+        try:
+            validate_names(app, stream)
+        except InvalidStreamName as e:
+            return _Error(403, str(e))
+        if _locate(path, roots + [conf.hls.hls_path]) is None:
+            # No playlist, no stream: the static files answer 404 and no
+            # session, client or on_play is made (SRS checks the file first).
+            return None
+        if len(self.sessions) >= self.max_sessions:
+            return _Error(503, "too many HLS sessions")
         rest = [(k, v) for k, v in query if k != PARAM]
         host = _host(request)
         req = StreamRequest(
@@ -254,10 +264,6 @@ class _NewSession(resource.Resource):
     def render_GET(self, request):
         ctx = self.sessions.ctx
         log = ContextLogger()
-        try:
-            validate_names(self.req.app, self.req.stream)
-        except InvalidStreamName as e:
-            return _Error(403, str(e)).render(request)
         cid = new_id("", 8)
         while cid in ctx.clients or cid in self.sessions.sessions:
             cid = new_id("", 8)

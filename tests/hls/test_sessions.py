@@ -157,6 +157,20 @@ class NewSessionTests(SessionTests):
         self.assertEqual(request.responseCode, 503)
         self.assertEqual(len(self.ctx.clients), 2)
 
+    def test_a_stream_without_a_playlist_gets_404_and_no_session(self):
+        # Issue 9 item 6: requests for a stream that does not exist made
+        # sessions (and on_play) until the cap, refusing real viewers.
+        hs.sessions_of(self.ctx).max_sessions = 3
+        for i in range(5):
+            child, request = self.get(f"/live/nosuch{i}.m3u8?token=abc".encode())
+            self.assertIsNone(child)  # the static files answer it: 404
+        self.assertEqual(self.policy.events, [])
+        self.assertEqual(self.ctx.clients, {})
+        self.assertEqual(self.ctx.hls_sessions.sessions, {})
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        # a real viewer still gets its session
+        self.new_session()
+
     def test_bad_names_are_refused(self):
         _, request = self.get(b"/live/bad%20name.m3u8")
         self.assertEqual(request.responseCode, 403)

@@ -215,7 +215,8 @@ class ServerSession(RtmpConnection):
         self._on_status(stream_id, "NetStream.Play.Reset", "Playing and resetting stream.", details="stream")
         self._on_status(stream_id, "NetStream.Play.Start", "Started playing stream.", details="stream")
         self._data(stream_id, "|RtmpSampleAccess", True, True)
-        self._data(stream_id, "onStatus", {"code": "NetStream.Data.Start"})
+        # No onStatus(NetStream.Data.Start): FFmpeg shows it as an extra data
+        # stream (SRS stopped sending it in 6.0.153, its #3767).
         self.playing = True
         self.state = "playing"
 

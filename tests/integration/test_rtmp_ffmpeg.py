@@ -29,6 +29,9 @@ class ServerCase(unittest.TestCase):
         return pub
 
     def assert_av(self, info, vcodec="h264", acodec="aac"):
+        # exactly one video and one audio stream: no phantom data stream
+        # (SRS stopped sending onStatus NetStream.Data.Start for this, its #3767)
+        self.assertEqual(sorted(st["codec_type"] for st in info["streams"]), ["audio", "video"], info["streams"])
         streams = h.streams_by_type(info)
         self.assertEqual(streams["video"]["codec_name"], vcodec)
         self.assertEqual((streams["video"]["width"], streams["video"]["height"]), (320, 240))

@@ -228,9 +228,6 @@ class ServerSession(RtmpConnection):
     ) -> None:
         self._on_status(stream_id, code, description, level="error")
 
-    def send_unpublish_notify(self, stream_id: int = STREAM_ID) -> None:
-        self._on_status(stream_id, "NetStream.Play.UnpublishNotify", "Stream is now unpublished.")
-
     # ---- media wire format (shared by every RTMP player) -------------------
     @property
     def wire_key(self):

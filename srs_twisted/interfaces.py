@@ -65,10 +65,20 @@ class IStreamRegistry(Interface):
 
 
 class IStreamObserver(Interface):
-    """Told when any stream starts or stops publishing (HLS, DVR, forward...)."""
+    """Told when any stream starts or stops publishing (HLS, DASH, DVR,
+    forward, edge, transcode/exec/snapshot workers): what goes in
+    :class:`~srs_twisted.live.registry.StreamRegistry`'s ``observers``.
+
+    An observer may also have ``source_players_changed(source)``, called
+    when a source gains or loses a player (the edge starts and stops its
+    pulls with it); the registry calls it only where it exists.
+    """
 
     def source_published(source):
-        """A publisher started on ``source``."""
+        """A publisher started on ``source`` (its ClientInfo, if any, is
+        already in ``source.publisher_info``)."""
 
     def source_unpublished(source):
-        """The publisher of ``source`` stopped."""
+        """The publisher of ``source`` stopped; called before the source
+        forgets its producer.  A returned value (some workers return the
+        Deferred of their children's exit) is ignored by the registry."""

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import os
 
+from zope.interface import implementer
+
+from .interfaces import IStreamObserver
 from .log import ContextLogger
 
 
@@ -36,6 +39,7 @@ class DisposeTimer:
         return self._dispose_call is not None
 
 
+@implementer(IStreamObserver)
 class RecorderObserver:
     """A registry observer (``source_published``/``source_unpublished``)
     that starts a recorder for every publish whose vhost enables the

@@ -22,6 +22,7 @@ from zope.interface import implementer
 
 from ..context import AllowAll, ClientInfo
 from ..errors import Denied
+from ..interfaces import IStreamObserver
 from ..log import ContextLogger
 from ..url import DEFAULT_VHOST, StreamRequest
 from .forward import Forwarder, chunk_size_for, publisher_request
@@ -231,6 +232,7 @@ class EdgePull:
         self._check_call = self.ctx.clock.callLater(EDGE_CHECK_INTERVAL, self._check)
 
 
+@implementer(IStreamObserver)
 class EdgeObserver:
     """A registry observer for edge vhosts: starts and stops pulls as
     players come and go, and pushes streams published on the edge to the

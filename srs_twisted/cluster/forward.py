@@ -26,6 +26,7 @@ from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
 
 from ..context import ClientInfo
+from ..interfaces import IStreamObserver
 from ..log import ContextLogger
 from ..url import StreamRequest
 from .supervise import Supervisor
@@ -176,6 +177,7 @@ class Forwarder:
                 conn.close()
 
 
+@implementer(IStreamObserver)
 class ForwardObserver:
     """A registry observer: starts the forwarders of a stream when it is
     published on a vhost with ``forward { enabled on; }`` and stops them

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import time
 
+from zope.interface import implementer
+
+from ..interfaces import IStreamObserver
 from ..log import ContextLogger
 from .plan import DvrSettings, applies
 from .recorder import DvrRecorder
@@ -17,6 +20,7 @@ from .recorder import DvrRecorder
 __all__ = ["DvrObserver"]
 
 
+@implementer(IStreamObserver)
 class DvrObserver:
     """A registry observer (``source_published``/``source_unpublished``).
 

@@ -25,8 +25,9 @@ class StreamRegistry:
     a publisher nor a player.
 
     ``options_for(vhost)`` returns the :class:`SourceOptions` a new source of
-    that vhost runs with.  Observers (HLS, DVR, forward...) are told about
-    every publish and unpublish.
+    that vhost runs with.  ``observers`` (each an
+    :class:`~srs_twisted.interfaces.IStreamObserver`: HLS, DVR, forward...)
+    are told about every publish and unpublish.
     """
 
     def __init__(self, clock, options_for: Callable[[str], SourceOptions] | None = None):

@@ -31,8 +31,10 @@ from typing import Callable
 
 from twisted.internet import defer
 from twisted.web import resource, server
+from zope.interface import implementer
 
 from ..errors import InvalidStreamName
+from ..interfaces import IStreamObserver
 from ..log import ContextLogger
 from ..url import validate_names
 from .ffmpeg import IMAGE_VCODECS, FFmpegNotFound, find_ffmpeg, rtmp_endpoint, transcode_input
@@ -136,6 +138,7 @@ class _Shot:
                 d.callback(value)
 
 
+@implementer(IStreamObserver)
 class SnapshotObserver:
     """Registry observer running the per-stream snapshot children."""
 

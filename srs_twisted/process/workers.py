@@ -27,7 +27,9 @@ from typing import Callable
 
 from twisted.application import service
 from twisted.internet import defer
+from zope.interface import implementer
 
+from ..interfaces import IStreamObserver
 from ..log import ContextLogger
 from .ffmpeg import (
     EngineError,
@@ -57,6 +59,7 @@ def matching_transcodes(conf, app: str, stream: str) -> list:
     return sorted(blocks, key=lambda t: order[t.scope])
 
 
+@implementer(IStreamObserver)
 class _StreamWorkers:
     """Children that live while a stream is published.
 

@@ -25,9 +25,10 @@ class DisposeTimer:
     ``seconds`` (SRS's ``hls_dispose``/``dash_dispose``).  Needs ``self.ctx``,
     ``self._dispose_call`` (None) and a ``dispose()`` method."""
 
-    def _schedule_dispose(self, seconds: float) -> None:
+    def _schedule_dispose(self, seconds: float, action=None) -> None:
+        """Call ``action`` (``dispose``) in ``seconds``."""
         if seconds and seconds > 0 and self._dispose_call is None:
-            self._dispose_call = self.ctx.clock.callLater(seconds, self.dispose)
+            self._dispose_call = self.ctx.clock.callLater(seconds, action or self.dispose)
 
     def _cancel_dispose(self) -> None:
         call, self._dispose_call = self._dispose_call, None

@@ -281,6 +281,17 @@ def _relative_to(path: str, directory: str) -> str:
     return posixpath.relpath(posixpath.normpath(path), posixpath.normpath(directory))
 
 
+def _inside(path: str, root: str) -> str | None:
+    """``path`` when it names something below ``root`` (as strings: no
+    ``..`` out of it, no URL), else None."""
+    if "://" in path or not root:
+        return None
+    norm, base = posixpath.normpath(path), posixpath.normpath(root)
+    if not norm.startswith(base.rstrip("/") + "/"):
+        return None
+    return norm
+
+
 # --------------------------------------------------------------------------------------------
 # Output formats
 
@@ -933,6 +944,102 @@ class HlsSegmenter:
         self._discontinuity_next = False
         self._discontinuity_sequence = 0
         return paths
+
+    def release(self) -> list[str]:
+        """The files of the segments that left the playlist and wait for
+        cleanup, and of their keys and init segments no segment needs any
+        more: the recorder is about to forget this stream (its playlist
+        and the segments it lists stay on disk)."""
+        paths: list[str] = []
+        for _, seg in self._expired:
+            paths.append(seg.path)
+            paths.extend(self._release_segment(seg))
+        self._expired = []
+        return paths
+
+    def restore(self, read) -> int:
+        """Take over the playlist a previous recorder of this stream left
+        (a :class:`~.restore.ReadPlaylist`): its segments stay in the
+        window, numbers go on after them and the next segment starts with a
+        discontinuity.  Segments whose files cannot be told from their URIs
+        (or lie outside ``hls_path``), or of the other format (TS / fMP4),
+        are left out of the window, the numbers still go on.  Only on a
+        segmenter that has made nothing yet; returns the segments taken."""
+        if self.segments or self._expired or self._current is not None or self._seq or read is None:
+            return 0
+        taken: list[Segment] = []
+        keys: dict[str, HlsKey] = {}
+        inits: dict[str, InitSection] = {}
+        seq = read.media_sequence
+        for i, entry in enumerate(read.entries):
+            path = self._restored_path(entry.uri)
+            if path is None or (entry.map_uri is not None) != self.fmp4:
+                taken = []
+                break
+            seg = Segment(seq=seq + i, path=path, uri=entry.uri, tmp_path=path + ".tmp", start_dts=0,
+                          tracks=Tracks(None, None), discontinuity=entry.discontinuity,
+                          duration_ms=entry.duration_ms)
+            seg.key = self._restored_file(keys, entry.key_uri, self._restored_key_path,
+                                          lambda p, u, n=seg.seq: HlsKey(seq=n, key=b"", path=p, uri=u))
+            seg.init = self._restored_file(inits, entry.map_uri, self._restored_path,
+                                           lambda p, u, n=seg.seq: InitSection(seq=n, path=p, uri=u, data=b""))
+            if (seg.key is None) != (entry.key_uri is None) or (seg.init is None) != (entry.map_uri is None):
+                taken = []
+                break
+            taken.append(seg)
+        self._seq = read.next_sequence
+        self._discontinuity_sequence = read.discontinuity_sequence
+        if not taken:
+            # The old window is not ours to keep: its discontinuities are counted as gone.
+            self._discontinuity_sequence += sum(1 for e in read.entries if e.discontinuity)
+        for seg in taken:
+            if seg.key is not None:
+                self._keys[seg.key.seq] = seg.key
+                self._key_users.setdefault(seg.key.seq, set()).add(seg.seq)
+            if seg.init is not None:
+                self._inits[seg.init.seq] = seg.init
+                self._init_users.setdefault(seg.init.seq, set()).add(seg.seq)
+        self.segments = taken
+        self._stream_ms = sum(s.duration_ms for s in taken)
+        self._discontinuity_next = bool(read.entries)
+        self._target = self._max_td_target()
+        return len(taken)
+
+    @staticmethod
+    def _restored_file(found: dict, uri: str | None, locate, make):
+        """The key or init segment at ``uri`` (one object per URI), made by
+        ``make(path, uri)``; None without a URI or a file for it."""
+        if uri is None:
+            return None
+        if uri not in found:
+            path = locate(uri)
+            found[uri] = make(path, uri) if path is not None else None
+        return found[uri]
+
+    def _restored_path(self, uri: str) -> str | None:
+        """Where the file a playlist URI names is (the reverse of
+        :meth:`_uri`), or None when that is not a file under hls_path."""
+        prefix = self.conf.hls_entry_prefix
+        rel = uri
+        if prefix:
+            if not prefix.endswith("/"):
+                http_dir = _dirname(self.m3u8_url)
+                prefix += "/" + (http_dir + "/" if http_dir and http_dir != "." else "")
+            if not uri.startswith(prefix):
+                return None
+            rel = uri[len(prefix):]
+        return _inside(posixpath.join(self.m3u8_dir, rel) if self.m3u8_dir else rel, self.conf.hls_path)
+
+    def _restored_key_path(self, uri: str) -> str | None:
+        conf = self.conf
+        key_url = conf.hls_key_url
+        root = conf.hls_key_file_path or conf.hls_path
+        if key_url and key_url != conf.hls_path:
+            base = key_url + ("" if key_url.endswith("/") else "/")
+            if not uri.startswith(base):
+                return None
+            return _inside(f"{root}/{uri[len(base):]}", root)
+        return _inside(posixpath.join(self.m3u8_dir, uri) if self.m3u8_dir else uri, root)
 
     # ---- the playlist ------------------------------------------------------------------------
     @property

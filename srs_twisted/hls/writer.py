@@ -12,7 +12,10 @@ its events under ``hls_path``:
 * at unpublish the open segment is finished and the playlist refreshed (no
   ``EXT-X-ENDLIST``, as SRS: a republish continues the same playlist);
 * ``hls_dispose`` seconds after the publisher left, every file of the
-  stream is removed;
+  stream is removed; with ``hls_dispose 0`` the files stay and the
+  recorder is released after :func:`release_after` (memory stays bounded
+  however many streams come and go); a new recorder takes over the
+  playlist it finds on disk (:mod:`.restore`);
 * a failed write follows ``hls_on_error``: ``continue`` leaves that segment
   out of the playlist and goes on, ``ignore`` stops HLS for this publish,
   ``disconnect`` kicks the publisher;
@@ -34,6 +37,7 @@ import os
 
 from ..log import ContextLogger
 from ..recording import DisposeTimer, unlink
+from .restore import read_playlist
 from .segmenter import (
     FilesExpired,
     HlsSegmenter,
@@ -47,7 +51,20 @@ from .segmenter import (
     SegmentOpened,
 )
 
-__all__ = ["HlsRecorder", "write_atomically"]
+__all__ = ["HlsRecorder", "write_atomically", "release_after"]
+
+# A playlist longer than this is not read back (it is not one of ours).
+MAX_PLAYLIST_BYTES = 4 * 1024 * 1024
+# hls_dispose 0: a recorder is released this long at least after its stream left.
+MIN_RELEASE_SECONDS = 30.0
+
+
+def release_after(hls) -> float:
+    """How long after its publisher left a stream's recorder is kept with
+    ``hls_dispose 0``: twice the window (what a viewer session lasts), at
+    least 30 s.  A republish until then goes on in memory; later the next
+    recorder goes on from the playlist on disk."""
+    return max(MIN_RELEASE_SECONDS, 2.0 * hls.hls_window)
 
 _O_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
 
@@ -131,6 +148,7 @@ class HlsRecorder(DisposeTimer):
                 random_bytes=self.random_bytes,
                 utc=bool(getattr(self.ctx.config, "utc_time", False)),
             )
+            self._restore()
         else:
             self.segmenter.on_publish(hls)
         self.source = source
@@ -194,7 +212,53 @@ class HlsRecorder(DisposeTimer):
         self._close_fd(remove=True)
         self.source = None
         if self.segmenter is not None and self.conf is not None:
-            self._schedule_dispose(self.conf.hls.hls_dispose)
+            hls = self.conf.hls
+            if hls.hls_dispose > 0:
+                self._schedule_dispose(hls.hls_dispose)
+            else:
+                self._schedule_dispose(release_after(hls), self.release)
+
+    def _restore(self) -> None:
+        """A new recorder: take over the playlist a released (or crashed)
+        recorder of this stream left on disk (see :mod:`.restore`)."""
+        segmenter = self.segmenter
+        try:
+            with open(segmenter.m3u8_path, "rb") as f:
+                text = f.read(MAX_PLAYLIST_BYTES).decode("utf-8")
+        except FileNotFoundError:
+            return
+        except (OSError, UnicodeDecodeError) as e:
+            self.log.warn(f"hls: cannot read {segmenter.m3u8_path} to go on from it: {e}")
+            return
+        read = read_playlist(text)
+        if read is None:
+            self.log.warn(f"hls: {segmenter.m3u8_path} is not a media playlist, numbers start at 0")
+            return
+        taken = segmenter.restore(read)
+        self.log.trace(f"hls: {segmenter.m3u8_path} taken over, {taken} of {len(read.entries)} segments, "
+                       f"next seq={segmenter.sequence}")
+
+    def release(self) -> None:
+        """hls_dispose 0: the stream has been gone for :func:`release_after`;
+        forget it (the playlist and its segments stay on disk, for the next
+        recorder to take over; segments already out of the playlist go,
+        with hls_cleanup on)."""
+        self._cancel_dispose()
+        if self.enabled:
+            return
+        segmenter, self.segmenter = self.segmenter, None
+        if self.ll is not None:
+            self.ll.close()
+            self.ll = None
+        if segmenter is not None and segmenter.conf.hls_cleanup:
+            for path in segmenter.release():
+                try:
+                    unlink(path)
+                except OSError as e:
+                    self.log.warn(f"hls: cleanup cannot remove {path}: {e}")
+        self.log.trace(f"hls: released {self.vhost}/{self.app}/{self.stream}, files kept (hls_dispose 0)")
+        if self.on_disposed is not None:
+            self.on_disposed(self)
 
     def dispose(self) -> None:
         """Remove every file of the stream (segments, keys, playlist)."""

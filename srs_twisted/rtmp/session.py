@@ -28,6 +28,11 @@ CSID_STREAM = 5
 CSID_VIDEO = 6
 CSID_AUDIO = 7
 CSID_DATA = 5
+# Commands a client may send after connect before the connect is answered
+# (pipelined in one write); they wait for the decision, then are answered in
+# order.  Past either bound the connection is refused.
+MAX_PENDING_COMMANDS = 64
+MAX_PENDING_COMMAND_BYTES = 1024 * 1024
 
 
 class ProtocolViolation(RtmpError):
@@ -149,6 +154,8 @@ class ServerSession(RtmpConnection):
         self.publishing = False
         self.playing = False
         self.fmle = False
+        self._pending: list = []  # (command, message) received while connecting
+        self._pending_bytes = 0
 
     @property
     def in_ack_size(self) -> int:
@@ -182,11 +189,17 @@ class ServerSession(RtmpConnection):
         self._command(CSID_COMMAND, 0, "onBWDone", 0.0, None)
         self.connected = True
         self.state = "connected"
+        # Commands pipelined behind connect are answered now, in order; their
+        # events (publish, play...) follow.
+        pending, self._pending, self._pending_bytes = self._pending, [], 0
+        for cmd, msg in pending:
+            self._on_command(cmd, msg)
 
     def reject_connect(self, description: str = "Connection rejected") -> None:
         info = status("NetConnection.Connect.Rejected", description, level="error")
         self._command(CSID_COMMAND, 0, "_error", self._connect_tid, None, info)
         self.state = "closed"
+        self._pending, self._pending_bytes = [], 0
 
     def accept_publish(self, stream_id: int = STREAM_ID) -> None:
         if self.fmle:
@@ -297,6 +310,9 @@ class ServerSession(RtmpConnection):
             self.state = "connecting"
             self._events.append(ConnectRequested(self.app, self.tc_url, dict(obj), self.object_encoding))
             return
+        if self.state == "connecting":
+            self._queue_command(cmd, msg)
+            return
         if not self.connected:
             raise ProtocolViolation(f"command {name!r} before the connection was accepted")
         if name in ("releaseStream", "FCPublish"):
@@ -355,6 +371,17 @@ class ServerSession(RtmpConnection):
         elif tid and name not in ("_result", "_error", "onStatus", "onBWDone", "_checkbw", "FCSubscribe"):
             # Answer unknown calls so clients waiting on a transaction go on.
             self._command(CSID_COMMAND, 0, "_result", tid, None, amf0.UNDEFINED)
+
+    def _queue_command(self, cmd, msg: RtmpMessage) -> None:
+        """Hold a command that came before the connect decision (as SRS,
+        which reads the next message only after answering connect)."""
+        self._pending_bytes += len(msg.payload)
+        if len(self._pending) >= MAX_PENDING_COMMANDS or self._pending_bytes > MAX_PENDING_COMMAND_BYTES:
+            raise ProtocolViolation(
+                f"more than {MAX_PENDING_COMMANDS} commands or {MAX_PENDING_COMMAND_BYTES} bytes of commands "
+                f"sent before the connect was answered (last {cmd.name!r})"
+            )
+        self._pending.append((cmd, msg))
 
     def _end_stream(self, stream_id: int, reason: str) -> None:
         if self.publishing or self.playing:

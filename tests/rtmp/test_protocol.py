@@ -7,15 +7,19 @@ from twisted.internet import defer
 from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
+from twisted.logger import LogLevel
 from twisted.trial import unittest
 
 from srs_twisted import config as srs_config
+from srs_twisted import log as srs_log
 from srs_twisted.codec import amf0
 from srs_twisted.context import ServerContext
 from srs_twisted.errors import Denied
 from srs_twisted.live.packet import AUDIO, DATA, VIDEO, MediaPacket
 from srs_twisted.rtmp import client_session as cs
-from srs_twisted.rtmp.chunk import encode_message
+from srs_twisted.rtmp import messages as m
+from srs_twisted.rtmp import session as s
+from srs_twisted.rtmp.chunk import ChunkReader, encode_message
 from srs_twisted.rtmp.protocol import RtmpServerFactory
 
 AVC_SH = bytes.fromhex("1700000000014d401effe1001967") + bytes(20)
@@ -86,6 +90,17 @@ class ServerTestCase(unittest.TestCase):
         pub = self.connect(stream, "publish")
         self.assertEqual(len(pub.of(cs.Started)), 1, pub.events)
         return pub
+
+    def handshaken(self):
+        sess = cs.ClientSession("rtmp://127.0.0.1/live", "s", "play", random_bytes=lambda n: bytes(n))
+        self.port += 1
+        conn = Conn(self.factory, sess, self.port)
+        # handshake only: C0C1, then S0S1S2 back, then C2
+        conn.proto.dataReceived(sess.data_to_send())
+        sess.receive_data(conn.transport.value())
+        conn.transport.clear()
+        c2 = sess.data_to_send()
+        return conn, c2[:1537 - 1]
 
     def send(self, pub, *packets):
         for p in packets:
@@ -274,17 +289,6 @@ class BadInputTests(ServerTestCase):
         proto.dataReceived(data)
         return proto, transport
 
-    def handshaken(self):
-        sess = cs.ClientSession("rtmp://127.0.0.1/live", "s", "play", random_bytes=lambda n: bytes(n))
-        self.port += 1
-        conn = Conn(self.factory, sess, self.port)
-        # handshake only: C0C1, then S0S1S2 back, then C2
-        conn.proto.dataReceived(sess.data_to_send())
-        sess.receive_data(conn.transport.value())
-        conn.transport.clear()
-        c2 = sess.data_to_send()
-        return conn, c2[:1537 - 1]
-
     def test_garbage_before_handshake(self):
         _, t = self.raw(b"GET / HTTP/1.1\r\n\r\n" + bytes(2000))
         self.assertTrue(t.disconnected)
@@ -326,3 +330,65 @@ class BadInputTests(ServerTestCase):
         pub = self.publisher()
         pub.proto.dataReceived(encode_message(9, 99, 1, 0, b"junk", 60000))
         self.assertFalse(pub.transport.disconnecting)
+
+
+def sent_commands(data):
+    """(name, transaction id, onStatus code or None) of each command in ``data``."""
+    out = []
+    for msg in ChunkReader().feed(data):
+        if msg.type_id == m.COMMAND_AMF0:
+            values = amf0.decode_all(msg.payload)
+            info = values[3] if len(values) > 3 and isinstance(values[3], dict) else {}
+            out.append((values[0], values[1], info.get("code")))
+    return out
+
+
+class PipelinedCommandTests(ServerTestCase):
+    """connect and the commands after it in one write (SRS answers them all)."""
+
+    def pipelined(self, *commands):
+        conn, c2 = self.handshaken()
+        lines = []
+        self.addCleanup(srs_log.capture(lines))
+        conn.proto.dataReceived(c2 + b"".join(m.command(3, sid, name, tid, obj, *args)
+                                                for name, tid, sid, obj, args in commands))
+        errors = [msg for level, cid, msg in lines if level == LogLevel.error and cid == conn.proto.log.cid]
+        return conn, errors
+
+    CONNECT = ("connect", 1.0, 0, {"app": "live", "tcUrl": "rtmp://127.0.0.1/live"}, ())
+
+    def test_fmle_publish_in_one_write(self):
+        conn, errors = self.pipelined(
+            self.CONNECT,
+            ("releaseStream", 2.0, 0, None, ("s",)),
+            ("FCPublish", 3.0, 0, None, ("s",)),
+            ("createStream", 4.0, 0, None, ()),
+            ("publish", 5.0, 1, None, ("s", "live")),
+        )
+        self.assertEqual(errors, [])
+        self.assertFalse(conn.transport.disconnecting)
+        got = sent_commands(conn.transport.value())
+        self.assertEqual([(n, tid) for n, tid, _ in got[:5]],
+                         [("_result", 1.0), ("onBWDone", 0.0), ("_result", 2.0), ("_result", 3.0), ("_result", 4.0)])
+        self.assertEqual(got[-1][2], "NetStream.Publish.Start")
+        self.assertTrue(self.ctx.registry.get("__defaultVhost__", "live", "s").active)
+        self.assertEqual(conn.proto.client.type, "fmle-publish")
+
+    def test_play_in_one_write(self):
+        pub = self.publisher()
+        self.send(pub, video(0, sh=True), video(0, key=True))
+        conn, errors = self.pipelined(self.CONNECT, ("createStream", 2.0, 0, None, ()),
+                                      ("play", 3.0, 1, None, ("s", -1000.0)))
+        self.assertEqual(errors, [])
+        got = sent_commands(conn.transport.value())
+        self.assertEqual([c for _, _, c in got if c], ["NetConnection.Connect.Success", "NetStream.Play.Reset",
+                                                       "NetStream.Play.Start"])
+        self.assertIs(conn.proto.consumer.source, self.ctx.registry.get("__defaultVhost__", "live", "s"))
+        self.assertIn(AVC_SH, conn.transport.value())
+
+    def test_too_many_commands_before_the_answer_close_with_a_reason(self):
+        extra = [("getStreamLength", 2.0, 0, None, ("s",))] * (s.MAX_PENDING_COMMANDS + 1)
+        conn, errors = self.pipelined(self.CONNECT, *extra)
+        self.assertTrue(conn.transport.disconnected)
+        self.assertEqual(len(errors), 1)
+        self.assertRegex(errors[0], r"RTMP client 127\.0\.0\.1:\d+ closed: ProtocolViolation: more than 64 commands")

@@ -65,3 +65,89 @@ class PlayStartTests(unittest.TestCase):
         statuses = [values[3]["code"] for kind, values in got if kind == m.COMMAND_AMF0]
         self.assertEqual(statuses, ["NetStream.Play.Reset", "NetStream.Play.Start"])
         self.assertEqual([kind for kind, _ in got], [m.USER_CONTROL, m.COMMAND_AMF0, m.COMMAND_AMF0, m.DATA_AMF0])
+
+
+def command_names(got):
+    """(name, transaction id) of each command the server sent."""
+    return [(values[0], values[1]) for kind, values in got if kind == m.COMMAND_AMF0]
+
+
+FMLE_PUBLISH = (
+    cmd("connect", 1.0, obj=CONNECT_OBJ)
+    + cmd("releaseStream", 2.0, "s")
+    + cmd("FCPublish", 3.0, "s")
+    + cmd("createStream", 4.0)
+    + cmd("publish", 5.0, "s", "live", stream_id=1)
+)
+
+
+class PipelinedCommandTests(unittest.TestCase):
+    """Commands sent behind connect in one write wait for the connect
+    decision, then are answered in order (SRS answers them all)."""
+
+    def test_fmle_publish_in_one_write(self):
+        server, reader = handshaken()
+        server.receive_data(FMLE_PUBLISH)
+        (connect,) = events(server)
+        self.assertIsInstance(connect, s.ConnectRequested)
+        self.assertEqual(replies(server, reader), [])  # nothing answered before the decision
+        server.accept_connect()
+        got = replies(server, reader)
+        self.assertEqual(
+            command_names(got),
+            [("_result", 1.0), ("onBWDone", 0.0), ("_result", 2.0), ("_result", 3.0), ("_result", 4.0)],
+        )
+        self.assertEqual([v[3] for k, v in got if k == m.COMMAND_AMF0 and v[1] == 4.0], [1.0])  # stream id 1
+        (publish,) = events(server)
+        self.assertEqual((publish.stream_id, publish.stream_name, publish.publish_type, publish.fmle),
+                         (1, "s", "live", True))
+
+    def test_decision_may_come_later_and_more_commands_keep_their_order(self):
+        server, reader = handshaken()
+        server.receive_data(cmd("connect", 1.0, obj=CONNECT_OBJ) + cmd("createStream", 2.0))
+        self.assertEqual(len(events(server)), 1)
+        # an on_connect hook is still running when the play arrives
+        server.receive_data(cmd("getStreamLength", 3.0, "s", stream_id=1) + cmd("play", 4.0, "s", stream_id=1))
+        self.assertEqual(events(server), [])
+        self.assertEqual(replies(server, reader), [])
+        server.accept_connect()
+        self.assertEqual(command_names(replies(server, reader)),
+                         [("_result", 1.0), ("onBWDone", 0.0), ("_result", 2.0), ("_result", 3.0)])
+        (play,) = events(server)
+        self.assertIsInstance(play, s.PlayRequested)
+        self.assertEqual(play.stream_name, "s")
+        # commands after the decision are answered at once
+        server.receive_data(cmd("createStream", 5.0))
+        self.assertEqual(command_names(replies(server, reader)), [("_result", 5.0)])
+
+    def test_rejected_connect_answers_no_queued_command(self):
+        server, reader = handshaken()
+        server.receive_data(FMLE_PUBLISH)
+        events(server)
+        server.reject_connect("no")
+        self.assertEqual(command_names(replies(server, reader)), [("_error", 1.0)])
+        self.assertEqual(events(server), [])
+
+    def test_queue_is_bounded(self):
+        server, _ = handshaken()
+        server.receive_data(cmd("connect", 1.0, obj=CONNECT_OBJ) + cmd("createStream", 2.0) * s.MAX_PENDING_COMMANDS)
+        with self.assertRaisesRegex(s.ProtocolViolation, "commands sent before the connect was answered"):
+            server.receive_data(cmd("createStream", 2.0))
+
+    def test_queue_is_bounded_in_bytes(self):
+        server, _ = handshaken()
+        server.receive_data(cmd("connect", 1.0, obj=CONNECT_OBJ))
+        big = cmd("FCPublish", 2.0, "x" * 60000)
+        with self.assertRaisesRegex(s.ProtocolViolation, "bytes of commands sent before the connect was answered"):
+            for _ in range(s.MAX_PENDING_COMMAND_BYTES // 60000 + 1):
+                server.receive_data(big)
+
+    def test_command_before_connect_is_still_refused(self):
+        server, _ = handshaken()
+        with self.assertRaisesRegex(s.ProtocolViolation, "before the connection was accepted"):
+            server.receive_data(cmd("createStream", 2.0))
+
+    def test_second_connect_while_connecting_is_refused(self):
+        server, _ = handshaken()
+        with self.assertRaisesRegex(s.ProtocolViolation, "connect received twice"):
+            server.receive_data(cmd("connect", 1.0, obj=CONNECT_OBJ) + cmd("connect", 2.0, obj=CONNECT_OBJ))

@@ -33,6 +33,33 @@ def endpoint_description(listen: str, default_host: str = "") -> str:
     return f"tcp:{int(listen)}:backlog={BACKLOG}{iface}"
 
 
+def inert_settings(config) -> list[str]:
+    """What the config sets that SRS honours but we accept and ignore, one
+    message per vhost and key (logged at start and on a reload that changes
+    them).
+
+    * ``play.send_min_interval``: SRS sends one message per loop and sleeps
+      that long after it; players here are flushed by ``mw_latency`` /
+      ``mw_msgs`` only.
+    * ``publish.mr`` / ``mr_latency`` (merged read, when ``min_latency`` is
+      off): SRS sleeps after a small read so the next read is bigger; the
+      reactor already reads whatever the socket holds in one go.
+    """
+    out = []
+    for name, vhost in config.vhosts.items():
+        if vhost.play.send_min_interval > 0:
+            out.append(
+                f"vhost {name}: play.send_min_interval {vhost.play.send_min_interval:g}ms has no effect "
+                "(accepted and ignored; players are flushed by mw_latency/mw_msgs)"
+            )
+        if vhost.merged_read:
+            out.append(
+                f"vhost {name}: publish.mr on (mr_latency {vhost.publish.mr_latency}ms) has no effect "
+                "(accepted and ignored; the reactor reads whatever the socket holds)"
+            )
+    return out
+
+
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace(":", "\\:").replace("=", "\\=")
 
@@ -211,6 +238,8 @@ class SrsService(service.MultiService):
             f"rtmp listen={' '.join(self.config.listen)}, chunk_size={self.config.chunk_size}, "
             f"http={','.join(http) or 'off'}"
         )
+        for message in inert_settings(self.config):
+            self.log.warn(message)
 
     def _add_heartbeat(self) -> None:
         if self.config.heartbeat.enabled:
@@ -246,6 +275,10 @@ class SrsService(service.MultiService):
             self._add_heartbeat()
             changes.append(f"heartbeat={'on' if config.heartbeat.enabled else 'off'}")
         self.workers.reload()
+        inert = inert_settings(config)
+        if inert != inert_settings(old):
+            for message in inert:
+                self.log.warn(message)
         self.log.trace(
             f"reload config ok, vhosts={','.join(sorted(config.vhosts))}, "
             f"changed: {'; '.join(changes) or 'no listener or heartbeat change'}"

@@ -1,0 +1,64 @@
+"""send_min_interval and merged read (mr/mr_latency) are accepted and
+ignored: the server says so once at start (and on a reload that changes
+them), and says nothing when they are unset, off, or disabled by
+min_latency."""
+
+from __future__ import annotations
+
+from twisted.internet.testing import MemoryReactorClock
+from twisted.trial import unittest
+
+from srs_twisted import config as srs_config
+from srs_twisted.service import SrsService, inert_settings
+from tests.test_reload import _Log
+
+
+def conf(body: str):
+    return srs_config.load_string(body)
+
+
+class InertSettingsTests(unittest.TestCase):
+    def start(self, body: str) -> list[str]:
+        self.srv = SrsService(conf(body), MemoryReactorClock())
+        lines: list[str] = []
+        self.srv.log = _Log(lines)
+        self.srv.startService()
+        self.addCleanup(self.srv.stopService)
+        return lines
+
+    def test_defaults_say_nothing(self):
+        lines = self.start("vhost __defaultVhost__ {}\n")
+        self.assertEqual([line for line in lines if line.startswith("warn")], [])
+
+    def test_send_min_interval_logged_at_start(self):
+        lines = self.start("vhost v.com { play { send_min_interval 10.5; } }\n")
+        self.assertIn(
+            "warn: vhost v.com: play.send_min_interval 10.5ms has no effect "
+            "(accepted and ignored; players are flushed by mw_latency/mw_msgs)",
+            lines,
+        )
+
+    def test_merged_read_logged_at_start(self):
+        lines = self.start("vhost __defaultVhost__ { publish { mr on; mr_latency 100; } }\n")
+        self.assertIn(
+            "warn: vhost __defaultVhost__: publish.mr on (mr_latency 100ms) has no effect "
+            "(accepted and ignored; the reactor reads whatever the socket holds)",
+            lines,
+        )
+
+    def test_off_or_min_latency_say_nothing(self):
+        cases = [
+            "vhost a { publish { mr off; mr_latency 100; } play { send_min_interval 0; } }",
+            "vhost b { min_latency on; publish { mr on; } }",  # SRS skips merged read then
+        ]
+        for body in cases:
+            self.assertEqual(inert_settings(conf(body)), [], body)
+
+    def test_reload_logs_only_when_they_change(self):
+        body = "vhost __defaultVhost__ { play { send_min_interval 5; } }\n"
+        lines = self.start(body)
+        self.assertEqual(sum("send_min_interval" in line for line in lines), 1)
+        self.srv.reload(conf(body))
+        self.assertEqual(sum("send_min_interval" in line for line in lines), 1)
+        self.srv.reload(conf("vhost __defaultVhost__ { play { send_min_interval 7; } }\n"))
+        self.assertEqual(sum("send_min_interval 7ms" in line for line in lines), 1)

@@ -31,6 +31,23 @@ LEVELS = {
 _ORDER = ["verbose", "info", "trace", "warn", "error"]
 
 
+def printable(text: str, encoding: str = "utf-8") -> str:
+    """``text`` as ``encoding`` can write it: bytes that were not UTF-8 (which
+    ``surrogateescape`` decoding keeps as U+DC80..U+DCFF, e.g. an RTMP app
+    name) become ``\\xNN``, other lone surrogates and characters the encoding
+    lacks become ``\\uNNNN``-style escapes."""
+    try:
+        text.encode(encoding)
+        return text
+    except (UnicodeEncodeError, LookupError):
+        pass
+    out = "".join(f"\\x{ord(ch) - 0xDC00:02x}" if "\udc80" <= ch <= "\udcff" else ch for ch in text)
+    try:
+        return out.encode(encoding, "backslashreplace").decode(encoding)
+    except LookupError:
+        return out.encode("ascii", "backslashreplace").decode("ascii")
+
+
 def format_line(level: str, cid: str, message: str, when: float | None = None) -> str:
     when = time.time() if when is None else when
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when))
@@ -59,7 +76,7 @@ class LogSink:
         directory = os.path.dirname(self.path)
         if directory:
             os.makedirs(directory, exist_ok=True)
-        self._file = open(self.path, "a", buffering=1, encoding="utf-8")
+        self._file = open(self.path, "a", buffering=1, encoding="utf-8", errors="backslashreplace")
         if old is not None:
             old.close()
 
@@ -69,11 +86,14 @@ class LogSink:
     def emit(self, level: str, cid: str, message: str) -> None:
         if not self.enabled(level):
             return
-        line = format_line(level, cid, message)
         out = self._file if self._file is not None else sys.stdout
-        out.write(line)
-        if out is sys.stdout:
-            out.flush()
+        line = printable(format_line(level, cid, message), getattr(out, "encoding", None) or "utf-8")
+        try:  # a log write never raises (a closed file, a full disk...)
+            out.write(line)
+            if out is sys.stdout:
+                out.flush()
+        except Exception:
+            pass
 
     def close(self) -> None:
         if self._file is not None:
@@ -161,6 +181,7 @@ __all__ = [
     "configure",
     "current_sink",
     "format_line",
+    "printable",
     "reopen",
     "unconfigure",
 ]

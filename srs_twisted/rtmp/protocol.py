@@ -169,17 +169,20 @@ class RtmpServerProtocol(protocol.Protocol):
                 call.cancel()
         if self.client is None or self.session is None:
             return
-        self._stop_stream()
-        self.factory.active -= 1
-        self.ctx.remove_client(self.client, error=self.failed)
-        duration = self.ctx.clock.seconds() - self._start
-        req = self.client.request
-        self.log.trace(
-            f"RTMP client closed ip={self.client.ip}:{self.client.port} "
-            f"url={req.tc_url}/{req.stream} type={self.client.type} "
-            f"recv={self.session.bytes_received} send={self.sent_bytes} duration={duration:.1f}s"
-        )
-        self.ctx.policy.on_close(self.client)
+        try:
+            self._stop_stream()
+        finally:
+            self.factory.active -= 1
+            self.ctx.remove_client(self.client, error=self.failed)
+            duration = self.ctx.clock.seconds() - self._start
+            req = self.client.request
+            self.log.trace(
+                f"RTMP client closed ip={self.client.ip}:{self.client.port} "
+                f"url={req.tc_url}/{req.stream} type={self.client.type} "
+                f"recv={self.session.bytes_received} send={self.sent_bytes} duration={duration:.1f}s"
+            )
+            # on_close is always sent, even when stopping the stream failed.
+            self.ctx.policy.on_close(self.client)
 
     # ---- IPushProducer (as a publisher) ------------------------------------
     def pauseProducing(self) -> None:

@@ -54,3 +54,38 @@ class LogTests(unittest.TestCase):
         logger = log.ContextLogger("abc12345")
         logger.trace("via twisted")
         self.assertEqual([(cid, msg) for _, cid, msg in events], [("abc12345", "via twisted")])
+
+
+class EncodingTests(unittest.TestCase):
+    """A log write never throws: what the output cannot encode is escaped (issue 9 item 4)."""
+
+    def setUp(self):
+        self.path = os.path.join(tempfile.mkdtemp(), "srs.log")
+        self.addCleanup(log.unconfigure)
+
+    def test_file_tank_escapes_undecodable_bytes_and_lone_surrogates(self):
+        log.configure("file", self.path, "trace")
+        logger = log.ContextLogger("cid00001")
+        logger.trace("app=li\udcfeve stream=s\udcff")  # bytes 0xfe, 0xff kept by surrogateescape
+        logger.warn("lone \ud800 surrogate, caf\u00e9 ok")
+        logger.trace("after")
+        with open(self.path, "rb") as f:
+            lines = f.read().decode("utf-8").splitlines()
+        self.assertEqual([line.split("] ", 1)[1] for line in lines],
+                         ["app=li\\xfeve stream=s\\xff", "lone \\ud800 surrogate, caf\u00e9 ok", "after"])
+
+    def test_console_tank_escapes_what_stdout_cannot_encode(self):
+        import io
+        import sys
+
+        raw = io.BytesIO()
+        out = io.TextIOWrapper(raw, encoding="ascii", write_through=True)
+        self.patch(sys, "stdout", out)
+        log.configure("console", None, "trace")
+        log.ContextLogger("cid00002").trace("caf\u00e9 \udcff")
+        self.assertTrue(raw.getvalue().endswith(b"] caf\\xe9 \\xff\n"), raw.getvalue())
+
+    def test_a_failing_write_does_not_raise(self):
+        sink = log.configure("file", self.path, "trace")
+        sink._file.close()  # e.g. the disk went away: writes raise ValueError/OSError
+        log.ContextLogger().error("still no exception")

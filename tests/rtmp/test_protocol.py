@@ -392,3 +392,41 @@ class PipelinedCommandTests(ServerTestCase):
         self.assertTrue(conn.transport.disconnected)
         self.assertEqual(len(errors), 1)
         self.assertRegex(errors[0], r"RTMP client 127\.0\.0\.1:\d+ closed: ProtocolViolation: more than 64 commands")
+
+
+class RecordClose(DenyPublishAndPlay):
+    """Allows everything, records the close hooks."""
+
+    def on_publish(self, client):
+        return defer.succeed(None)
+
+    on_play = on_publish
+
+    def on_close(self, client):
+        self.seen.append(("close", client.request.app, client.request.stream))
+
+
+class NonUtf8NameTests(ServerTestCase):
+    """Names whose bytes are not UTF-8 (AMF0 strings keep them as surrogates)
+    must not break the log, and on_close must still be sent (issue 9 item 4)."""
+
+    def test_invalid_utf8_app_and_stream_still_send_on_close(self):
+        import os
+        import tempfile
+
+        from srs_twisted import log
+
+        path = os.path.join(tempfile.mkdtemp(), "srs.log")
+        log.configure("file", path, "trace")
+        self.addCleanup(log.unconfigure)
+        self.ctx.policy = policy = RecordClose()
+        for app, stream in (("li\udcfeve", "s"), ("live", "s\udcff")):
+            conn = self.connect(stream, "publish", app=app)
+            self.assertTrue(conn.transport.disconnecting)  # such names are refused
+            conn.close()
+        self.assertEqual(policy.seen, [("close", "li\udcfeve", ""), ("close", "live", "")])
+        with open(path, "rb") as f:
+            text = f.read().decode("utf-8")  # the file stays valid UTF-8
+        self.assertEqual(text.count("RTMP client closed"), 2)
+        self.assertIn("li\\xfeve", text)  # the bad bytes are escaped, not dropped
+        self.assertIn("illegal characters in stream name", text)

@@ -76,6 +76,11 @@ class ServerContext:
         self.hls_memory = None
         self.registry = StreamRegistry(clock, self.source_options)
         self.clients: dict[str, ClientInfo] = {}
+        # The clients of each stream, (vhost, app, stream) -> {id: client}, so a
+        # stream's view never scans every client; kept by add_client,
+        # remove_client and stream_changed.
+        self._stream_clients: dict[tuple[str, str, str], dict[str, ClientInfo]] = {}
+        self._client_stream: dict[str, tuple[str, str, str]] = {}
         # Server-wide counters (SRS's srs_*_total metrics); bytes of clients
         # still connected are in their own ClientInfo.
         self.totals = {"clients": 0, "client_errors": 0, "recv_bytes": 0, "send_bytes": 0}
@@ -96,11 +101,37 @@ class ServerContext:
     def add_client(self, client: ClientInfo) -> None:
         self.clients[client.id] = client
         self.totals["clients"] += 1
+        self.stream_changed(client)
+
+    def stream_changed(self, client: ClientInfo) -> None:
+        """File ``client`` under the stream its request names now; an adapter
+        calls this when it sets a connected client's request to a stream
+        (an RTMP client's publish or play)."""
+        self._unfile(client)
+        req = client.request
+        if req.stream and client.id in self.clients:
+            key = (req.vhost, req.app, req.stream)
+            self._stream_clients.setdefault(key, {})[client.id] = client
+            self._client_stream[client.id] = key
+
+    def _unfile(self, client: ClientInfo) -> None:
+        key = self._client_stream.pop(client.id, None)
+        if key is not None:
+            mine = self._stream_clients[key]
+            del mine[client.id]
+            if not mine:
+                del self._stream_clients[key]
+
+    def stream_clients(self, vhost: str, app: str, stream: str) -> dict[str, ClientInfo]:
+        """The connected clients (publisher and players) of one stream, by id,
+        in the order they joined it."""
+        return self._stream_clients.get((vhost, app, stream), {})
 
     def remove_client(self, client: ClientInfo, error: bool = False) -> None:
         """Forget a client that left; ``error`` when it was closed for a fault."""
         if self.clients.pop(client.id, None) is None:
             return
+        self._unfile(client)
         self.totals["recv_bytes"] += client.recv_bytes()
         self.totals["send_bytes"] += client.send_bytes()
         if error:

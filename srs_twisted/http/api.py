@@ -61,6 +61,9 @@ _JSONP_CALLBACK = re.compile(r"^[A-Za-z0-9_.\-]*$")
 _LEADING_INT = re.compile(r"^\s*([+-]?\d+)")
 # The request methods a JSONP ``method`` may turn a GET into (as SRS).
 _OVERRIDES = ("GET", "PUT", "POST", "DELETE")
+# The most streams or clients one reply lists: ``count`` reads as SRS's
+# max(10, count), and (ours) no more than this; ``start`` pages further.
+MAX_COUNT = 1000
 # Patterns ending in '/' that SRS also answers without the slash, with a 302.
 _REDIRECTS = ("/api", "/api/v1", "/api/v1/vhosts", "/api/v1/streams", "/api/v1/clients")
 
@@ -478,16 +481,15 @@ class SrsApi:
             "hls": hls,
         }
 
-    def dump_stream(self, source, clients) -> dict:
+    def dump_stream(self, source) -> dict:
+        """One stream; its clients come from the context's per-stream index,
+        so this costs the same however many clients the server has."""
         stats = source.stats
-        key = (source.vhost, source.app, source.stream)
-        mine = [c for c in clients if (c.request.vhost, c.request.app, c.request.stream) == key]
+        mine = self.ctx.stream_clients(source.vhost, source.app, source.stream)
         pub = source.publisher_info
         tc_url = pub.request.tc_url if pub is not None else ""
-        for c in mine:
-            if tc_url:
-                break
-            tc_url = c.request.tc_url
+        if not tc_url and mine:
+            tc_url = next(iter(mine.values())).request.tc_url
         publish = {"active": source.active}
         if pub is not None:
             publish["cid"] = pub.id
@@ -537,7 +539,7 @@ class SrsApi:
     @staticmethod
     def _page(request, items: list) -> list:
         start = max(0, atoi(_arg(request, "start")))
-        count = max(10, atoi(_arg(request, "count")))
+        count = min(max(10, atoi(_arg(request, "count"))), MAX_COUNT)
         return items[start : start + count]
 
     @app.route("/api/v1/vhosts/", branch=True)
@@ -564,11 +566,10 @@ class SrsApi:
                 return self.error(request, ERROR_RTMP_STREAM_NOT_FOUND)
         if request.method != b"GET":
             return _plain(request, 405)
-        clients = self.clients()
         if source is not None:
-            return self.reply(request, self.envelope(stream=self.dump_stream(source, clients)))
+            return self.reply(request, self.envelope(stream=self.dump_stream(source)))
         sources = self._page(request, self.ctx.registry.sources())
-        return self.reply(request, self.envelope(streams=[self.dump_stream(s, clients) for s in sources]))
+        return self.reply(request, self.envelope(streams=[self.dump_stream(s) for s in sources]))
 
     @app.route("/api/v1/clients/", branch=True)
     def clients_route(self, request):

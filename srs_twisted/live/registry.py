@@ -34,6 +34,7 @@ class StreamRegistry:
         self.clock = clock
         self._options_for = options_for or (lambda vhost: SourceOptions())
         self._sources: dict[tuple[str, str, str], LiveSource] = {}
+        self._by_id: dict[str, LiveSource] = {}
         self.observers: list = []
 
     def fetch_or_create(self, vhost: str, app: str, stream: str) -> LiveSource:
@@ -51,16 +52,14 @@ class StreamRegistry:
                 on_players=self._players_changed,
             )
             self._sources[key] = source
+            self._by_id[source.id] = source
         return source
 
     def get(self, vhost: str, app: str, stream: str) -> LiveSource | None:
         return self._sources.get((vhost, app, stream))
 
     def by_id(self, source_id: str) -> LiveSource | None:
-        for source in self._sources.values():
-            if source.id == source_id:
-                return source
-        return None
+        return self._by_id.get(source_id)
 
     def sources(self) -> list[LiveSource]:
         return list(self._sources.values())
@@ -72,6 +71,8 @@ class StreamRegistry:
         key = (source.vhost, source.app, source.stream)
         if self._sources.get(key) is source:
             del self._sources[key]
+            if self._by_id.get(source.id) is source:
+                del self._by_id[source.id]
 
     def _players_changed(self, source: LiveSource) -> None:
         """Observers with ``source_players_changed(source)`` hear when a

@@ -74,7 +74,12 @@ class RtmpServerProtocol(protocol.Protocol):
         self._connect_checked = False
         self._timeout_call = None
         self._check_call = None
+        # When bytes last came in, and how long since then the reactor was
+        # busy elsewhere (publisher checks that ran late): a stall is not
+        # the publisher's silence, its data waits unread in the socket.
         self._last_packet = 0.0
+        self._stalled = 0.0
+        self._check_due = 0.0
         self._got_packet = False
         self._idle_since = None
         self._start = 0.0
@@ -119,6 +124,7 @@ class RtmpServerProtocol(protocol.Protocol):
         try:
             self.session.receive_data(data)
             self._last_packet = self.ctx.clock.seconds()
+            self._stalled = 0.0
             for event in self.session.events():
                 self._on_event(event)
                 if self.closed:
@@ -314,6 +320,7 @@ class RtmpServerProtocol(protocol.Protocol):
             self._fail(f"publish refused: {e}", abort=False)
             return
         self.client.request = req
+        self.ctx.stream_changed(self.client)
         self.client.type = "fmle-publish" if event.fmle else "flash-publish"
         self.client.publish = True
         self.log.trace(f"{self.client.type} {req.vhost}/{req.app}/{req.stream}{req.param}")
@@ -332,8 +339,9 @@ class RtmpServerProtocol(protocol.Protocol):
             self.session.accept_publish(event.stream_id)
             self._got_packet = False
             self._last_packet = self.ctx.clock.seconds()
+            self._stalled = 0.0
             self._idle_since = None
-            self._check_call = self.ctx.clock.callLater(PUBLISH_CHECK_INTERVAL, self._check_publisher)
+            self._schedule_check()
 
         def deny(reason):
             self.client.publish = False
@@ -347,8 +355,12 @@ class RtmpServerProtocol(protocol.Protocol):
             return
         publish = self.vhost_conf.publish
         now = self.ctx.clock.seconds()
+        # This check running late means the reactor was stalled (a slow
+        # request, a busy machine) and could not read the socket: only the
+        # time since data came in that the reactor could have read counts.
+        self._stalled += max(0.0, now - max(self._check_due, self._last_packet))
         limit = (publish.normal_timeout if self._got_packet else publish.firstpkt_timeout) / 1000.0
-        if now - self._last_packet > limit:
+        if now - self._last_packet - self._stalled > limit:
             what = "normal" if self._got_packet else "first packet"
             self._fail(f"publisher timeout: no {what} data in {limit:.1f}s")
             return
@@ -361,7 +373,12 @@ class RtmpServerProtocol(protocol.Protocol):
             elif now - self._idle_since >= idle:
                 self._fail(f"kickoff publisher: no players for {idle}s (kickoff_for_idle)")
                 return
-        self._check_call = self.ctx.clock.callLater(PUBLISH_CHECK_INTERVAL, self._check_publisher)
+        self._schedule_check()
+
+    def _schedule_check(self) -> None:
+        clock = self.ctx.clock
+        self._check_due = clock.seconds() + PUBLISH_CHECK_INTERVAL
+        self._check_call = clock.callLater(PUBLISH_CHECK_INTERVAL, self._check_publisher)
 
     def _on_play(self, event: s.PlayRequested) -> None:
         if self.client.publish or self.consumer is not None:
@@ -374,6 +391,7 @@ class RtmpServerProtocol(protocol.Protocol):
             self._fail(f"play refused: {e}", abort=False)
             return
         self.client.request = req
+        self.ctx.stream_changed(self.client)
         self.client.type = "rtmp-play"
         self.log.trace(f"rtmp-play {req.vhost}/{req.app}/{req.stream}{req.param} start={event.start}")
         source = self.client.source = self.ctx.registry.fetch_or_create(req.vhost, req.app, req.stream)

@@ -394,6 +394,7 @@ class StreamTests(ApiTestCase):
         self.assertIsNone(s["video"])
         self.assertIsNone(s["audio"])
         self.assertEqual(s["clients"], 1)
+        self.assertEqual(s["tcUrl"], "rtmp://127.0.0.1/live")  # a player's, with no publisher
         self.assertEqual(s["frames"], 0)
 
     @defer.inlineCallbacks
@@ -420,6 +421,53 @@ class StreamTests(ApiTestCase):
         self.assertEqual((yield self.get_json("/api/v1/streams/?start=99"))["streams"], [])
         clients = yield self.get_json("/api/v1/clients/?start=12&count=1")
         self.assertEqual([c["name"] for c in clients["clients"]], ["s12", "s13", "s14"])
+
+    @defer.inlineCallbacks
+    def test_count_is_capped(self):
+        self.patch(api_module, "MAX_COUNT", 12)
+        for i in range(15):
+            self.world.publish(stream=f"s{i:02}", headers=False)
+        self.assertEqual(len((yield self.get_json("/api/v1/streams/?count=1000000"))["streams"]), 12)
+        self.assertEqual(len((yield self.get_json("/api/v1/streams/?start=12&count=99"))["streams"]), 3)
+        self.assertEqual(len((yield self.get_json("/api/v1/clients/?count=99"))["clients"]), 12)
+
+    def test_count_cap_is_1000(self):
+        self.assertEqual(api_module.MAX_COUNT, 1000)
+
+    @defer.inlineCallbacks
+    def test_stream_views_do_not_scan_every_client(self):
+        """A stream's view reads that stream's clients only: listing streams
+        or showing one never walks the server's whole client table (with
+        1,000 streams that walk per stream took seconds)."""
+        self.populate()
+        others = [self.world.publish(stream=f"other{i}", headers=False)[0] for i in range(30)]
+        for source in others:
+            self.world.play(source)
+        scans = []
+
+        class Clients(dict):
+            def __iter__(self):
+                scans.append("iter")
+                return super().__iter__()
+
+            def values(self):
+                scans.append("values")
+                return super().values()
+
+            def items(self):
+                scans.append("items")
+                return super().items()
+
+        self.ctx.clients = Clients(self.ctx.clients)
+        one = (yield self.get_json(f"/api/v1/streams/{self.source.id}"))["stream"]
+        listed = (yield self.get_json("/api/v1/streams/?count=100"))["streams"]
+        self.assertEqual(scans, [])
+        self.assertEqual(one["clients"], 2)
+        self.assertEqual(len(listed), 31)
+        self.assertEqual({s["clients"] for s in listed}, {2})
+        # the per-stream index follows clients as they leave
+        self.ctx.remove_client(self.player)
+        self.assertEqual((yield self.get_json(f"/api/v1/streams/{self.source.id}"))["stream"]["clients"], 1)
 
     @defer.inlineCallbacks
     def test_stream_errors_and_methods(self):

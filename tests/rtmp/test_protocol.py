@@ -129,6 +129,21 @@ class PublishPlayTests(ServerTestCase):
         self.assertEqual(got[1].payload, AVC_SH)
         self.assertIn(b"srs-twisted", got[0].payload)  # onMetaData kept, server added
 
+    def test_publisher_and_player_are_filed_under_their_stream(self):
+        """The API's per-stream view reads ctx.stream_clients: an RTMP client
+        joins it when it publishes or plays (its stream is known only then)
+        and leaves it when it disconnects."""
+        pub = self.publisher()
+        player = self.connect("s", "play")
+        other = self.connect("t", "play")
+        mine = self.ctx.stream_clients("__defaultVhost__", "live", "s")
+        self.assertEqual(list(mine), [pub.proto.client.id, player.proto.client.id])
+        self.assertEqual(list(self.ctx.stream_clients("__defaultVhost__", "live", "t")), [other.proto.client.id])
+        player.close()
+        self.assertEqual(list(self.ctx.stream_clients("__defaultVhost__", "live", "s")), [pub.proto.client.id])
+        pub.close()
+        self.assertEqual(dict(self.ctx.stream_clients("__defaultVhost__", "live", "s")), {})
+
     def test_enhanced_rtmp_av1_vp9_opus_pass_through(self):
         from srs_twisted.codec.opus import make_opus_head
 
@@ -257,19 +272,47 @@ class PolicyTests(ServerTestCase):
 class TimeoutTests(ServerTestCase):
     conf = "vhost __defaultVhost__ { publish { firstpkt_timeout 3000; normal_timeout 2000; kickoff_for_idle 5; } }"
 
+    def wait(self, seconds):
+        """Time passing on a reactor that is free: timers fire when due."""
+        self.clock.pump([0.25] * int(seconds / 0.25))
+
     def test_first_packet_timeout(self):
         pub = self.publisher()
-        self.clock.advance(2.0)
+        self.wait(2.0)
         self.assertFalse(pub.transport.disconnecting)
-        self.clock.advance(2.0)
+        self.wait(2.0)
         self.assertTrue(pub.transport.disconnecting)
 
     def test_normal_timeout(self):
         pub = self.publisher()
         self.send(pub, video(0, key=True))
-        self.clock.advance(1.0)
+        self.wait(1.0)
         self.assertFalse(pub.transport.disconnecting)
-        self.clock.advance(2.0)
+        self.wait(2.0)
+        self.assertTrue(pub.transport.disconnecting)
+
+    def test_reactor_stall_is_not_publisher_silence(self):
+        """A reactor busy for longer than normal_timeout (one slow request)
+        runs the publisher check late, before it reads the data the
+        publisher sent meanwhile: that publisher is not kicked, and the
+        timeout still counts the time the reactor was free."""
+        pub = self.publisher()
+        self.send(pub, video(0, key=True))
+        self.clock.advance(6.0)  # the stall: nothing ran for 6 s
+        self.assertFalse(pub.transport.disconnecting)
+        self.send(pub, video(40))  # what waited in the socket
+        self.wait(1.0)
+        self.assertFalse(pub.transport.disconnecting)
+        self.wait(2.0)  # 3 s of free reactor and no data (checked once a second)
+        self.assertTrue(pub.transport.disconnecting)
+
+    def test_stall_then_silence_still_times_out(self):
+        pub = self.publisher()
+        self.send(pub, video(0, key=True))
+        self.clock.advance(6.0)
+        self.wait(1.5)
+        self.assertFalse(pub.transport.disconnecting)
+        self.wait(1.0)
         self.assertTrue(pub.transport.disconnecting)
 
     def test_kickoff_for_idle(self):

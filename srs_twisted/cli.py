@@ -132,6 +132,10 @@ def run(conf, opts) -> int:
     if conf.work_dir:
         os.chdir(conf.work_dir)
     log.configure(conf.srs_log_tank, conf.srs_log_file, conf.srs_log_level)
+    from twisted.logger import globalLogPublisher
+
+    # Unhandled errors in Deferreds and timed calls are bugs: marked and counted.
+    globalLogPublisher.addObserver(log.report_twisted_failures)
     logger = log.ContextLogger()
     srv = SrsService(conf, reactor)
     try:

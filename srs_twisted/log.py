@@ -174,6 +174,63 @@ def capture(events: list) -> callable:
     return lambda: globalLogPublisher.removeObserver(observer)
 
 
+# ---- unexpected exceptions (bugs) -------------------------------------------------
+# Every line of the report of an exception no code path expected starts with
+# this marker, so ``grep unexpected-error srs.log`` shows each report whole
+# (message and traceback), and the integration harness fails any test whose
+# server wrote one.  Keep it stable: scripts and tests search for it.
+UNEXPECTED_MARKER = "[unexpected-error]"
+
+_unexpected_count = 0
+
+
+def unexpected_errors() -> int:
+    """How many unexpected exceptions this process reported so far
+    (``srs_unexpected_errors_total`` in the metrics)."""
+    return _unexpected_count
+
+
+def log_unexpected(logger: ContextLogger | None, what: str, error=None) -> None:
+    """Report a bug that one connection or one writer survives: an error line
+    ``[unexpected-error] <what>: <Type>: <message>`` then its traceback, each
+    traceback line carrying the marker too, and count it.
+
+    ``error`` is the exception or a Twisted ``Failure``; without it, the
+    exception being handled (call it from an ``except`` block)."""
+    global _unexpected_count
+    _unexpected_count += 1
+    import traceback
+
+    if error is None:
+        error = sys.exc_info()[1]
+    if hasattr(error, "getTraceback"):  # a twisted.python.failure.Failure
+        summary = f"{error.type.__name__}: {error.getErrorMessage()}"
+        lines = error.getTraceback().splitlines()
+    elif isinstance(error, BaseException):
+        summary = f"{type(error).__name__}: {error}"
+        lines = "".join(traceback.format_exception(type(error), error, error.__traceback__)).splitlines()
+    else:
+        summary, lines = repr(error), []
+    logger = logger or ContextLogger()
+    logger.error(f"{UNEXPECTED_MARKER} {what}: {summary}")
+    for line in lines:
+        logger.error(f"{UNEXPECTED_MARKER} {line}")
+
+
+def report_twisted_failures(event: dict) -> None:
+    """A Twisted log observer: a critical event carrying a failure (an
+    unhandled error in a Deferred, an exception in a timed call) is a bug
+    too; report and count it like :func:`log_unexpected` does."""
+    failure = event.get("log_failure")
+    if failure is None or event.get("log_namespace") == "srs_twisted":
+        return
+    level = event.get("log_level")
+    if level is not None and level < LogLevel.critical:
+        return
+    why = event.get("why") or event.get("log_format") or "unhandled error"
+    log_unexpected(None, f"twisted: {why}", failure)
+
+
 __all__ = [
     "ContextLogger",
     "LogSink",
@@ -181,7 +238,11 @@ __all__ = [
     "configure",
     "current_sink",
     "format_line",
+    "log_unexpected",
     "printable",
     "reopen",
+    "report_twisted_failures",
     "unconfigure",
+    "unexpected_errors",
+    "UNEXPECTED_MARKER",
 ]

@@ -8,7 +8,7 @@ import os
 from zope.interface import implementer
 
 from .interfaces import IStreamObserver
-from .log import ContextLogger
+from .log import ContextLogger, log_unexpected
 
 
 def unlink(path: str) -> bool:
@@ -63,6 +63,13 @@ class RecorderObserver:
         if trigger is not None:
             trigger("before", "shutdown", self.stop_all)
 
+    def _report(self, error: Exception, what: str) -> None:
+        """A disk error is logged; anything else is a bug (traceback, counted)."""
+        if isinstance(error, OSError):
+            self.log.error(f"{what}: {error!r}")
+        else:
+            log_unexpected(self.log, what, error)
+
     def new_recorder(self, vhost: str, app: str, stream: str):  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -83,7 +90,7 @@ class RecorderObserver:
         try:
             recorder.start(source, conf)
         except Exception as e:  # noqa: BLE001 - a bad section never stops a publish
-            self.log.error(f"{self.name}: cannot start for {source.url}: {e!r}")
+            self._report(e, f"{self.name}: cannot start for {source.url}")
             recorder.enabled = False
 
     def source_unpublished(self, source) -> None:
@@ -92,7 +99,7 @@ class RecorderObserver:
             try:
                 recorder.stop()
             except Exception as e:  # noqa: BLE001 - never let a recorder break an unpublish
-                self.log.error(f"{self.name}: stop failed for {source.url}: {e!r}")
+                self._report(e, f"{self.name}: stop failed for {source.url}")
 
     def _disposed(self, recorder) -> None:
         key = (recorder.vhost, recorder.app, recorder.stream)
@@ -108,6 +115,4 @@ class RecorderObserver:
                 if conf is not None and getattr(getattr(conf, self.name), f"{self.name}_dispose") > 0:
                     recorder.dispose()
             except Exception as e:  # noqa: BLE001
-                self.log.error(
-                    f"{self.name}: shutdown of {recorder.vhost}/{recorder.app}/{recorder.stream}: {e!r}"
-                )
+                self._report(e, f"{self.name}: shutdown of {recorder.vhost}/{recorder.app}/{recorder.stream}")

@@ -80,4 +80,7 @@ def makeService(options):
         print(f"srs: config {options['config'] or '<built-in defaults>'} is ok")
         raise SystemExit(0)
     log.configure(conf.srs_log_tank, conf.srs_log_file, conf.srs_log_level)
+    from twisted.logger import globalLogPublisher
+
+    globalLogPublisher.addObserver(log.report_twisted_failures)
     return SrsService(conf)

@@ -26,8 +26,10 @@ from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
 
 from ..context import ClientInfo
+from ..codec.errors import CodecError
 from ..interfaces import IStreamObserver
-from ..log import ContextLogger
+from ..log import ContextLogger, log_unexpected
+from ..rtmp.errors import RtmpError
 from ..url import StreamRequest
 from .supervise import Supervisor
 from .upstream import Target, identity, parse_hostport, rtmp_connect, rtmp_target, target_from_url
@@ -168,7 +170,11 @@ class Forwarder:
             conn.write(pkt)
             self.sent += 1
         except Exception as e:  # noqa: BLE001 - the tap must never raise (the source would drop it)
-            self.log.error(f"{self.what}: write to {self.target.endpoint if self.target else '?'} failed: {e!r}")
+            what = f"{self.what}: write to {self.target.endpoint if self.target else '?'} failed"
+            if isinstance(e, (RtmpError, CodecError, ValueError, OSError)):
+                self.log.error(f"{what}: {e!r}")
+            else:
+                log_unexpected(self.log, what, e)
             self.conn = None
             transport = getattr(conn, "transport", None)
             if transport is not None:

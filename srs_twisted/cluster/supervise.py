@@ -16,7 +16,7 @@ from typing import Callable
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
-from ..log import ContextLogger
+from ..log import ContextLogger, log_unexpected
 
 # Backoff between attempts: 1 s, 2 s, 4 s ... capped at 30 s, +-20 % jitter.
 INITIAL_DELAY = 1.0
@@ -163,7 +163,7 @@ class Supervisor:
             try:
                 self.on_connected(conn)
             except Exception as e:  # noqa: BLE001
-                self.log.error(f"{self.what}: on_connected failed: {e!r}")
+                log_unexpected(self.log, f"{self.what}: on_connected failed", e)
                 conn.close()
         conn.done.addBoth(self._lost, conn)
 
@@ -174,7 +174,7 @@ class Supervisor:
             try:
                 self.on_lost(conn)
             except Exception as e:  # noqa: BLE001
-                self.log.error(f"{self.what}: on_lost failed: {e!r}")
+                log_unexpected(self.log, f"{self.what}: on_lost failed", e)
         if not self.running:
             stopped, self._stopped = self._stopped, None
             if stopped is not None:

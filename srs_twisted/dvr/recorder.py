@@ -34,7 +34,7 @@ import time
 from ..codec import flv
 from ..codec.errors import CodecError
 from ..live.packet import AUDIO, VIDEO
-from ..log import ContextLogger
+from ..log import ContextLogger, log_unexpected
 from .plan import MP4, Close, DvrPlan, DvrSettings, Open, Write, finish_path, render_path
 
 __all__ = ["DvrRecorder", "FLUSH_INTERVAL", "FLUSH_BYTES", "FRAGMENT_MS"]
@@ -498,7 +498,10 @@ class DvrRecorder:
         out, path = self._out, self.path
         self._writer = self._out = self.path = None
         where = path or "(no file)"
-        self.log.error(f"dvr: recording of {self.source.url} stopped: {error!r} writing {where}")
+        if isinstance(error, (OSError, CodecError)):
+            self.log.error(f"dvr: recording of {self.source.url} stopped: {error!r} writing {where}")
+        else:  # a bug, not the disk or the stream
+            log_unexpected(self.log, f"dvr: recording of {self.source.url} stopped writing {where}", error)
         if out is None:
             return
         out.abandon()

@@ -30,7 +30,8 @@ Extensions (not in SRS), labelled ``{vhost,app,stream}``::
     srs_stream_dropped_packets_total   counter  packets skipped for lagging players
     srs_stream_gop_length_frames       gauge    video frames in the last complete GOP
 
-and ``srs_protocol_connections{protocol}`` (gauge).  At most
+and ``srs_protocol_connections{protocol}`` (gauge), ``srs_unexpected_errors_total``
+(counter: exceptions logged with the ``[unexpected-error]`` marker).  At most
 :data:`MAX_STREAM_SERIES` streams get series of their own; the rest are
 summed into one series whose three labels are ``_other_``.
 """
@@ -48,6 +49,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from twisted.web import resource
 
 from .. import SRS_COMPAT_VERSION
+from .. import log
 from .procstats import ProcStats
 
 # Streams that get per-stream series of their own; the oldest sources win (a
@@ -135,6 +137,11 @@ class SrsCollector:
         yield from self._srs_metrics()
         yield from self._stream_metrics()
         yield self._protocol_metric()
+        yield CounterMetricFamily(
+            "srs_unexpected_errors",
+            "Unexpected exceptions (bugs) logged with a traceback since the process started.",
+            value=log.unexpected_errors(),
+        )
 
     # ---- SRS's set --------------------------------------------------------
     def _srs_metrics(self):

@@ -230,9 +230,11 @@ class LiveSource:
             tap(pkt)
         except Exception as e:  # noqa: BLE001 - isolate the stream from a broken tap
             self.remove_tap(tap)
-            from ..log import ContextLogger
+            from ..log import ContextLogger, log_unexpected
 
-            ContextLogger(self.id).error(f"stream {self.url}: tap {tap!r} failed and was removed: {e!r}")
+            # Taps (HLS, DASH, DVR, forward) handle their own I/O errors: what
+            # reaches here is a bug, reported with its traceback.
+            log_unexpected(ContextLogger(self.id), f"stream {self.url}: tap {tap!r} failed and was removed", e)
 
     def _append(self, pkt: MediaPacket) -> None:
         if self._taps:

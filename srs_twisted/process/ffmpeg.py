@@ -64,7 +64,10 @@ def _imageio_ffmpeg() -> str | None:
         return None
     try:
         return imageio_ffmpeg.get_ffmpeg_exe()
-    except Exception:
+    except Exception as e:  # noqa: BLE001 - no binary for this platform, a broken install...
+        from ..log import ContextLogger
+
+        ContextLogger().warn(f"imageio-ffmpeg has no usable FFmpeg: {type(e).__name__}: {e}")
         return None
 
 

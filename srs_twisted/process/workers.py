@@ -30,7 +30,7 @@ from twisted.internet import defer
 from zope.interface import implementer
 
 from ..interfaces import IStreamObserver
-from ..log import ContextLogger
+from ..log import ContextLogger, log_unexpected
 from .ffmpeg import (
     EngineError,
     FFmpegJob,
@@ -112,7 +112,7 @@ class _StreamWorkers:
         try:
             specs = self.jobs(source, log)
         except Exception as e:  # a config this code did not foresee: log, never break publish
-            log.error(f"{self.kind}: {source.url}: {e!r}")
+            log_unexpected(log, f"{self.kind}: {source.url}", e)
             specs = []
         self.signatures[source] = self.signature(source)
         sups = []

@@ -14,7 +14,7 @@ from ..context import ClientInfo
 from ..errors import Denied, InvalidStreamName, StreamBusy
 from ..interfaces import IMediaSink
 from ..live.packet import AUDIO, VIDEO
-from ..log import ContextLogger
+from ..log import ContextLogger, log_unexpected
 from ..url import DEFAULT_VHOST, discover, validate_names
 from . import session as s
 from .chunk import encode_message
@@ -133,7 +133,7 @@ class RtmpServerProtocol(protocol.Protocol):
             self._fail(f"{type(e).__name__}: {e}")
             return
         except Exception as e:  # a bug must cost one connection, never the server
-            self.log.error(f"RTMP client {self.client.ip}:{self.client.port} unexpected error: {e!r}")
+            log_unexpected(self.log, f"RTMP client {self.client.ip}:{self.client.port}", e)
             self._fail(f"internal error {type(e).__name__}")
             return
         self._flush_session()

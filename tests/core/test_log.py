@@ -89,3 +89,82 @@ class EncodingTests(unittest.TestCase):
         sink = log.configure("file", self.path, "trace")
         sink._file.close()  # e.g. the disk went away: writes raise ValueError/OSError
         log.ContextLogger().error("still no exception")
+
+
+class UnexpectedErrorTests(unittest.TestCase):
+    """Bugs that a connection or a writer survives are logged with their
+    traceback, every line marked, and counted."""
+
+    def setUp(self):
+        self.events = []
+        self.addCleanup(log.capture(self.events))
+
+    def messages(self):
+        return [msg for _, _, msg in self.events]
+
+    def test_report_has_marker_summary_and_traceback_and_is_counted(self):
+        before = log.unexpected_errors()
+
+        def buggy():
+            return {}["missing"]
+
+        try:
+            buggy()
+        except KeyError:
+            log.log_unexpected(log.ContextLogger("cid00001"), "RTMP client 127.0.0.1:5000")
+        msgs = self.messages()
+        self.assertEqual(msgs[0], "[unexpected-error] RTMP client 127.0.0.1:5000: KeyError: 'missing'")
+        self.assertEqual(msgs[1], "[unexpected-error] Traceback (most recent call last):")
+        self.assertTrue(all(m.startswith(log.UNEXPECTED_MARKER + " ") for m in msgs), msgs)
+        self.assertTrue(any("in buggy" in m for m in msgs), msgs)
+        self.assertEqual(msgs[-1], "[unexpected-error] KeyError: 'missing'")
+        self.assertEqual({cid for _, cid, _ in self.events}, {"cid00001"})
+        self.assertEqual(log.unexpected_errors(), before + 1)
+
+    def test_a_failure_is_reported_with_its_traceback(self):
+        from twisted.python.failure import Failure
+
+        try:
+            1 / 0
+        except ZeroDivisionError:
+            failure = Failure()
+        log.log_unexpected(None, "hls writer", failure)
+        msgs = self.messages()
+        self.assertEqual(msgs[0], "[unexpected-error] hls writer: ZeroDivisionError: division by zero")
+        self.assertIn("Traceback (most recent call last):", msgs[1])
+        self.assertTrue(any("1 / 0" in m for m in msgs), msgs)
+
+    def test_twisted_critical_failures_are_reported_others_ignored(self):
+        from twisted.logger import LogLevel
+        from twisted.python.failure import Failure
+
+        try:
+            raise ValueError("lost in a Deferred")
+        except ValueError:
+            failure = Failure()
+        before = log.unexpected_errors()
+        log.report_twisted_failures({"log_level": LogLevel.info, "log_format": "hi"})
+        log.report_twisted_failures({"log_level": LogLevel.warn, "log_failure": failure, "log_format": "meh"})
+        self.assertEqual((self.messages(), log.unexpected_errors()), ([], before))
+        log.report_twisted_failures({"log_level": LogLevel.critical, "log_failure": failure,
+                                     "log_format": "Unhandled error in Deferred:"})
+        msgs = self.messages()
+        self.assertEqual(msgs[0], "[unexpected-error] twisted: Unhandled error in Deferred:: ValueError: lost in a Deferred")
+        self.assertIn("Traceback", msgs[1])
+        self.assertEqual(log.unexpected_errors(), before + 1)
+
+    def test_an_unhandled_deferred_error_reaches_the_observer(self):
+        from twisted.internet import defer
+        from twisted.logger import globalLogPublisher
+
+        globalLogPublisher.addObserver(log.report_twisted_failures)
+        self.addCleanup(globalLogPublisher.removeObserver, log.report_twisted_failures)
+        before = log.unexpected_errors()
+        d = defer.fail(RuntimeError("nobody listens"))
+        del d
+        import gc
+
+        gc.collect()
+        self.flushLoggedErrors(RuntimeError)
+        self.assertEqual(log.unexpected_errors(), before + 1)
+        self.assertTrue(any("RuntimeError: nobody listens" in m for m in self.messages()), self.messages())

@@ -206,8 +206,16 @@ class FlvRecorderTests(RecorderCase):
             raise OSError(errno.ENOSPC, "No space left on device")
 
         self.patch(recorder_module.os, "write", full)
+        from srs_twisted import log
+
+        events = []
+        self.addCleanup(log.capture(events))
         self.feed(P.stream(3, start=2000, headers=False))
         self.assertTrue(rec.failed)
+        # A full disk is no bug: one error line, no unexpected-error report.
+        msgs = [msg for _, _, msg in events]
+        self.assertEqual(len([m for m in msgs if "recording of" in m]), 1, msgs)
+        self.assertFalse([m for m in msgs if log.UNEXPECTED_MARKER in m], msgs)
         self.assertNotIn(rec._on_packet, self.source._taps)
         (path,) = rec.reaped
         reader, tags = read_flv(path)  # cut back to whole tags: reads to the end
@@ -220,6 +228,27 @@ class FlvRecorderTests(RecorderCase):
         self.source.write(P.video(6000, True))
         rec.stop()
         self.assertEqual(rec.reaped, [path])
+
+    def test_a_bug_in_the_writer_is_reported_with_its_traceback(self):
+        from srs_twisted import log
+
+        rec = self.recorder(plan="session")
+        self.feed(P.stream(1))
+
+        def buggy(*args):
+            raise TypeError("a bug")
+
+        self.patch(rec._writer, "write", buggy)
+        events = []
+        self.addCleanup(log.capture(events))
+        before = log.unexpected_errors()
+        self.feed(P.stream(1, start=1000, headers=False))
+        self.assertTrue(rec.failed)
+        msgs = [msg for _, _, msg in events]
+        self.assertTrue(msgs[0].startswith("[unexpected-error] dvr: recording of "), msgs)
+        self.assertTrue(msgs[0].endswith(": TypeError: a bug"), msgs)
+        self.assertIn("[unexpected-error] Traceback (most recent call last):", msgs)
+        self.assertEqual(log.unexpected_errors(), before + 1)
 
     def test_hooks_none_and_no_publisher_info(self):
         self.source.publisher_info = None

@@ -264,6 +264,17 @@ class CountersMoveTests(unittest.TestCase):
         self.assertEqual(value(samples, "srs_protocol_connections", protocol="http"), 0)
         self.assertEqual(len(samples["srs_protocol_connections"]), 3)
 
+    def test_unexpected_errors_are_counted(self):
+        from srs_twisted import log
+
+        ctx = make_ctx()
+        before = value(scrape(ctx), "srs_unexpected_errors_total")
+        self.assertEqual(before, log.unexpected_errors())
+        self.addCleanup(log.capture([]))  # keep the report out of trial's log
+        log.log_unexpected(None, "a test", RuntimeError("boom"))
+        samples = scrape(ctx)
+        self.assertEqual(samples["srs_unexpected_errors_total"], [("counter", {}, before + 1)])
+
 
 class StreamSeriesTests(unittest.TestCase):
     def test_types_and_labels(self):

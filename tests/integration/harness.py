@@ -1,13 +1,23 @@
 """Run the real server on loopback and drive it with real FFmpeg/ffprobe.
 
 Everything here is bounded in time: every wait has a deadline and every
-child process is killed when its test ends.
+child process is killed when its test ends.  Waits poll for the event they
+wait on with generous deadlines (CI is a busy 2-core box): never a fixed
+sleep standing in for an event.
+
+A test fails when its server logged an unexpected exception (a line with
+``srs_twisted.log.UNEXPECTED_MARKER``) or printed a traceback, unless it
+says it provokes one on purpose (``Server(..., expect_unexpected=True)``).
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
+import random
+import re
 import shutil
 import signal
 import socket
@@ -18,6 +28,8 @@ import time
 
 from twisted.trial import unittest
 from twisted.trial.unittest import SkipTest
+
+from srs_twisted.log import UNEXPECTED_MARKER
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -47,19 +59,96 @@ def ffprobe() -> str:
     return need("ffprobe", shutil.which("ffprobe"))
 
 
-def free_port() -> int:
+# ---- waiting -----------------------------------------------------------------------
+# The deadline of a wait for something that takes well under a second on an
+# idle machine: generous, because CI is a busy 2-core box.
+WAIT = 30.0
+
+
+def wait_for(predicate, timeout: float = WAIT, interval: float = 0.05, message: str = ""):
+    """Poll ``predicate()`` until it returns something true, and return that;
+    an AssertionError (with ``message``, or a callable giving it) after
+    ``timeout`` seconds."""
+    end = time.monotonic() + timeout
+    while True:
+        got = predicate()
+        if got:
+            return got
+        if time.monotonic() >= end:
+            why = message() if callable(message) else message
+            raise AssertionError(f"not after {timeout:.0f}s: {why or predicate}")
+        time.sleep(interval)
+
+
+# ---- ports ---------------------------------------------------------------------------
+# Binding port 0, closing it and handing the number on races with the kernel,
+# which may give that (ephemeral) port to the next outgoing connection: a
+# player's or FFmpeg's.  So test ports come from below the ephemeral range,
+# where the kernel never picks, in blocks of PORT_BLOCK that one process
+# claims with a lock file (flock, released when the process dies): two test
+# runs on one machine never hand out the same port, and a process never hands
+# out a port twice.
+PORT_BLOCK = 100
+PORT_FLOOR = 10000
+PORT_LOCK_DIR = os.path.join(tempfile.gettempdir(), "srs-it-ports")
+_ports = {"lock": None, "next": 0, "end": 0}
+
+
+def _ephemeral_low() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _claim_port_block() -> None:
+    blocks = max(0, (_ephemeral_low() - PORT_FLOOR) // PORT_BLOCK)
+    if blocks == 0:
+        raise AssertionError("no port range below the ephemeral ports to take test ports from")
+    os.makedirs(PORT_LOCK_DIR, exist_ok=True)
+    for i in random.sample(range(blocks), blocks):
+        fd = os.open(os.path.join(PORT_LOCK_DIR, f"{i}.lock"), os.O_CREAT | os.O_RDWR, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        if _ports["lock"] is not None:
+            os.close(_ports["lock"])  # the exhausted block is free for others
+        _ports.update(lock=fd, next=PORT_FLOOR + i * PORT_BLOCK, end=PORT_FLOOR + (i + 1) * PORT_BLOCK)
+        return
+    raise AssertionError(f"all {blocks} test port blocks in {PORT_LOCK_DIR} are taken")
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        try:
+            s.bind(("0.0.0.0", port))  # without SO_REUSEADDR: TIME_WAIT leftovers count as busy
+        except OSError:
+            return False
+    return True
 
 
-def wait_port(port: int, deadline: float = 10.0, proc=None) -> None:
+def free_port() -> int:
+    """A TCP port nothing listens on and no other test run hands out."""
+    for _ in range(10 * PORT_BLOCK):
+        if _ports["next"] >= _ports["end"]:
+            _claim_port_block()
+        port = _ports["next"]
+        _ports["next"] += 1
+        if _bindable(port):
+            return port
+    raise AssertionError("no free port found")
+
+
+def wait_port(port: int, deadline: float = 60.0, proc=None) -> None:
     end = time.monotonic() + deadline
     while time.monotonic() < end:
         if proc is not None and proc.poll() is not None:
             raise AssertionError(f"server exited with {proc.returncode} before listening")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            with socket.create_connection(("127.0.0.1", port), timeout=2.0):
                 return
         except OSError:
             time.sleep(0.05)
@@ -67,12 +156,44 @@ def wait_port(port: int, deadline: float = 10.0, proc=None) -> None:
 
 
 class Server:
-    """The real server (``python -m srs_twisted.cli``) in its own work dir."""
+    """The real server (``python -m srs_twisted.cli``) in its own work dir.
 
-    def __init__(self, conf_body: str = "vhost __defaultVhost__ {}", rtmp_port: int | None = None, extra_env=None):
+    ``stop()`` (every test adds it as a cleanup) fails the test when the server
+    logged an unexpected exception or printed a traceback, unless
+    ``expect_unexpected`` says the test provokes one on purpose."""
+
+    START_ATTEMPTS = 3
+
+    def __init__(self, conf_body: str = "vhost __defaultVhost__ {}", rtmp_port: int | None = None, extra_env=None,
+                 expect_unexpected: bool = False, sitecustomize: str | None = None):
+        """``sitecustomize``: Python code the server runs at start-up (to
+        patch it for a test), put first on its PYTHONPATH."""
         self.dir = tempfile.mkdtemp(prefix="srs-it-")
-        self.port = rtmp_port or free_port()
+        self.expect_unexpected = expect_unexpected
         self.conf_path = os.path.join(self.dir, "srs.conf")
+        path = [ROOT, os.environ.get("PYTHONPATH", "")]
+        if sitecustomize is not None:
+            site_dir = os.path.join(self.dir, "site")
+            os.makedirs(site_dir)
+            with open(os.path.join(site_dir, "sitecustomize.py"), "w") as f:
+                f.write(sitecustomize)
+            path.insert(0, site_dir)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in path if p))
+        env.update(extra_env or {})
+        for attempt in range(self.START_ATTEMPTS):
+            self.port = rtmp_port or free_port()
+            try:
+                self._start(conf_body, env)
+                return
+            except AssertionError:
+                # Our own port taken meanwhile (by a foreign process): another one.
+                busy = "Address already in use" in self.log() + self.console()
+                if rtmp_port is not None or not busy or attempt == self.START_ATTEMPTS - 1:
+                    self.stop(check=False)
+                    raise
+                self._console.close()
+
+    def _start(self, conf_body: str, env: dict) -> None:
         with open(self.conf_path, "w") as f:
             f.write(
                 f"listen 127.0.0.1:{self.port};\n"
@@ -80,8 +201,6 @@ class Server:
                 f"srs_log_tank file;\nsrs_log_file {self.dir}/srs.log;\n"
                 f"{conf_body}\n"
             )
-        env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-        env.update(extra_env or {})
         # The server's own stdout/stderr go to a file: a pipe nobody reads
         # could fill and freeze the server.
         self._console = open(os.path.join(self.dir, "console.log"), "wb")
@@ -99,15 +218,38 @@ class Server:
 
     def log(self) -> str:
         try:
-            with open(os.path.join(self.dir, "srs.log")) as f:
+            with open(os.path.join(self.dir, "srs.log"), errors="replace") as f:
                 return f.read()
         except OSError:
             return ""
 
     def console(self) -> str:
         """What the server printed outside its log (tracebacks would land here)."""
-        with open(os.path.join(self.dir, "console.log"), errors="replace") as f:
-            return f.read()
+        try:
+            with open(os.path.join(self.dir, "console.log"), errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def wait_log(self, pattern: str, timeout: float = WAIT, after: int = 0) -> re.Match:
+        """The first match of the regex ``pattern`` in the log (from offset
+        ``after``), waiting for it to be written."""
+        regex = re.compile(pattern)
+
+        def found():
+            return regex.search(self.log(), after)
+
+        return wait_for(found, timeout, message=lambda: f"no log line matches {pattern!r}; log tail:\n{self.log()[-3000:]}")
+
+    def unexpected_errors(self) -> str:
+        """Unexpected-exception reports in the log and tracebacks on the
+        console, as text ('' when there is none)."""
+        marked = [line for line in self.log().splitlines() if UNEXPECTED_MARKER in line]
+        console = self.console()
+        found = "\n".join(marked)
+        if "Traceback" in console:
+            found += "\n--- console ---\n" + console[-3000:]
+        return found.strip()
 
     def rss_kb(self) -> int:
         with open(f"/proc/{self.proc.pid}/status") as f:
@@ -116,16 +258,21 @@ class Server:
                     return int(line.split()[1])
         return 0
 
-    def stop(self) -> int:
+    def stop(self, check: bool = True) -> int:
+        """Stop the server and remove its dir; then fail (AssertionError) if
+        it logged an unexpected exception, unless told it was expected."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(5)
+                self.proc.wait(WAIT)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-                self.proc.wait(5)
+                self.proc.wait(WAIT)
         self._console.close()
+        errors = self.unexpected_errors() if check and not self.expect_unexpected else ""
         shutil.rmtree(self.dir, ignore_errors=True)
+        if errors:
+            raise AssertionError(f"the server logged unexpected errors:\n{errors[-6000:]}")
         return self.proc.returncode
 
 
@@ -198,7 +345,32 @@ def start_player(url: str, seconds: float, out_path: str) -> subprocess.Popen:
 
 
 def streams_by_type(info: dict) -> dict:
-    return {s["codec_type"]: s for s in info.get("streams", [])}
+    """ffprobe's streams keyed by type; two audio or two video streams (which
+    a dict would collapse into one) are an AssertionError.  Prefer
+    :func:`assert_streams`, which checks the exact list."""
+    streams = info.get("streams", [])
+    kinds = [s["codec_type"] for s in streams if s["codec_type"] in ("audio", "video")]
+    if len(kinds) != len(set(kinds)):
+        raise AssertionError(f"more than one stream of a type: {av_streams(info)}")
+    return {s["codec_type"]: s for s in streams}
+
+
+def av_streams(info: dict) -> list[tuple[str, str]]:
+    """The audio and video streams a player sees, in order, as
+    ``(codec_type, codec_name)``.  Data streams are left out (ffprobe shows
+    one for some RTMP/FLV inputs, whether or not the stream has any data)."""
+    return [(s["codec_type"], s.get("codec_name", "")) for s in info.get("streams", [])
+            if s.get("codec_type") in ("audio", "video")]
+
+
+def assert_streams(info: dict, expected) -> dict:
+    """Assert the exact audio/video streams (count and codecs, in any order):
+    ``expected`` is a list like ``[("video", "h264"), ("audio", "aac")]``.
+    Returns the streams keyed by type."""
+    got = av_streams(info)
+    if sorted(got) != sorted(expected):
+        raise AssertionError(f"streams {got}, expected {sorted(expected)}")
+    return streams_by_type(info)
 
 
 def stop_process(proc: subprocess.Popen, timeout: float = 5.0) -> None:
@@ -243,5 +415,3 @@ class FileServerCase(unittest.TestCase):
     def finish(self):
         for proc in self.procs:
             stop_process(proc)
-        console = self.server.console()
-        self.assertNotIn("Traceback", console, console[-3000:])

@@ -337,9 +337,19 @@ class TapTests(unittest.TestCase):
         def broken(pkt):
             raise RuntimeError("disk full")
 
+        from srs_twisted import log
+
+        events = []
+        self.addCleanup(log.capture(events))
+        before = log.unexpected_errors()
         src.add_tap(broken, replay_headers=False)
         src.write(video(0, key=True))
         src.write(audio(10))
+        msgs = [msg for _, _, msg in events]
+        self.assertTrue(msgs[0].startswith(f"[unexpected-error] stream {src.url}: tap "), msgs)
+        self.assertTrue(msgs[0].endswith("failed and was removed: RuntimeError: disk full"), msgs)
+        self.assertIn("[unexpected-error] Traceback (most recent call last):", msgs)
+        self.assertEqual(log.unexpected_errors(), before + 1)
         self.assertEqual([(p.kind, p.sequence_header) for p in seen],
                          [(VIDEO, True), (AUDIO, True), (VIDEO, False), (AUDIO, False)])
         self.assertEqual(src._taps, [seen.append])

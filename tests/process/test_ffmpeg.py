@@ -362,3 +362,20 @@ class FindTests(unittest.TestCase):
         )
         with self.assertRaises(ff.FFmpegNotFound):
             ff.find_ffmpeg("", which=lambda n: None, bundled=lambda: None, executable=no)
+
+    def test_a_broken_bundled_ffmpeg_is_logged_not_swallowed(self):
+        import imageio_ffmpeg
+
+        from srs_twisted import log
+
+        def broken():
+            raise RuntimeError("No ffmpeg exe could be found")
+
+        self.patch(imageio_ffmpeg, "get_ffmpeg_exe", broken)
+        events = []
+        self.addCleanup(log.capture(events))
+        self.assertIsNone(ff._imageio_ffmpeg())
+        self.assertEqual(
+            [msg for _, _, msg in events],
+            ["imageio-ffmpeg has no usable FFmpeg: RuntimeError: No ffmpeg exe could be found"],
+        )

@@ -369,6 +369,30 @@ class BadInputTests(ServerTestCase):
         self.assertFalse(pub.transport.disconnecting)
         self.assertIsNone(self.ctx.registry.get("__defaultVhost__", "live", "bad name;rm"))
 
+    def test_a_bug_closes_that_connection_with_a_traceback_in_the_log(self):
+        from srs_twisted import log
+
+        events = []
+        self.addCleanup(log.capture(events))
+        pub = self.publisher()
+        before = log.unexpected_errors()
+
+        def buggy(data):
+            raise KeyError("bug")
+
+        pub.proto.session.receive_data = buggy
+        pub.proto.dataReceived(b"x")
+        self.assertTrue(pub.transport.disconnecting)
+        msgs = [msg for _, cid, msg in events if cid == pub.proto.log.cid]
+        port = pub.proto.client.port
+        self.assertIn(f"[unexpected-error] RTMP client 127.0.0.1:{port}: KeyError: 'bug'", msgs)
+        self.assertIn("[unexpected-error] Traceback (most recent call last):", msgs)
+        self.assertIn(f"RTMP client 127.0.0.1:{port} closed: internal error KeyError", msgs)
+        self.assertEqual(log.unexpected_errors(), before + 1)
+        # The server goes on: a new publisher gets the stream.
+        pub.close()
+        self.publisher()
+
     def test_unknown_message_type_is_ignored(self):
         pub = self.publisher()
         pub.proto.dataReceived(encode_message(9, 99, 1, 0, b"junk", 60000))

@@ -1,5 +1,6 @@
 """Keep one upstream connection alive: connect, and when it fails or drops,
-connect again after an exponential backoff with jitter, until stopped.
+connect again after an exponential backoff with jitter
+(:class:`srs_twisted.backoff.Backoff`), until stopped.
 
 Forwarders and edge pulls/pushes use it.  The connection itself comes from
 a factory function returning a Deferred that fires with a *connection*: any
@@ -16,28 +17,16 @@ from typing import Callable
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
+from ..backoff import FACTOR, INITIAL_DELAY, MAX_DELAY, Backoff
 from ..log import ContextLogger, log_unexpected
 
 # Backoff between attempts: 1 s, 2 s, 4 s ... capped at 30 s, +-20 % jitter.
-INITIAL_DELAY = 1.0
-MAX_DELAY = 30.0
-FACTOR = 2.0
 JITTER = 0.2
 # A connection that lived this long was healthy: the next retry starts over
 # from INITIAL_DELAY.
 STABLE_AFTER = 5.0
 # The longest an attempt may take to be ready (TCP, handshake, connect, start).
 START_TIMEOUT = 15.0
-
-
-def backoff_delay(failures: int, rng: Callable[[], float] = random.random,
-                  initial: float = INITIAL_DELAY, maximum: float = MAX_DELAY,
-                  factor: float = FACTOR, jitter: float = JITTER) -> float:
-    """The wait before the attempt that follows ``failures`` failures in a row
-    (``failures`` >= 1): ``initial * factor**(failures-1)``, capped at
-    ``maximum``, then spread by +-``jitter`` (a fraction)."""
-    base = min(maximum, initial * factor ** max(0, failures - 1))
-    return max(0.0, base * (1.0 + jitter * (2.0 * rng() - 1.0)))
 
 
 def _why(failure: Failure) -> str:
@@ -81,16 +70,15 @@ class Supervisor:
         self.log = log or ContextLogger()
         self.on_connected = on_connected
         self.on_lost = on_lost
-        self.initial, self.maximum, self.factor, self.jitter = initial, maximum, factor, jitter
-        self.stable_after = stable_after
+        self.backoff = Backoff(
+            clock, initial=initial, maximum=maximum, factor=factor, jitter=jitter, stable_after=stable_after, rng=rng
+        )
         self.start_timeout = start_timeout
-        self.rng = rng
         self.running = False
         self.connection = None
         self.attempts = 0
-        self.failures = 0
         self._pending: defer.Deferred | None = None  # the attempt under way
-        self._timer = None  # the next attempt, or the start timeout
+        self._timer = None  # the start timeout of the attempt under way
         self._connected_at = 0.0
         self._stopped: defer.Deferred | None = None
 
@@ -106,6 +94,7 @@ class Supervisor:
         """Stop retrying and close the connection.  Fires once it is gone."""
         self.running = False
         self._cancel_timer()
+        self.backoff.cancel()
         if self._pending is not None:
             pending, self._pending = self._pending, None
             pending.cancel()
@@ -122,8 +111,11 @@ class Supervisor:
             self.log.warn(f"{self.what}: close failed: {e!r}")
         return waiter
 
-    def next_delay(self) -> float:
-        return backoff_delay(self.failures, self.rng, self.initial, self.maximum, self.factor, self.jitter)
+    @property
+    def failures(self) -> int:
+        """Failures in a row (failed attempts and connections that dropped
+        before ``stable_after`` seconds)."""
+        return self.backoff.failures
 
     # ---- internals -----------------------------------------------------------
     def _cancel_timer(self) -> None:
@@ -132,7 +124,6 @@ class Supervisor:
         self._timer = None
 
     def _attempt(self) -> None:
-        self._timer = None
         if not self.running:
             return
         self.attempts += 1
@@ -181,12 +172,8 @@ class Supervisor:
                 stopped.callback(None)
             return
         lived = self.clock.seconds() - self._connected_at
-        if lived >= self.stable_after:
-            self.failures = 0
-        self.failures += 1
-        delay = self.next_delay()
+        delay = self.backoff.retry(self._attempt, ran=lived)
         self.log.warn(f"{self.what}: connection lost after {lived:.1f}s, retry in {delay:.1f}s")
-        self._timer = self.clock.callLater(delay, self._attempt)
 
     def _failed(self, failure: Failure, d) -> None:
         if self._pending is not d:
@@ -195,9 +182,7 @@ class Supervisor:
         self._cancel_timer()
         if not self.running:
             return None
-        self.failures += 1
-        delay = self.next_delay()
+        delay = self.backoff.retry(self._attempt)
         reason = "timeout" if failure.check(defer.CancelledError) else _why(failure)
         self.log.warn(f"{self.what}: attempt {self.attempts} failed ({reason}), retry in {delay:.1f}s")
-        self._timer = self.clock.callLater(delay, self._attempt)
         return None

@@ -3,9 +3,9 @@
 A :class:`ProcessSupervisor` owns one command line.  It spawns it through an
 injected ``spawner`` (``reactor.spawnProcess`` in the server, a fake in
 tests), restarts it when it exits with an exponential backoff on the
-injected clock, and stops it on request: SIGTERM, then SIGKILL after a grace
-period; the Deferred of :meth:`ProcessSupervisor.stop` fires once the child
-has been reaped.
+injected clock (:class:`srs_twisted.backoff.Backoff`), and stops it on
+request: SIGTERM, then SIGKILL after a grace period; the Deferred of
+:meth:`ProcessSupervisor.stop` fires once the child has been reaped.
 
 Output: like SRS, when a log file is given (``ff_log_dir``) the child's
 stdout and stderr are that file (opened for append, no copy through the
@@ -28,12 +28,11 @@ from typing import Callable
 from twisted.application import service
 from twisted.internet import defer, error, protocol
 
+from ..backoff import INITIAL_DELAY, MAX_DELAY, Backoff
 from ..log import ContextLogger
 
-# Restart backoff: the first restart waits MIN_BACKOFF, each failure doubles
-# the wait up to MAX_BACKOFF; a run longer than STABLE_AFTER resets it.
-MIN_BACKOFF = 1.0
-MAX_BACKOFF = 30.0
+# Restart backoff: the first restart waits 1 s, each failed run doubles the
+# wait up to 30 s (no jitter); a run of STABLE_AFTER seconds resets it.
 STABLE_AFTER = 10.0
 # SIGTERM, then SIGKILL after this many seconds (SRS_PROCESS_QUIT_TIMEOUT_MS).
 GRACE = 1.0
@@ -145,8 +144,8 @@ class ProcessSupervisor:
         on_stdout: Callable[[bytes], None] | None = None,
         restart: bool = True,
         grace: float = GRACE,
-        min_backoff: float = MIN_BACKOFF,
-        max_backoff: float = MAX_BACKOFF,
+        min_backoff: float = INITIAL_DELAY,
+        max_backoff: float = MAX_DELAY,
         stable_after: float = STABLE_AFTER,
         keep_lines: int = KEEP_LINES,
     ) -> None:
@@ -165,14 +164,11 @@ class ProcessSupervisor:
         self.on_stdout = on_stdout
         self.restart = restart
         self.grace = grace
-        self.min_backoff = min_backoff
-        self.max_backoff = max_backoff
-        self.stable_after = stable_after
+        self.backoff = Backoff(clock, initial=min_backoff, maximum=max_backoff, stable_after=stable_after)
         self.lines: deque[str] = deque(maxlen=keep_lines)
         self.pids: list[int] = []  # every pid this supervisor started, oldest first
         self.starts = 0
         self.exits = 0
-        self.delay = min_backoff  # the wait before the next restart
         self.transport = None
         self.started_at = 0.0
         self._child_pid = None
@@ -181,7 +177,6 @@ class ProcessSupervisor:
         self._stopping = False
         self._partial = {1: b"", 2: b""}
         self._limit = _RateLimit(clock)
-        self._restart_call = None
         self._poll_call = None
         self._kill_call = None
         self._waiters: list[defer.Deferred] = []
@@ -190,6 +185,11 @@ class ProcessSupervisor:
     @property
     def pid(self) -> int | None:
         return getattr(self.transport, "pid", None) if self.transport is not None else None
+
+    @property
+    def delay(self) -> float:
+        """The wait before the next restart (a failed run doubles it)."""
+        return self.backoff.delay
 
     @property
     def running(self) -> bool:
@@ -211,13 +211,13 @@ class ProcessSupervisor:
             return
         self._wanted = True
         # While a stop is under way the child is started again once reaped.
-        if self.transport is None and self._restart_call is None:
+        if self.transport is None and not self.backoff.pending:
             self._spawn()
 
     def stop(self, grace: float | None = None) -> defer.Deferred:
         """SIGTERM, SIGKILL after ``grace`` seconds; fires once reaped."""
         self._wanted = False
-        self._cancel("_restart_call")
+        self.backoff.cancel()
         if self.transport is None:
             return defer.succeed(None)
         d = defer.Deferred()
@@ -388,16 +388,10 @@ class ProcessSupervisor:
         if not (self.restart and self._wanted):
             self._wanted = False
             return
-        if ran >= self.stable_after:
-            self.delay = self.min_backoff
-        wait = self.delay
-        if failed:
-            self.delay = min(self.delay * 2, self.max_backoff)
+        wait = self.backoff.retry(self._restart, ran=ran, failed=failed)
         self.log.trace(f"{self.name}: restart in {wait:.0f}s")
-        self._restart_call = self.clock.callLater(wait, self._restart)
 
     def _restart(self) -> None:
-        self._restart_call = None
         if self._wanted and self.transport is None:
             self._spawn()
 

@@ -7,23 +7,13 @@ from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.trial import unittest
 
-from srs_twisted.cluster.supervise import MAX_DELAY, Supervisor, backoff_delay
+from srs_twisted.cluster.supervise import Supervisor
 
 from .fakes import FakeConnector
 
 
 def mid(_=None):
     return 0.5  # no jitter
-
-
-class BackoffTests(unittest.TestCase):
-    def test_doubles_from_one_second_to_thirty(self):
-        self.assertEqual([backoff_delay(n, mid) for n in range(1, 8)], [1, 2, 4, 8, 16, 30, 30])
-        self.assertEqual(backoff_delay(100, mid), MAX_DELAY)
-
-    def test_jitter_spreads_by_twenty_percent(self):
-        self.assertAlmostEqual(backoff_delay(3, lambda: 0.0), 3.2)
-        self.assertAlmostEqual(backoff_delay(3, lambda: 1.0), 4.8)
 
 
 class SupervisorTests(unittest.TestCase):
@@ -61,6 +51,25 @@ class SupervisorTests(unittest.TestCase):
         self.assertEqual(self.events[-1], ("down", conn))
         (call,) = self.clock.getDelayedCalls()
         self.assertEqual(call.getTime() - self.clock.seconds(), 1.0)
+
+    def test_retries_are_spread_by_twenty_percent(self):
+        for rng, want in ((lambda: 0.0, 0.8), (lambda: 1.0, 1.2)):
+            clock = Clock()
+            sup = Supervisor(clock, lambda: defer.fail(ValueError("down")), rng=rng)
+            sup.start()
+            (call,) = clock.getDelayedCalls()
+            self.assertAlmostEqual(call.getTime() - clock.seconds(), want)
+            sup.stop()
+
+    def test_hours_of_failures_stay_at_thirty_seconds(self):
+        self.sup.start()
+        for _ in range(1100):  # past 2.0**1024, which overflows a float
+            self.connector.last.fail()
+            (call,) = self.clock.getDelayedCalls()
+            self.assertLessEqual(call.getTime() - self.clock.seconds(), 30)
+            self.clock.advance(call.getTime() - self.clock.seconds())
+        self.assertEqual(self.sup.failures, 1100)
+        self.assertEqual(len(self.connector.attempts), 1101)
 
     def test_a_connection_that_drops_at_once_keeps_backing_off(self):
         self.sup.start()

@@ -9,7 +9,37 @@ codec data raises :class:`CodecError`.
 from . import aac, av1, avc, hevc, mp3, opus, vp9
 from .flv import AudioTag, VideoTag
 
-__all__ = ["describe_video", "describe_audio"]
+__all__ = ["describe_video", "describe_audio", "META_VIDEO_CODECS", "META_AUDIO_CODECS", "metadata_codec",
+           "metadata_tracks"]
+
+# onMetaData codec ids (legacy numbers, or Enhanced RTMP FourCC numbers/strings) of what TS/HLS carry.
+META_VIDEO_CODECS = {7: "h264", 12: "h265", 0x61766331: "h264", 0x68766331: "h265", "avc1": "h264", "hvc1": "h265"}
+META_AUDIO_CODECS = {10: "aac", 2: "mp3", 0x6D703461: "aac", 0x2E6D7033: "mp3", "mp4a": "aac", ".mp3": "mp3"}
+
+
+def metadata_codec(value, table: dict):
+    """``(announced, codec)`` for an onMetaData ``videocodecid``/``audiocodecid``
+    value: announced is False for a missing or zero id; codec is None for an
+    id ``table`` does not know."""
+    if value in (None, 0, "", False):
+        return False, None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return True, table.get(value) if isinstance(value, (int, str)) else None
+
+
+def metadata_tracks(meta: dict) -> tuple:
+    """``(video, audio)`` an onMetaData object announces: a codec name, the
+    default (``h264``/``aac``) for an unknown id or a bare ``hasVideo``/
+    ``hasAudio``, or None."""
+    out = []
+    for key, flag, table, default in (("videocodecid", "hasVideo", META_VIDEO_CODECS, "h264"),
+                                      ("audiocodecid", "hasAudio", META_AUDIO_CODECS, "aac")):
+        announced, codec = metadata_codec(meta.get(key), table)
+        if announced or meta.get(flag) is True:
+            codec = codec or default
+        out.append(codec)
+    return tuple(out)
 
 _OPUS_RATE = 48000
 

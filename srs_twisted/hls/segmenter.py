@@ -47,6 +47,7 @@ from typing import Callable
 
 from ..codec import flv
 from ..codec.errors import CodecError
+from ..codec.info import META_AUDIO_CODECS, META_VIDEO_CODECS, metadata_codec
 from ..codec.mpegts import TsMuxer
 from .fmp4_format import Fmp4SegmentFormat
 
@@ -87,9 +88,6 @@ PART_WINDOW_TARGETS = 3
 FLOOR_REAP_PERCENT = 0.3
 JUMP_WHEN_PIECE_DEVIATION = 20
 
-# onMetaData codec ids (legacy numbers, or Enhanced RTMP FourCC numbers/strings).
-_META_VIDEO = {7: "h264", 12: "h265", 0x61766331: "h264", 0x68766331: "h265", "avc1": "h264", "hvc1": "h265"}
-_META_AUDIO = {10: "aac", 2: "mp3", 0x6D703461: "aac", 0x2E6D7033: "mp3", "mp4a": "aac", ".mp3": "mp3"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -502,17 +500,14 @@ class HlsSegmenter:
             return
         conf = self.conf
         for kind, key, table, default, off in (
-            (VIDEO, "videocodecid", _META_VIDEO, conf.hls_vcodec, "vn"),
-            (AUDIO, "audiocodecid", _META_AUDIO, conf.hls_acodec, "an"),
+            (VIDEO, "videocodecid", META_VIDEO_CODECS, conf.hls_vcodec, "vn"),
+            (AUDIO, "audiocodecid", META_AUDIO_CODECS, conf.hls_acodec, "an"),
         ):
-            value = meta.get(key)
-            if value in (None, 0, "", False) or default == off:
+            announced, codec = metadata_codec(meta.get(key), table)
+            if not announced or default == off:
                 if self._declared.pop(kind, None) is not None:
                     self._tracks_changed = True
                 continue
-            if isinstance(value, float) and value.is_integer():
-                value = int(value)
-            codec = table.get(value) if isinstance(value, (int, str)) else None
             if codec is None:
                 codecs = VIDEO_CODECS if kind == VIDEO else AUDIO_CODECS
                 codec = default if default in codecs else codecs[0]

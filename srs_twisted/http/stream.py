@@ -15,6 +15,7 @@ from zope.interface import implementer
 
 from ..codec import aac, flv
 from ..codec.errors import CodecError
+from ..codec.info import metadata_tracks
 from ..interfaces import IMediaSink
 from ..live.packet import AUDIO, VIDEO, MediaPacket
 from ..url import DEFAULT_VHOST
@@ -119,15 +120,44 @@ class AdtsEncoder:
         return aac.adts_header(self.info, len(raw)) + raw
 
 
+def stream_tracks(source) -> tuple:
+    """``(video, audio)``: the codec of each track the stream has, or None,
+    decided as HLS does: a sequence header or a frame seen (MP3 has no
+    sequence header), else what onMetaData announces."""
+    video, audio = source.video_codec, source.audio_codec
+    if (video is None or audio is None) and source.metadata is not None:
+        try:
+            _, meta = flv.parse_script(source.metadata.payload)
+        except (CodecError, ValueError, IndexError):
+            meta = None
+        if isinstance(meta, dict):
+            meta_video, meta_audio = metadata_tracks(meta)
+            video, audio = video or meta_video, audio or meta_audio
+    return video, audio
+
+
 def shared_encoder(source, fmt: str):
     """The (wire_key, encode) pair every player of ``fmt`` on ``source`` uses.
     Stateful formats keep one encoder per source, primed with the current
-    sequence headers, so all their players share its output."""
+    sequence headers, so all their players share its output.  A TS muxer is
+    kept per set of tracks: a player that comes once the stream shows a
+    track the first players' muxer left out gets a muxer with it."""
     if fmt == "flv":
         return "flv", encode_flv
     if fmt == "mp3":
         return "mp3", encode_mp3
-    encoder = source.outputs.get(fmt)
+    key = fmt
+    if fmt == "ts":
+        from ..codec.mpegts import AUDIO_STREAM_TYPES, VIDEO_STREAM_TYPES
+
+        video, audio = stream_tracks(source)
+        if video is None and audio is None:
+            video, audio = "h264", "aac"  # nothing known yet: promise both
+        # A codec TS cannot carry (AV1, Opus...) is left out, as HLS does.
+        video = video if video in VIDEO_STREAM_TYPES else None
+        audio = audio if audio in AUDIO_STREAM_TYPES else None
+        key = ("ts", video, audio)
+    encoder = source.outputs.get(key)
     if encoder is None:
         if fmt == "aac":
             encoder = AdtsEncoder()
@@ -136,32 +166,23 @@ def shared_encoder(source, fmt: str):
             from ..codec.mpegts import TsMuxer
 
             encoder = TsMuxer(
-                has_video=source.video_sh is not None or source.audio_sh is None,
-                has_audio=source.audio_sh is not None or source.video_sh is None,
-                video_codec=source.video_sh.codec if source.video_sh is not None else "h264",
-                audio_codec=source.audio_sh.codec if source.audio_sh is not None else "aac",
+                has_video=video is not None,
+                has_audio=audio is not None,
+                video_codec=video or "h264",
+                audio_codec=audio or "aac",
             )
             encode = encoder.mux
         for sh in (source.video_sh, source.audio_sh):
             if sh is not None:
                 encode(sh)
-        source.outputs[fmt] = encoder
-    return fmt, (encoder.encode if fmt == "aac" else encoder.mux)
+        source.outputs[key] = encoder
+    return key, (encoder.encode if fmt == "aac" else encoder.mux)
 
 
 def _metadata_flags(source) -> tuple[bool, bool]:
-    """(has_audio, has_video) from the sequence headers, else the metadata."""
-    has_audio = source.audio_sh is not None
-    has_video = source.video_sh is not None
-    if source.metadata is not None and not (has_audio and has_video):
-        try:
-            _, meta = flv.parse_script(source.metadata.payload)
-        except CodecError:
-            meta = None
-        if isinstance(meta, dict):
-            has_audio = has_audio or bool(meta.get("audiocodecid")) or bool(meta.get("hasAudio"))
-            has_video = has_video or bool(meta.get("videocodecid")) or bool(meta.get("hasVideo"))
-    return has_audio, has_video
+    """(has_audio, has_video) for the FLV header: the tracks of :func:`stream_tracks`."""
+    video, audio = stream_tracks(source)
+    return audio is not None, video is not None
 
 
 @implementer(IMediaSink)
@@ -191,7 +212,7 @@ class HttpStreamSink:
                 has_audio = has_video = True  # nothing known yet: promise both
             return flv.file_header(has_audio, has_video)
         if self.fmt == "ts":
-            return self.source.outputs["ts"].pat_pmt()
+            return self.source.outputs[self.wire_key].pat_pmt()
         return b""
 
     def write(self, data: bytes) -> None:
@@ -235,4 +256,5 @@ __all__ = [
     "match_request",
     "mount_regex",
     "shared_encoder",
+    "stream_tracks",
 ]

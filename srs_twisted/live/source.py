@@ -88,6 +88,10 @@ class LiveSource:
         self.metadata: MediaPacket | None = None
         self.video_sh: MediaPacket | None = None
         self.audio_sh: MediaPacket | None = None
+        # The codec of the newest video / audio packet of this publish (MP3
+        # has no sequence header: its frames say the stream has audio).
+        self.video_codec: str | None = None
+        self.audio_codec: str | None = None
         self._ring: list[MediaPacket] = []
         self._base = 0  # absolute index of _ring[0]
         self._gop_start: int | None = None
@@ -151,6 +155,7 @@ class LiveSource:
         self.flush()
         # A new publisher brings its own headers and GOP: players wait for them.
         self.metadata = self.video_sh = self.audio_sh = None
+        self.video_codec = self.audio_codec = None
         self._gop_start = None
         self._audio_after_video = 0
         for c in list(self.consumers):
@@ -194,6 +199,10 @@ class LiveSource:
                 self._atc = True
 
     def _deliver(self, pkt: MediaPacket) -> None:
+        if pkt.is_audio:
+            self.audio_codec = pkt.codec
+        elif pkt.is_video:
+            self.video_codec = pkt.codec
         if pkt.sequence_header:
             current = self.video_sh if pkt.is_video else self.audio_sh
             if (

@@ -1,0 +1,57 @@
+"""Issue 9 item 11: HTTP-TS (and HTTP-FLV) of an H.264 + MP3 stream carry
+both tracks, for the first player and for a later one that shares the
+cached muxer.  FFmpeg publishes (``-c:a libmp3lame -f flv``), ffprobe reads."""
+
+from __future__ import annotations
+
+import json
+
+from twisted.internet import defer
+from twisted.trial import unittest
+
+from . import harness as h
+from .receiver import ffprobe, sleep, until
+
+
+def codecs(result) -> list:
+    out, _, code = result
+    if code != 0:
+        return []
+    return sorted(s.get("codec_name", "") for s in json.loads(out).get("streams", []))
+
+
+class H264Mp3Tests(unittest.TestCase):
+    timeout = 120
+
+    def setUp(self):
+        h.ffmpeg(), h.ffprobe()
+        self.port = h.free_port()
+        self.server = h.Server(
+            f"http_server {{ enabled on; listen 127.0.0.1:{self.port}; }}\n"
+            "vhost __defaultVhost__ { http_remux { enabled on; mount [vhost]/[app]/[stream].flv; } }"
+        )
+        self.addCleanup(self.server.stop)
+        h.wait_port(self.port, proc=self.server.proc)
+        self.pub = h.publish(self.server.url("s"), h.clip("h264-mp3"), loop=True)
+        self.addCleanup(h.stop_process, self.pub)
+
+    def url(self, ext: str) -> str:
+        return f"http://127.0.0.1:{self.port}/live/s.{ext}"
+
+    @defer.inlineCallbacks
+    def test_ts_has_h264_and_mp3_for_the_first_and_a_later_player(self):
+        both = ["h264", "mp3"]
+        # published: HTTP-FLV shows video
+        yield until(lambda: ffprobe(self.url("flv")), lambda r: "h264" in codecs(r), "the stream", timeout=40,
+                    step=0.5)
+        first = yield ffprobe(self.url("ts"))
+        self.assertEqual(codecs(first), both, first[1][-1000:])
+        yield sleep(2)  # the publisher goes on; the next player shares the cached muxer
+        later = yield ffprobe(self.url("ts"))
+        self.assertEqual(codecs(later), both, later[1][-1000:])
+
+    @defer.inlineCallbacks
+    def test_flv_has_h264_and_mp3(self):
+        result = yield until(lambda: ffprobe(self.url("flv")), lambda r: codecs(r) == ["h264", "mp3"],
+                             "h264 + mp3 over HTTP-FLV", timeout=40, step=0.5)
+        self.assertEqual(codecs(result), ["h264", "mp3"])

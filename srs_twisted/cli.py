@@ -138,13 +138,6 @@ def run(conf, opts) -> int:
     globalLogPublisher.addObserver(log.report_twisted_failures)
     logger = log.ContextLogger()
     srv = SrsService(conf, reactor)
-    try:
-        srv.startService()
-    except Exception as e:  # a port in use, a bad interface...
-        logger.error(f"start server failed: {e}")
-        return 1
-    pid_path = os.path.abspath(conf.pid) if conf.pid else ""
-    _write_pid(pid_path)
 
     def reload_config():
         from .tap import load_config
@@ -178,6 +171,19 @@ def run(conf, opts) -> int:
         for sig in (signal.SIGHUP, signal.SIGUSR1, signal.SIGQUIT, signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, on_signal)
 
+    # Ours before the ports listen, so a signal sent as soon as a port
+    # answers is never met by Python's defaults (SIGTERM killing the process,
+    # SIGINT raising KeyboardInterrupt); reactor.run() then puts Twisted's
+    # SIGINT/SIGTERM handlers in (they stop the reactor too), and ours go
+    # back on top once it runs.
+    install_handlers()
+    try:
+        srv.startService()
+    except Exception as e:  # a port in use, a bad interface...
+        logger.error(f"start server failed: {e}")
+        return 1
+    pid_path = os.path.abspath(conf.pid) if conf.pid else ""
+    _write_pid(pid_path)
     reactor.callWhenRunning(install_handlers)
     reactor.addSystemEventTrigger("before", "shutdown", srv.stopService)
     reactor.run(installSignalHandlers=True)

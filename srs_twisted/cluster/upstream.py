@@ -133,7 +133,12 @@ def rtmp_connect(
     ep = endpoints.HostnameEndpoint(reactor, target.host, target.port, timeout=timeout)
     connecting = endpoints.connectProtocol(ep, proto)
 
+    cancelled = []
+
     def cancel(_d):
+        # The attempt's own failures (ConnectingCancelledError, a lost
+        # connection) are not reported: the caller sees CancelledError.
+        cancelled.append(True)
         connecting.cancel()
         if proto.transport is not None:
             proto.transport.abortConnection()
@@ -150,7 +155,7 @@ def rtmp_connect(
             p.transport.abortConnection()
 
     def _fail(failure):
-        if not result.called:
+        if not result.called and not cancelled:
             result.errback(failure)
 
     connecting.addCallbacks(connected, _fail)

@@ -107,10 +107,15 @@ class FlvConnectTests(unittest.TestCase):
         self.reactor = reactor
         self.base = f"http://127.0.0.1:{self.port.getHost().port}"
 
-    def wait(self, seconds=0.2):
+    async def wait_until(self, predicate, timeout=30.0):
+        """Poll ``predicate`` on the real reactor; fail after ``timeout`` s."""
         from twisted.internet import task
 
-        return task.deferLater(self.reactor, seconds, lambda: None)
+        end = self.reactor.seconds() + timeout
+        while not predicate():
+            if self.reactor.seconds() > end:
+                self.fail(f"not after {timeout}s: {predicate}")
+            await task.deferLater(self.reactor, 0.02, lambda: None)
 
     async def test_a_live_body_becomes_packets_and_close_ends_it(self):
         from twisted.internet import defer
@@ -120,10 +125,7 @@ class FlvConnectTests(unittest.TestCase):
         got = []
         pull = await defer.ensureDeferred(flv_connect(self.reactor, self.base + "/moved/s.flv", got.append,
                                                       host_header="v.example.com"))
-        for _ in range(50):
-            if len(got) == 4:
-                break
-            await self.wait(0.02)
+        await self.wait_until(lambda: len(got) >= 4)
         self.assertEqual([(p.kind, p.dts, p.sequence_header, p.keyframe) for p in got],
                          [(9, 0, True, True), (8, 0, True, False), (9, 40, False, True), (8, 23, False, False)])
         self.assertEqual(self.resource.seen_host, b"v.example.com")
@@ -144,13 +146,16 @@ class RtmpConnectTests(unittest.TestCase):
     accepts TCP but never answers the handshake)."""
 
     async def test_cancel_closes_the_connection(self):
-        from twisted.internet import defer, protocol, reactor, task
+        from twisted.internet import defer, protocol, reactor
 
         from srs_twisted.cluster.upstream import Target, rtmp_connect
 
-        lost = defer.Deferred()
+        made, lost = defer.Deferred(), defer.Deferred()
 
         class Silent(protocol.Protocol):
+            def connectionMade(self):
+                made.callback(None)
+
             def connectionLost(self, reason=None):
                 lost.callback(None)
 
@@ -158,9 +163,13 @@ class RtmpConnectTests(unittest.TestCase):
         port = reactor.listenTCP(0, factory, interface="127.0.0.1")
         self.addCleanup(port.stopListening)
         target = Target("127.0.0.1", port.getHost().port, "rtmp://127.0.0.1/live", "s")
-        d = rtmp_connect(reactor, target, "play")
-        await task.deferLater(reactor, 0.2, lambda: None)
+        d = rtmp_connect(reactor, target, "play", timeout=60.0)
+        # Cancel once the server holds the connection (not after a fixed
+        # delay: on a busy machine the connect may not be done by then, and
+        # a cancelled connect attempt never reaches the server at all).
+        await made.addTimeout(30, reactor)
+        self.assertFalse(d.called)
         d.cancel()
         with self.assertRaises(defer.CancelledError):
             await d
-        await lost
+        await lost.addTimeout(30, reactor)

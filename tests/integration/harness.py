@@ -12,7 +12,6 @@ says it provokes one on purpose (``Server(..., expect_unexpected=True)``).
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import json
 import os

@@ -254,7 +254,7 @@ def _check_values(root: Directive, environ) -> None:
             _check_int(node, "stats.network", 0, None)
         elif path == ("heartbeat", "interval"):
             if (atoi(node.arg()) or 0) <= 0:
-                raise ConfigError.at(node, "heartbeat.interval must be at least 1 (seconds)")
+                raise ConfigError.at(node, "heartbeat.interval must be at least 1 (seconds)", 0)
         elif path == ("vhost",) and not node.args:
             raise ConfigError.at(node, "vhost needs a name")
     _check_env_values(environ)

@@ -8,11 +8,24 @@ getters apply them.
 
 Reading rules, as in SRS:
 
-* ``_on(default)``: a "prefer-true" switch, anything but ``off`` is true;
-* ``_only_on(default)``: a "prefer-false" switch, only ``on`` is true;
-* numbers read the leading number of the value (``10s`` is 10); a value with no number at all
-  is a :class:`ConfigError` at that argument (SRS would silently read 0);
+* ``_on(default)``: a "prefer-true" switch, ``off`` is false (SRS reads anything but ``off`` as
+  true);
+* ``_only_on(default)``: a "prefer-false" switch, ``on`` is true (SRS reads anything but ``on``
+  as false);
+* numbers read the leading number of the value (``10s`` is 10);
 * an empty first argument means "use the default".
+
+Values are checked by type and range, each error a :class:`ConfigError` at the argument
+(``FILE:LINE:COL``) or at the variable (``<env NAME>``); SRS itself accepts any text and reads
+it as above, so these are deliberate differences:
+
+* a switch is ``on`` or ``off``;
+* a number must have one (SRS silently reads ``lots`` as 0) and lie in its range (``low``,
+  ``high``: durations, sizes and counts are never negative);
+* an enumeration (``choices``) is one of the values SRS's code gives a meaning to.
+
+Numbers SRS itself clamps or resets to the default (``mw_msgs``, ``opus_bitrate``,
+``pli_for_rtmp``, ``tcmalloc_release_rate``...) are read the same way here and not rejected.
 
 Units are the file's: milliseconds where SRS's key is in ms (``mw_latency``, ``mr_latency``,
 ``firstpkt_timeout``, ``grace_start_wait``...), seconds for the rest (``queue_length``,
@@ -58,8 +71,9 @@ def _opt(kind: str, default: Any, key: str | Path | None = None, **extra: Any) -
     return field(default=default, metadata=meta)
 
 
-def _str(default: str | None, key: str | Path | None = None) -> Any:
-    return _opt("str", default, key)
+def _str(default: str | None, key: str | Path | None = None, choices: tuple[str, ...] | None = None) -> Any:
+    """Text; with ``choices``, one of them."""
+    return _opt("str", default, key, choices=choices)
 
 
 def _on(default: bool, key: str | None = None) -> Any:
@@ -72,12 +86,14 @@ def _only_on(default: bool, key: str | None = None) -> Any:
     return _opt("only_on", default, key)
 
 
-def _int(default: int | None, key: str | Path | None = None) -> Any:
-    return _opt("int", default, key)
+def _int(default: int | None, key: str | Path | None = None, low: int | None = 0, high: int | None = None,
+         choices: tuple[int, ...] | None = None) -> Any:
+    """An integer in ``low``..``high`` (None: unbounded), or one of ``choices``."""
+    return _opt("int", default, key, low=low, high=high, choices=choices)
 
 
-def _float(default: float, key: str | None = None) -> Any:
-    return _opt("float", default, key)
+def _float(default: float, key: str | None = None, low: float | None = 0.0, high: float | None = None) -> Any:
+    return _opt("float", default, key, low=low, high=high)
 
 
 def _list(default: list[str], key: str | Path | None = None) -> Any:
@@ -190,8 +206,8 @@ class RtcServerConfig(_Listens):
     listens: list[str] = _list(["8000"], "listen")  # UDP
     # ``*`` auto-detects; ``$NAME`` is replaced by that environment variable (``*`` if unset).
     candidate: str = _str("*")
-    protocol: str = _str("udp")  # udp, tcp or all
-    ip_family: str = _str("ipv4")
+    protocol: str = _str("udp", choices=("udp", "tcp", "all"))
+    ip_family: str = _str("ipv4", choices=("ipv4", "ipv6", "all"))
     api_as_candidates: bool = _on(True)
     resolve_api_domain: bool = _on(True)
     keep_api_domain: bool = _only_on(False)
@@ -209,7 +225,7 @@ class RtcServerConfig(_Listens):
 class SrtServerConfig(_Listens):
     enabled: bool = _only_on(False)
     listens: list[str] = _list(["10080"], "listen")  # UDP
-    maxbw: int = _int(-1)
+    maxbw: int = _int(-1, low=-1)  # bytes/s, -1 = unlimited
     mss: int = _int(1500)
     connect_timeout: int = _int(3000)  # ms
     peer_idle_timeout: int = _int(10000)  # ms
@@ -224,7 +240,7 @@ class SrtServerConfig(_Listens):
     recvbuf: int = _int(8192 * (1500 - 28))
     payloadsize: int = _int(1316)
     passphrase: str = _str("")
-    pbkeylen: int = _int(0)
+    pbkeylen: int = _int(0, choices=(0, 16, 24, 32))
     sei_filter: bool = _on(True)
     directive: Directive | None = _raw()
 
@@ -257,7 +273,7 @@ class ExporterConfig:
 @dataclass(frozen=True)
 class HeartbeatConfig:
     enabled: bool = _only_on(False)
-    interval: int = _int(10)  # seconds (SRS reads it as an integer)
+    interval: int = _int(10, low=1)  # seconds (SRS reads it as an integer)
     url: str = _str("http://127.0.0.1:8085/api/v1/servers")
     device_id: str = _str("")
     summaries: bool = _only_on(False)
@@ -288,7 +304,7 @@ class CircuitBreakerConfig:
 @dataclass(frozen=True)
 class SipConfig:
     enabled: bool = _on(True)
-    listen: int = _int(5060)
+    listen: int = _int(5060, low=1, high=65535)
     timeout: float = _float(60.0)  # seconds
     reinvite: float = _float(5.0)  # seconds
     candidate: str = _str("*")
@@ -298,9 +314,9 @@ class SipConfig:
 @dataclass(frozen=True)
 class StreamCasterConfig:
     enabled: bool = _only_on(False)
-    caster: str = _str("")  # mpegts_over_udp, flv or gb28181
+    caster: str = _str("", choices=("mpegts_over_udp", "flv", "gb28181"))
     output: str = _str("")
-    listen: int = _int(0)
+    listen: int = _int(0, low=1, high=65535)
     sip: SipConfig = _section(SipConfig)
     directive: Directive | None = _raw()
 
@@ -314,7 +330,7 @@ class PlayConfig:
     gop_cache: bool = _on(True)
     gop_cache_max_frames: int = _int(2500)
     queue_length: float = _float(30.0)  # seconds
-    time_jitter: str = _str("full")  # full, zero or off (anything else is read as off)
+    time_jitter: str = _str("full", choices=("full", "zero", "off"))
     atc: bool = _only_on(False)
     atc_auto: bool = _only_on(False)
     mix_correct: bool = _only_on(False)
@@ -398,14 +414,14 @@ class ForwardConfig:
 
 @dataclass(frozen=True)
 class ClusterConfig:
-    mode: str = _str("local")  # local (origin) or remote (edge)
+    mode: str = _str("local", choices=("local", "remote"))  # origin or edge
     origin: list[str] = _list([])
     token_traverse: bool = _only_on(False)
     vhost: str = _str("[vhost]")
     debug_srs_upnode: bool = _on(True)
     origin_cluster: bool = _only_on(False)
     coworkers: list[str] = _list([])
-    protocol: str = _str("rtmp")  # rtmp, flv or flvs
+    protocol: str = _str("rtmp", choices=("rtmp", "flv", "flvs"))
     follow_client: bool = _only_on(False)
     directive: Directive | None = _raw()
 
@@ -433,13 +449,13 @@ class HlsConfig:
     hls_td_ratio: float = _float(1.0)
     hls_aof_ratio: float = _float(2.1)
     hls_window: float = _float(60.0)  # seconds
-    hls_on_error: str = _str("continue")  # continue, ignore or disconnect
+    hls_on_error: str = _str("continue", choices=("continue", "ignore", "disconnect"))
     hls_path: str = _str("./objs/nginx/html")
     hls_m3u8_file: str = _str("[app]/[stream].m3u8")
     hls_ts_file: str = _str("[app]/[stream]-[seq].ts")
     hls_entry_prefix: str = _str("")
-    hls_acodec: str = _str("aac")
-    hls_vcodec: str = _str("h264")
+    hls_acodec: str = _str("aac", choices=("aac", "mp3", "an"))
+    hls_vcodec: str = _str("h264", choices=("h264", "h265", "vn"))
     hls_cleanup: bool = _on(True)
     hls_dispose: int = _int(120)  # seconds, 0 = never
     hls_wait_keyframe: bool = _on(True)
@@ -492,11 +508,11 @@ class HdsConfig:
 class DvrConfig:
     enabled: bool = _only_on(False)
     dvr_apply: list[str] = _list(["all"])  # "all" or app/stream names
-    dvr_plan: str = _str("session")  # session or segment
+    dvr_plan: str = _str("session", choices=("session", "segment"))
     dvr_path: str = _str("./objs/nginx/html/[app]/[stream].[timestamp].flv")
     dvr_duration: int = _int(30)  # seconds
     dvr_wait_keyframe: bool = _on(True)
-    time_jitter: str = _str("full")  # full, zero or off
+    time_jitter: str = _str("full", choices=("full", "zero", "off"))
     directive: Directive | None = _raw()
 
 
@@ -546,7 +562,7 @@ class EngineConfig:
     acodec: str = _str("")
     abitrate: int = _int(0)  # kbps
     asample_rate: int = _int(0)
-    achannels: int = _int(0)
+    achannels: int = _int(0, choices=(0, 1, 2))
     aparams: list[str] = _custom(_ffmpeg_args("aparams"), list)
     oformat: str = _str("flv")
     output: str = _str("")
@@ -564,7 +580,7 @@ def _engines(node: Directive | None) -> list[EngineConfig]:
 
 @dataclass(frozen=True)
 class IngestInputConfig:
-    type: str = _str("file")  # file or stream
+    type: str = _str("file", choices=("file", "stream"))
     url: str = _str("")
     directive: Directive | None = _raw()
 
@@ -596,16 +612,16 @@ class RtcConfig:
     twcc: bool = _on(True)
     stun_timeout: int = _int(30)  # seconds
     stun_strict_check: bool = _only_on(False)
-    dtls_role: str = _str("passive")
-    dtls_version: str = _str("auto")
-    drop_for_pt: int = _int(0)
+    dtls_role: str = _str("passive", choices=("passive", "active"))
+    dtls_version: str = _str("auto", choices=("auto", "dtls1.0", "dtls1.2"))
+    drop_for_pt: int = _int(0, high=127)  # an RTP payload type, 0 = none
     rtmp_to_rtc: bool = _only_on(False)
     keep_bframe: bool = _only_on(False)
     keep_avc_nalu_sei: bool = _on(True)
-    opus_bitrate: int = _int(48000)  # bps, 8000..320000 (else the default)
+    opus_bitrate: int = _int(48000, low=None)  # bps, 8000..320000 (else the default)
     rtc_to_rtmp: bool = _only_on(False)
-    pli_for_rtmp: float = _float(6.0)  # seconds, 0.5..30 (else the default)
-    aac_bitrate: int = _int(48000)  # bps, 8000..320000 (else the default)
+    pli_for_rtmp: float = _float(6.0, low=None)  # seconds, 0.5..30 (else the default)
+    aac_bitrate: int = _int(48000, low=None)  # bps, 8000..320000 (else the default)
     init_rate_from_sdp: bool = _only_on(False)
     keep_original_ssrc: bool = _only_on(False)
     directive: Directive | None = _raw()
@@ -655,7 +671,7 @@ def _transcodes(vhost: Directive | None) -> list[TranscodeConfig]:
 class VhostConfig:
     name: str = DEFAULT_VHOST
     enabled: bool = _on(True)
-    chunk_size: int | None = _int(None)  # None: the global rtmp chunk_size
+    chunk_size: int | None = _int(None, low=128, high=65536)  # None: the global rtmp chunk_size
     in_ack_size: int = _int(0)
     out_ack_size: int = _int(2500000)
     tcp_nodelay: bool = _only_on(False)
@@ -702,14 +718,14 @@ class VhostConfig:
 class SrsConfig:
     # RTMP: ``rtmp { listen; chunk_size; }`` or, in the older layout, at the root.
     listen: list[str] = _list(["1935"], ("rtmp", "listen"))
-    chunk_size: int = _int(60000, ("rtmp", "chunk_size"))
-    max_connections: int = _int(1000)
+    chunk_size: int = _int(60000, ("rtmp", "chunk_size"), low=128, high=65536)
+    max_connections: int = _int(1000, low=1)
     pid: str = _str("./objs/srs.pid")
     work_dir: str = _str("./")
     daemon: bool = _on(True)  # parsed only: srs-twisted never daemonizes itself
-    srs_log_tank: str = _str("console")  # console or file (SRS's own default is file)
-    srs_log_level: str = _str("trace")
-    srs_log_level_v2: str = _str("")
+    srs_log_tank: str = _str("console", choices=("console", "file"))  # SRS's own default is file
+    srs_log_level: str = _str("trace", choices=("verbose", "info", "trace", "warn", "error"))
+    srs_log_level_v2: str = _str("", choices=("trace", "debug", "info", "warn", "error"))
     srs_log_file: str = _str("./objs/srs.log")
     ff_log_dir: str = _str("./objs")
     ff_log_level: str = _str("info")
@@ -724,7 +740,7 @@ class SrsConfig:
     disable_daemon_for_docker: bool = _on(True)
     inotify_auto_reload: bool = _only_on(False)
     auto_reload_for_docker: bool = _on(True)
-    tcmalloc_release_rate: float = _float(0.8)  # clamped to 0..10
+    tcmalloc_release_rate: float = _float(0.8, low=None)  # clamped to 0..10
     query_latest_version: bool = _on(False)
     first_wait_for_qlv: int = _int(300)  # seconds
     # SRS_SERVER_ID, else server_id, else a random "vid-xxxxxxx" made at load time.
@@ -771,20 +787,30 @@ def _first(node: Directive | None, keys: Path) -> Directive | None:
     return node
 
 
-def _convert(kind: str, raw: str | list[str], key: str, where: Callable[[str], ConfigError]) -> Any:
+def _convert(kind: str, raw: str | list[str], key: str, where: Callable[[str], ConfigError], meta) -> Any:
+    """The typed value of ``raw``, checked against the field's type and range."""
     if kind == "list":
         return list(raw) if isinstance(raw, list) else raw.split()
     if isinstance(raw, list):
         raw = raw[0] if raw else ""
+    choices = meta.get("choices")
     if kind == "str":
+        if choices and raw not in choices:
+            raise where(f'"{key}" must be one of {", ".join(choices)}, got {raw!r}')
         return raw
-    if kind == "on":
-        return raw != "off"
-    if kind == "only_on":
+    if kind in ("on", "only_on"):
+        if raw not in ("on", "off"):
+            raise where(f'"{key}" must be on or off, got {raw!r}')
         return raw == "on"
     value = atoi(raw) if kind == "int" else atof(raw)
     if value is None:
         raise where(f'"{key}" expects a number, got {raw!r}')
+    if choices and value not in choices:
+        raise where(f'"{key}" must be one of {", ".join(map(str, choices))}, got {raw!r}')
+    low, high = meta.get("low"), meta.get("high")
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f">= {low}" if high is None else f"<= {high}" if low is None else f"in {low}..{high}"
+        raise where(f'"{key}" must be {bounds}, got {raw!r}')
     return value
 
 
@@ -811,12 +837,12 @@ def _build(cls: type, node: Directive | None, path: Path, environ: Env, defaults
         if found is not None:
             name, raw = found
             values[f.name] = _convert(
-                kind, raw, name, lambda msg, n=name: ConfigError(f"<env {n}>", 0, 0, msg)
+                kind, raw, name, lambda msg, n=name: ConfigError(f"<env {n}>", 0, 0, msg), f.metadata
             )
         elif sub is not None and (kind == "list" or sub.arg()):
             values[f.name] = _convert(
                 kind, sub.args if kind == "list" else sub.arg(), keys[-1],
-                lambda msg, d=sub: ConfigError.at(d, msg, 0),
+                lambda msg, d=sub: ConfigError.at(d, msg, 0), f.metadata,
             )
         elif defaults and f.name in defaults:
             values[f.name] = defaults[f.name]
@@ -843,7 +869,7 @@ def _vhost(node: Directive, environ: Env) -> VhostConfig:
     play = v.play
     if v.min_latency and not _given(node, ("play", "mw_msgs"), path, environ):
         play = replace(play, mw_msgs=0)
-    play = replace(play, mw_msgs=min(play.mw_msgs, 128), time_jitter=_jitter(play.time_jitter))
+    play = replace(play, mw_msgs=min(play.mw_msgs, 128))
     hls = replace(
         v.hls,
         hls_key_file_path=v.hls.hls_key_file_path or v.hls.hls_path,
@@ -855,13 +881,7 @@ def _vhost(node: Directive, environ: Env) -> VhostConfig:
         aac_bitrate=int(_in_range(v.rtc.aac_bitrate, 8000, 320000, 48000)),
         pli_for_rtmp=_in_range(v.rtc.pli_for_rtmp, 0.5, 30.0, 6.0),
     )
-    dvr = replace(v.dvr, time_jitter=_jitter(v.dvr.time_jitter))
-    return replace(v, name=node.arg() or "", play=play, hls=hls, rtc=rtc, dvr=dvr)
-
-
-def _jitter(value: str) -> str:
-    """SRS knows ``full`` and ``zero``; every other value means ``off``."""
-    return value if value in ("full", "zero") else "off"
+    return replace(v, name=node.arg() or "", play=play, hls=hls, rtc=rtc)
 
 
 def _stream_caster(node: Directive, environ: Env) -> StreamCasterConfig:

@@ -159,7 +159,7 @@ class ValueTests(unittest.TestCase, CheckAssertions):
         self.assertRejected("max_connections 0;", 1, 17, "max_connections")
         self.assertRejected("max_connections many;", 1, 17, "integer")
         self.assertRejected("stats { network -1; }", 1, 17, "stats.network")
-        self.assertRejected("heartbeat { interval 0.5; }", 1, 13, "heartbeat.interval")
+        self.assertRejected("heartbeat { interval 0.5; }", 1, 22, "heartbeat.interval")
         run("heartbeat { interval 9.9; } stats { network 0; } max_connections 10;")
 
     def test_daemon_conflicts_with_asprocess(self):

@@ -152,14 +152,14 @@ class ReadingTests(unittest.TestCase):
         return load_string("vhost v {\n" + body + "\n}", environ).vhost("v")
 
     def test_prefer_true_and_prefer_false(self):
-        # gop_cache is prefer-true: anything but "off" is on.
-        self.assertTrue(self.vhost("play { gop_cache yes; }").play.gop_cache)
+        # gop_cache is prefer-true (on unless given), atc prefer-false; a switch is on or off
+        # (SRS would read "yes" as on for gop_cache and as off for atc: tests/config/test_values.py).
+        self.assertTrue(self.vhost("").play.gop_cache)
         self.assertFalse(self.vhost("play { gop_cache off; }").play.gop_cache)
-        # atc is prefer-false: only "on" is on.
-        self.assertFalse(self.vhost("play { atc yes; }").play.atc)
+        self.assertFalse(self.vhost("").play.atc)
         self.assertTrue(self.vhost("play { atc on; }").play.atc)
         self.assertFalse(self.vhost("enabled off;").enabled)
-        self.assertTrue(self.vhost("enabled whatever;").enabled)
+        self.assertRaises(ConfigError, self.vhost, "enabled whatever;")
 
     def test_numbers(self):
         v = self.vhost("play { queue_length 10; mw_latency 100ms; send_min_interval 2.5; } publish { kickoff_for_idle 1.5; }")
@@ -177,10 +177,12 @@ class ReadingTests(unittest.TestCase):
             load_string(MINIMAL, {"SRS_VHOST_PLAY_MW_LATENCY": "fast"})
         self.assertEqual(ctx.exception.path, "<env SRS_VHOST_PLAY_MW_LATENCY>")
 
-    def test_time_jitter_unknown_values_mean_off(self):
-        v = self.vhost("play { time_jitter zero; } dvr { time_jitter none; }")
+    def test_time_jitter_is_full_zero_or_off(self):
+        v = self.vhost("play { time_jitter zero; } dvr { time_jitter off; }")
         self.assertEqual((v.play.time_jitter, v.dvr.time_jitter), ("zero", "off"))
-        self.assertEqual(self.vhost("play { time_jitter FULL; }").play.time_jitter, "off")
+        # SRS reads any other value as off; here it is an error.
+        self.assertRaises(ConfigError, self.vhost, "play { time_jitter FULL; }")
+        self.assertRaises(ConfigError, self.vhost, "dvr { time_jitter none; }")
 
     def test_empty_argument_means_default(self):
         self.assertEqual(self.vhost("play { queue_length ''; }").play.queue_length, 30.0)
@@ -203,9 +205,10 @@ class ReadingTests(unittest.TestCase):
         self.assertFalse(self.vhost("min_latency on; publish { mr on; }").merged_read)
 
     def test_rtc_min_latency_reads_prefer_true(self):
-        self.assertTrue(self.vhost("min_latency yes;").rtc_min_latency)
-        self.assertFalse(self.vhost("min_latency yes;").min_latency)
+        self.assertTrue(self.vhost("").rtc_min_latency)
+        self.assertFalse(self.vhost("").min_latency)
         self.assertFalse(self.vhost("min_latency off;").rtc_min_latency)
+        self.assertTrue(self.vhost("min_latency on;").min_latency)
 
     def test_rtc_ranges_reset_to_default(self):
         v = self.vhost("rtc { opus_bitrate 100; aac_bitrate 96000; pli_for_rtmp 60; }")

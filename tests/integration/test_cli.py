@@ -54,6 +54,20 @@ class CheckTests(unittest.TestCase):
         self.assertTrue(out.stderr.startswith(f"{path}:4:9:"), out.stderr)
         self.assertIn("no_such_thing", out.stderr)
 
+    def test_bad_values_report_file_line_col(self):
+        d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, d)
+        for line, message in (
+            ("gop_cache maybe;", "4:19: \"gop_cache\" must be on or off, got 'maybe'"),
+            ("queue_length -5;", "4:22: \"queue_length\" must be >= 0.0, got '-5'"),
+        ):
+            path = os.path.join(d, "bad.conf")
+            with open(path, "w") as f:
+                f.write(f"listen 1935;\nvhost __defaultVhost__ {{\n    play {{\n        {line}\n    }}\n}}\n")
+            out = srs("-t", "-c", path)
+            self.assertEqual(out.returncode, 1, out.stdout)
+            self.assertEqual(out.stderr.strip(), f"{path}:{message}")
+
     def test_unknown_flag(self):
         out = srs("-x")
         self.assertEqual(out.returncode, 2)

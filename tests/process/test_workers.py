@@ -307,7 +307,7 @@ class IngestTests(Base):
         self.assertEqual(len(self.spawner.processes), 3)
 
     def test_bad_ingest_is_logged(self):
-        self.reload("vhost __defaultVhost__ { ingest bad { enabled on; input { type device; url x; } engine { output rtmp://h/a/b; } } }")
+        self.reload("vhost __defaultVhost__ { ingest bad { enabled on; input { type file; } engine { output rtmp://h/a/b; } } }")
         self.workers.startService()
         self.assertEqual(self.spawner.processes, [])
-        self.assertTrue(any("type=device" in m for m in self.messages()))
+        self.assertTrue(any("empty intput url" in m for m in self.messages()))

@@ -17,7 +17,7 @@ from ..live.packet import AUDIO, VIDEO
 from ..log import ContextLogger, log_unexpected
 from ..url import DEFAULT_VHOST, discover, validate_names
 from . import session as s
-from .chunk import encode_message
+from .chunk import ChunkReader, encode_message
 from .errors import RtmpError
 
 # How long a client may take from TCP connect to a finished connect command.
@@ -54,6 +54,39 @@ class RtmpPlaySink:
 
     def stream_unpublished(self) -> None:
         pass
+
+
+class DurationLimitedSink(RtmpPlaySink):
+    """A player whose play command gave a duration: it reads back the
+    timestamps of the audio and video it was sent (the wire is the truth,
+    whatever retiming the output applies) and stops the play once they
+    span the duration.  Only such players pay for the parsing."""
+
+    def __init__(self, proto: "RtmpServerProtocol", chunk_size: int, stream_id: int, duration_ms: int) -> None:
+        super().__init__(proto, chunk_size)
+        self.stream_id = stream_id
+        self.duration = s.PlayDuration(duration_ms)
+        self._reader = ChunkReader()
+        self._reader.chunk_size = chunk_size
+        self.done = False
+
+    def write(self, data: bytes) -> None:
+        if self.done:
+            return
+        super().write(data)
+        add = self.duration.add
+        try:
+            messages = self._reader.feed(data)
+        except RtmpError as e:  # our own output: a bug must cost this player only
+            messages = ()
+            self.done = True
+            self.proto.ctx.clock.callLater(0, self.proto._fail, f"cannot read back the play duration: {e}")
+        for msg in messages:
+            if msg.type_id in (AUDIO, VIDEO) and add(msg.timestamp):
+                self.done = True
+                # Not from inside the source's flush (or subscribe): later.
+                self.proto.ctx.clock.callLater(0, self.proto._play_duration_reached, self)
+                return
 
 
 @implementer(IPushProducer)
@@ -393,14 +426,23 @@ class RtmpServerProtocol(protocol.Protocol):
         self.client.request = req
         self.ctx.stream_changed(self.client)
         self.client.type = "rtmp-play"
-        self.log.trace(f"rtmp-play {req.vhost}/{req.app}/{req.stream}{req.param} start={event.start}")
+        # As SRS, start and reset do not change a live play; a duration > 0
+        # (milliseconds) stops the player once it got that much media.
+        duration = int(event.duration) if event.duration > 0 else 0
+        self.log.trace(
+            f"rtmp-play {req.vhost}/{req.app}/{req.stream}{req.param} start={event.start} "
+            f"duration={event.duration} reset={event.reset}"
+        )
         source = self.client.source = self.ctx.registry.fetch_or_create(req.vhost, req.app, req.stream)
 
         def start():
             self.session.accept_play(event.stream_id)
             self._flush_session()
             self.source = source
-            sink = RtmpPlaySink(self, self.session.chunk_size)
+            if duration > 0:
+                sink = DurationLimitedSink(self, self.session.chunk_size, event.stream_id, duration)
+            else:
+                sink = RtmpPlaySink(self, self.session.chunk_size)
             self.consumer = source.subscribe(sink)
             self.transport.registerProducer(self.consumer, True)
 
@@ -408,6 +450,17 @@ class RtmpServerProtocol(protocol.Protocol):
             self.session.reject_play(event.stream_id, description=reason)
 
         self._decide(self._ask_policy("on_play"), start, "play", deny)
+
+    def _play_duration_reached(self, sink: DurationLimitedSink) -> None:
+        """Like SRS, end the connection once the play's duration is reached;
+        first tell the player with onStatus NetStream.Play.Stop."""
+        if self.closed or self.consumer is None or self.consumer.sink is not sink:
+            return
+        d = sink.duration
+        self.log.trace(f"RTMP play duration reached: time {d.elapsed}ms up {d.limit}ms, closing")
+        self.session.stop_play(sink.stream_id)
+        self._stop_stream()
+        self._close(abort=False)
 
     def _stop_stream(self) -> None:
         if self._check_call is not None and self._check_call.active():

@@ -129,6 +129,29 @@ def media_packet(msg_type: int, timestamp: int, payload: bytes) -> MediaPacket:
     return MediaPacket(DATA, timestamp, payload)
 
 
+class PlayDuration:
+    """The play command's duration on a live stream, counted as SRS does:
+    the sum of the steps between the timestamps of the audio and video
+    messages a player was sent (a step back restarts the count from there,
+    so a new publisher's timestamps cost nothing).  The player is stopped
+    once ``elapsed >= limit`` (milliseconds)."""
+
+    __slots__ = ("limit", "elapsed", "_last")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.elapsed = 0
+        self._last = None
+
+    def add(self, timestamp: int) -> bool:
+        """Count one sent message; True once the duration is reached."""
+        last = self._last
+        if last is not None and timestamp >= last:
+            self.elapsed += timestamp - last
+        self._last = timestamp
+        return self.elapsed >= self.limit
+
+
 class ServerSession(RtmpConnection):
     """One RTMP server-side connection."""
 
@@ -240,6 +263,12 @@ class ServerSession(RtmpConnection):
         description: str = "Stream not found.",
     ) -> None:
         self._on_status(stream_id, code, description, level="error")
+
+    def stop_play(self, stream_id: int = STREAM_ID) -> None:
+        """The play ended on the server's side (its duration was reached)."""
+        self._on_status(stream_id, "NetStream.Play.Stop", "Stopped playing stream.", details="stream")
+        self.playing = False
+        self.state = "connected"
 
     # ---- media wire format (shared by every RTMP player) -------------------
     @property
@@ -395,6 +424,7 @@ __all__ = [
     "ConnectRequested",
     "MediaReceived",
     "PauseRequested",
+    "PlayDuration",
     "PlayRequested",
     "ProtocolViolation",
     "PublishRequested",

@@ -3,12 +3,16 @@ connect, and the play command's duration (rtmpdump --stop)."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import time
 
 from srs_twisted.codec import amf0
 from srs_twisted.rtmp import messages as m
 from srs_twisted.rtmp.chunk import encode_message
 
+from . import harness as h
 from .test_rtmp_robustness import (
     BlockingRtmp,
     _ServerTest,
@@ -54,3 +58,32 @@ class PipelinedCommandTests(_ServerTest):
         expect_closed(sock, 10)
         self.server.error_line_for(port, r"ProtocolViolation: more than 64 commands .* before the connect was answered",
                                    timeout=10)
+
+
+class PlayDurationTests(_ServerTest):
+    def test_rtmpdump_stop_ends_the_play_after_that_much_media(self):
+        rtmpdump = h.need("rtmpdump", shutil.which("rtmpdump"))
+        pub = h.publish(self.server.url("dur"), h.clip(), loop=True)
+        self.addCleanup(h.stop_process, pub)
+        self.server.wait_log(r"fmle-publish __defaultVhost__/live/dur", 30)
+        out = os.path.join(self.tmp, "dur.flv")
+        # --stop 6: play(name, -1000, 6000) -- 6 s of a live stream, then stop
+        start = time.monotonic()
+        try:
+            result = subprocess.run([rtmpdump, "-r", self.server.url("dur"), "--live", "--stop", "6",
+                                     "--timeout", "20", "-o", out], capture_output=True, timeout=60)
+        except subprocess.TimeoutExpired:
+            self.fail(f"rtmpdump --stop 6 still played after 60 s; log tail:\n{self.server.log()[-1500:]}")
+        elapsed = time.monotonic() - start
+        err = result.stderr.decode(errors="replace")
+        self.assertEqual(result.returncode, 0, err[-1500:])
+        self.assertIn("Download complete", err)
+        self.assertNotIn("ERROR", err)  # ended by NetStream.Play.Stop, not a dropped socket
+        self.assertLess(elapsed, 30)
+        line = self.server.wait_log(r"RTMP play duration reached: time \d+ms up 6000ms", 10)
+        self.assertGreaterEqual(int(line.split("time ")[1].split("ms")[0]), 6000)
+        info = h.probe(out)
+        self.assertEqual(sorted(st["codec_type"] for st in info["streams"]), ["audio", "video"])
+        self.assertGreaterEqual(float(info["format"]["duration"]), 5.8)
+        self.assertLessEqual(float(info["format"]["duration"]), 6.5)
+        self.assertIsNone(pub.poll(), "the publisher stopped with the player")

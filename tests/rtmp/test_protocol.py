@@ -410,8 +410,8 @@ def sent_commands(data):
     return out
 
 
-class PipelinedCommandTests(ServerTestCase):
-    """connect and the commands after it in one write (SRS answers them all)."""
+class RawClient:
+    """Commands written straight after the handshake, all in one write."""
 
     def pipelined(self, *commands):
         conn, c2 = self.handshaken()
@@ -423,6 +423,10 @@ class PipelinedCommandTests(ServerTestCase):
         return conn, errors
 
     CONNECT = ("connect", 1.0, 0, {"app": "live", "tcUrl": "rtmp://127.0.0.1/live"}, ())
+
+
+class PipelinedCommandTests(RawClient, ServerTestCase):
+    """connect and the commands after it in one write (SRS answers them all)."""
 
     def test_fmle_publish_in_one_write(self):
         conn, errors = self.pipelined(
@@ -497,3 +501,107 @@ class NonUtf8NameTests(ServerTestCase):
         self.assertEqual(text.count("RTMP client closed"), 2)
         self.assertIn("li\\xfeve", text)  # the bad bytes are escaped, not dropped
         self.assertIn("illegal characters in stream name", text)
+
+
+class PlayDurationTests(RawClient, ServerTestCase):
+    """play(name, start, duration, reset) on a live stream, as SRS: start and
+    reset change nothing; a duration > 0 (ms) stops the player once the
+    audio/video it was sent spans that much, with NetStream.Play.Stop, then
+    the connection closes."""
+
+    def player(self, *play_args):
+        conn, errors = self.pipelined(self.CONNECT, ("createStream", 2.0, 0, None, ()),
+                                      ("play", 3.0, 1, None, ("s", *play_args)))
+        self.assertEqual(errors, [])
+        conn.reader = ChunkReader()
+        conn.got = []
+        return conn
+
+    def received(self, conn):
+        """What the player got so far: ('media', ts) and ('status', code)."""
+        for msg in conn.reader.feed(conn.transport.value()):
+            if msg.type_id in (AUDIO, VIDEO):
+                conn.got.append(("media", msg.timestamp))
+            elif msg.type_id == m.COMMAND_AMF0:
+                values = amf0.decode_all(msg.payload)
+                if values[0] == "onStatus":
+                    conn.got.append(("status", values[3]["code"]))
+        conn.transport.clear()
+        return conn.got
+
+    def live(self, pub, first, last, step=40):
+        """Publish a frame every ``step`` ms, the clock moving with them."""
+        for ts in range(first, last + 1, step):
+            self.send(pub, video(ts, key=ts % 1000 == 0), audio(ts + 20))
+            self.clock.advance(step / 1000.0)
+
+    def test_duration_stops_the_player_after_that_much_media(self):
+        pub = self.publisher()
+        self.send(pub, video(5000, sh=True), audio(5000, sh=True), video(5000, key=True))
+        conn = self.player(-1000.0, 1000.0)
+        self.live(pub, 5040, 8000)
+        got = self.received(conn)
+        media = [ts for kind, ts in got if kind == "media"]
+        self.assertEqual(max(media) - media[0], 1000)  # 1000 ms of media, then nothing
+        self.assertEqual(got[-1], ("status", "NetStream.Play.Stop"))
+        self.assertNotIn("NetStream.Play.Stop", [c for k, c in got[:-1]])
+        self.assertTrue(conn.transport.disconnecting)
+        self.assertFalse(conn.transport.disconnected)  # closed politely, after the status went out
+        src = self.ctx.registry.get("__defaultVhost__", "live", "s")
+        self.assertEqual(src.consumers, [])
+        self.assertFalse(pub.transport.disconnecting)
+
+    def test_start_and_reset_change_nothing_on_live(self):
+        pub = self.publisher()
+        self.send(pub, video(0, sh=True), audio(0, sh=True), video(0, key=True))
+        conn = self.player(30000.0, 400.0, False)
+        self.live(pub, 40, 2000)
+        media = [ts for kind, ts in self.received(conn) if kind == "media"]
+        self.assertEqual(max(media) - media[0], 400)
+        self.assertTrue(conn.transport.disconnecting)
+
+    def test_duration_shorter_than_the_gop_cache(self):
+        pub = self.publisher()
+        self.send(pub, video(0, sh=True), audio(0, sh=True), video(0, key=True))
+        self.live(pub, 40, 960)
+        conn = self.player(-2000.0, 200.0)  # the GOP cache alone is 1 s of media
+        self.clock.advance(0)
+        got = self.received(conn)
+        self.assertEqual(got[-1], ("status", "NetStream.Play.Stop"))
+        media = [ts for kind, ts in got if kind == "media"]
+        self.assertEqual(max(media) - media[0], 980)  # the cache went out whole
+        self.assertTrue(conn.transport.disconnecting)
+        self.live(pub, 1000, 1200)
+        self.assertEqual(self.received(conn)[len(got):], [])
+
+    def test_no_duration_plays_on(self):
+        pub = self.publisher()
+        self.send(pub, video(0, sh=True), audio(0, sh=True), video(0, key=True))
+        players = [self.player(), self.player(-1000.0, -1.0), self.player(-1000.0, 0.0), self.player(-1000.0, 0.5)]
+        self.live(pub, 40, 10000)
+        for conn in players:
+            got = self.received(conn)
+            media = [ts for kind, ts in got if kind == "media"]
+            self.assertEqual(max(media) - media[0], 10020)
+            self.assertNotIn(("status", "NetStream.Play.Stop"), got)
+            self.assertFalse(conn.transport.disconnecting)
+
+    def test_a_new_publisher_restarting_at_zero_does_not_end_the_play(self):
+        pub = self.publisher()
+        self.send(pub, video(50000, sh=True), audio(50000, sh=True), video(50000, key=True))
+        conn = self.player(-1000.0, 1000.0)
+        self.live(pub, 50040, 50600)
+        pub.session.close()
+        pub.pump()
+        pub.close()
+        pub = self.publisher()
+        self.send(pub, video(0, sh=True), audio(0, sh=True), video(0, key=True))
+        self.live(pub, 40, 300)
+        self.assertFalse(conn.transport.disconnecting)  # 620 + 320 ms so far
+        self.live(pub, 340, 2000)
+        got = self.received(conn)
+        self.assertEqual(got[-1], ("status", "NetStream.Play.Stop"))
+        media = [ts for kind, ts in got if kind == "media"]
+        back = next(i for i in range(1, len(media)) if media[i] < media[i - 1])  # the new publisher
+        self.assertEqual(media[back - 1] - media[0], 620)  # video to 600, audio to 620
+        self.assertEqual(max(media[back:]) - media[back], 380)  # 620 + 380 ms in all

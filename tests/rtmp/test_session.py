@@ -151,3 +151,27 @@ class PipelinedCommandTests(unittest.TestCase):
         server, _ = handshaken()
         with self.assertRaisesRegex(s.ProtocolViolation, "connect received twice"):
             server.receive_data(cmd("connect", 1.0, obj=CONNECT_OBJ) + cmd("connect", 2.0, obj=CONNECT_OBJ))
+
+
+class PlayDurationTests(unittest.TestCase):
+    """SRS's count: the steps between successive sent timestamps; a step back
+    starts again from there."""
+
+    def test_steps_add_up_to_the_limit(self):
+        d = s.PlayDuration(100)
+        self.assertEqual([d.add(ts) for ts in (1000, 1040, 1060, 1099)], [False] * 4)
+        self.assertEqual(d.elapsed, 99)
+        self.assertTrue(d.add(1100))
+        self.assertEqual(d.elapsed, 100)
+
+    def test_a_step_back_costs_nothing(self):
+        d = s.PlayDuration(100)
+        for ts in (5000, 5060, 0, 30):
+            self.assertFalse(d.add(ts))
+        self.assertEqual(d.elapsed, 90)
+        self.assertTrue(d.add(40))
+
+    def test_a_single_message_is_no_time(self):
+        d = s.PlayDuration(1)
+        self.assertFalse(d.add(123456))
+        self.assertEqual(d.elapsed, 0)

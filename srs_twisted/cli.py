@@ -116,6 +116,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"srs: cannot read config {opts['config']}: {e.strerror}\n")
         return 1
     if opts["test"]:
+        from .http.stream import mount_warnings
+
+        for warning in mount_warnings(conf):
+            sys.stderr.write(f"warning: {warning}\n")
         sys.stdout.write(f"the config file {opts['config'] or '<env>'} syntax is ok\n")
         sys.stdout.write(f"config file {opts['config'] or '<env>'} test is successful\n")
         return 0
@@ -137,6 +141,10 @@ def run(conf, opts) -> int:
     # Unhandled errors in Deferreds and timed calls are bugs: marked and counted.
     globalLogPublisher.addObserver(log.report_twisted_failures)
     logger = log.ContextLogger()
+    from .http.stream import mount_warnings
+
+    for warning in mount_warnings(conf):
+        logger.warn(warning)
     srv = SrsService(conf, reactor)
 
     def reload_config():

@@ -206,11 +206,9 @@ class SrsService(service.MultiService):
         from .http.server import make_site
 
         site_api = self._api() if api_on else None
-        if static_dir is None and site_api is not None:
-            from twisted.web.server import Site
-
-            return Site(site_api)
         site = make_site(self.ctx, static_dir, site_api, crossdomain)
+        if static_dir is None and site_api is not None:
+            return site
         from .process.snapshot import snapshot_resource
 
         site.resource.putChild(b"snapshot", snapshot_resource(self.ctx))

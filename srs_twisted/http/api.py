@@ -37,6 +37,7 @@ from ..config import ConfigError
 from ..live.registry import new_id
 from ..live.stats import KbpsWindow
 from ..url import StreamRequest
+from .paths import BadPath, normalize_request
 from .procstats import ProcStats
 
 # SRS error codes (trunk/src/kernel/srs_kernel_error.hpp).
@@ -182,25 +183,24 @@ class _ApiFront(resource.Resource):
 
     def render(self, request):
         request.setHeader(b"server", SERVER_HEADER)
+        try:
+            # Auth and the router below both see this decoded, normalized path.
+            path = normalize_request(request)
+        except BadPath:
+            return _plain(request, 400)
         conf = self.api.ctx.config.http_api
         callback = _arg(request, "callback")
         if not _JSONP_CALLBACK.match(callback):
             return _plain(request, 400)
         if conf.crossdomain and request.getHeader(b"origin"):
-            for name, value in (
-                (b"access-control-allow-origin", b"*"),
-                (b"access-control-allow-headers", b"*"),
-                (b"access-control-allow-methods", b"*"),
-                (b"access-control-expose-headers", b"*"),
-                (b"access-control-allow-credentials", b"false"),
-                (b"access-control-request-private-network", b"true"),
-            ):
-                request.setHeader(name, value)
+            from .server import cors
+
+            cors(request)
         if request.method == b"OPTIONS":
             request.setResponseCode(200 if conf.crossdomain else 405)
             request.setHeader(b"content-length", b"0")
             return b""
-        if conf.auth.enabled and b"/api/" in request.path and not self._authorized(request, conf.auth):
+        if conf.auth.enabled and _guarded(path) and not self._authorized(request, conf.auth):
             request.setResponseCode(401)
             scheme = b"Bearer" if conf.auth.type == "bearer" else b"Basic"
             request.setHeader(b"www-authenticate", scheme)
@@ -225,6 +225,12 @@ class _ApiFront(resource.Resource):
             return False
         user, sep, password = plain.partition(":")
         return bool(sep) and user == auth.username and password == auth.password
+
+
+def _guarded(path: str) -> bool:
+    """Whether auth applies: SRS guards every path with ``/api/`` in it; here
+    in any letter case, and ``/api`` itself (its redirect) too."""
+    return "/api/" in path.lower() + "/"
 
 
 def _plain(request, status: int, text: bytes | None = None) -> bytes:

@@ -12,9 +12,20 @@ from ..errors import Denied, InvalidStreamName
 from ..log import ContextLogger
 from ..url import StreamRequest, validate_names
 from . import stream as st
+from .paths import BadPath, normalize_request
 
 # Paths the API owns when API and HTTP server share one port.
-API_PREFIXES = (b"/api/", b"/rtc/", b"/metrics", b"/gb/")
+API_PREFIXES = ("/api/", "/rtc/", "/metrics", "/gb/")
+
+# SRS's CORS headers (SrsHttpCorsMux): no credentials, so "*" for the rest.
+CORS_HEADERS = (
+    (b"access-control-allow-origin", b"*"),
+    (b"access-control-allow-headers", b"*"),
+    (b"access-control-allow-methods", b"*"),
+    (b"access-control-expose-headers", b"*"),
+    (b"access-control-allow-credentials", b"false"),
+    (b"access-control-request-private-network", b"true"),
+)
 
 
 def _host(request) -> str:
@@ -25,19 +36,45 @@ def _host(request) -> str:
 
 
 def cors(request) -> None:
-    request.setHeader(b"access-control-allow-origin", b"*")
-    request.setHeader(b"access-control-allow-methods", b"GET, POST, HEAD, PUT, DELETE, OPTIONS")
-    request.setHeader(b"access-control-expose-headers", b"Server,range,Content-Length,Content-Range")
-    request.setHeader(b"access-control-allow-headers", b"origin,range,accept-encoding,referer,Cache-Control,X-Proxy-Authorization,X-Requested-With,Content-Type")
+    for name, value in CORS_HEADERS:
+        request.setHeader(name, value)
 
 
-class NotFound(resource.Resource):
+class ErrorPage(resource.Resource):
+    """A short plain-text error answer."""
+
     isLeaf = True
 
+    def __init__(self, code: int = 404, text: str = "Not Found") -> None:
+        super().__init__()
+        self.code, self.text = code, text
+
     def render(self, request):
-        request.setResponseCode(404)
-        request.setHeader(b"content-type", b"text/plain")
-        return b"Not Found"
+        body = self.text.encode("utf-8")
+        request.setResponseCode(self.code)
+        request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+        request.setHeader(b"content-length", b"%d" % len(body))
+        return b"" if request.method == b"HEAD" else body
+
+
+def NotFound() -> ErrorPage:
+    return ErrorPage(404, "Not Found")
+
+
+class Preflight(resource.Resource):
+    """OPTIONS, as SRS's CORS mux answers it: 200 and no body with
+    ``crossdomain on``, else 405."""
+
+    isLeaf = True
+
+    def __init__(self, crossdomain: bool) -> None:
+        super().__init__()
+        self.crossdomain = crossdomain
+
+    def render(self, request):
+        request.setResponseCode(200 if self.crossdomain else 405)
+        request.setHeader(b"content-length", b"0")
+        return b""
 
 
 class PlayerSession:
@@ -127,7 +164,7 @@ class PlayerSession:
 
 class LiveStreamResource(resource.Resource):
     """One HTTP live stream response: headers, then the stream until the
-    player goes away."""
+    player goes away.  (CORS headers come from :class:`HttpRoot`.)"""
 
     isLeaf = True
 
@@ -146,15 +183,26 @@ class LiveStreamResource(resource.Resource):
         finished = request.notifyFinish()
         finished.addBoth(lambda _: session.stop("player left"))
 
+        def answer(code: int, text: str) -> None:
+            request.setResponseCode(code)
+            request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+            request.write(text.encode("utf-8"))
+            request.finish()
+
         def go(source):
             if request.finished or request._disconnected:
                 return
-            if self.crossdomain:
-                cors(request)
+            unplayable = st.unplayable(source, self.match.fmt)
+            if unplayable:
+                session.log.warn(f"{session.client.type} refused: {unplayable}")
+                session.stop("refused")
+                answer(415, unplayable)
+                return
             request.setHeader(b"content-type", self.match.content_type)
             request.setHeader(b"cache-control", b"no-cache")
             request.setHeader(b"server", b"srs-twisted")
             transport = request.channel.transport
+
             def end():
                 if not (request.finished or request._disconnected):
                     request.unregisterProducer()
@@ -166,6 +214,9 @@ class LiveStreamResource(resource.Resource):
                 session.log.error(f"{session.client.type} cannot start: {type(e).__name__}: {e}")
                 request.setResponseCode(500)
                 request.finish()
+                return
+            if not (request.finished or request._disconnected or request.startedWriting):
+                request.write(b"")  # the status and headers now, not with the first media
 
         def refuse(failure):
             if request.finished or request._disconnected:
@@ -178,19 +229,18 @@ class LiveStreamResource(resource.Resource):
             else:
                 code, text = 500, "internal error"
                 session.log.error(f"{session.client.type} failed: {failure.getErrorMessage()}")
-            request.setResponseCode(code)
-            request.setHeader(b"content-type", b"text/plain")
-            request.write(text.encode())
-            request.finish()
+            answer(code, text)
 
         session.check().addCallbacks(go, refuse)
         return server.NOT_DONE_YET
 
 
-
 class HttpRoot(resource.Resource):
     """Routes a request to the API (when sharing the port), a WebSocket or
-    HTTP live stream, or the static files."""
+    HTTP live stream, the HLS sessions, or the static files, all on the
+    request's decoded, normalized path (:mod:`.paths`).  With
+    ``crossdomain on`` every answer carries SRS's CORS headers, and OPTIONS
+    is a preflight."""
 
     def __init__(self, ctx, static_dir: str | None, api=None, crossdomain: bool = True) -> None:
         super().__init__()
@@ -199,18 +249,22 @@ class HttpRoot(resource.Resource):
         self.api = api
         self.crossdomain = crossdomain
 
-    def getChildWithDefault(self, path, request):
-        full = request.path
-        if self.api is not None and (full.startswith(API_PREFIXES) or (self.static is None)):
-            request.prepath.pop()
-            request.postpath.insert(0, path)
-            return self.api
-        if path in self.children:  # e.g. /snapshot/
-            return self.children[path]
+    def getChildWithDefault(self, name, request):
         try:
-            match = st.match_request(self.ctx, _host(request), full.decode("utf-8"))
-        except UnicodeDecodeError:
-            match = None
+            path = normalize_request(request)
+        except BadPath as e:
+            return ErrorPage(400, f"Bad Request: {e}")
+        if self.api is not None and (path.startswith(API_PREFIXES) or self.static is None):
+            return self.api  # it answers CORS and OPTIONS by http_api.crossdomain
+        if self.crossdomain:
+            cors(request)
+        if request.method == b"OPTIONS":
+            return Preflight(self.crossdomain)
+        first = request.postpath[0]
+        if first in self.children:  # e.g. /snapshot/
+            request.prepath.append(request.postpath.pop(0))
+            return self.children[first]
+        match = st.match_request(self.ctx, _host(request), path)
         if match is not None:
             if (request.getHeader(b"upgrade") or b"").lower() == b"websocket":
                 from .ws import websocket_resource
@@ -222,16 +276,20 @@ class HttpRoot(resource.Resource):
             found = memory.resource_for(request)
             if found is not None:
                 return found
-        if full.endswith((b".m3u8", b".ts")):  # HLS sessions (hls_ctx), when the vhost has them
+        if path.endswith((".m3u8", ".ts")):  # HLS sessions (hls_ctx), when the vhost has them
             from ..hls import sessions
 
             roots = [self.static.path] if self.static is not None else []
             found = sessions.resource_for(self.ctx, request, roots, self.crossdomain)
             if found is not None:
                 return found
-        if self.static is not None:
-            return self.static.getChildWithDefault(path, request)
-        return NotFound()
+        if self.static is None:
+            return NotFound()
+        request.prepath.append(request.postpath.pop(0))
+        try:
+            return self.static.getChildWithDefault(first, request)
+        except (OSError, ValueError):
+            return NotFound()
 
     def render(self, request):
         if self.static is not None:
@@ -239,7 +297,30 @@ class HttpRoot(resource.Resource):
         return NotFound().render(request)
 
 
+class SrsSite(server.Site):
+    """A site that shows no tracebacks and logs every error answer (a 404
+    included) to the server log."""
+
+    displayTracebacks = False
+
+    def log(self, request) -> None:
+        super().log(request)
+        code = request.code
+        if code < 400:
+            return
+        peer = request.getClientAddress()
+        uri = request.uri.decode("latin-1")
+        if len(uri) > 200:
+            uri = uri[:200] + "..."
+        line = (f"http {request.method.decode('latin-1')} {uri} -> {code} "
+                f"ip={getattr(peer, 'host', '')} host={_host(request)}")
+        logger = ContextLogger()
+        (logger.error if code >= 500 else logger.warn)(line)
+
+
 def make_site(ctx, static_dir: str | None, api=None, crossdomain: bool = True) -> server.Site:
-    site = server.Site(HttpRoot(ctx, static_dir, api, crossdomain))
-    site.displayTracebacks = False
-    return site
+    """The site of one HTTP port: the HTTP server (static files and live
+    streams) with the API when it shares the port, or the API alone."""
+    if static_dir is None and api is not None:
+        return SrsSite(api)
+    return SrsSite(HttpRoot(ctx, static_dir, api, crossdomain))

@@ -2,8 +2,9 @@
 over WebSocket), each a consumer of the live source.
 
 Mounts follow SRS's ``http_remux.mount`` (default ``[vhost]/[app]/[stream].flv``).
-The request's extension picks the format, so one mount serves ``.flv``,
-``.ts``, ``.aac`` and ``.mp3``.
+As in SRS, the mount's extension is the one format it serves: a ``.flv``
+mount answers ``/live/s.flv`` only, so ``/live/s-1.ts`` stays a static file
+(an HLS segment).
 """
 
 from __future__ import annotations
@@ -38,17 +39,27 @@ class StreamMatch:
     content_type: bytes
 
 
-def mount_regex(mount: str) -> re.Pattern:
+def mount_format(mount: str) -> str | None:
+    """The extension (``.flv``, ``.ts``, ``.aac``, ``.mp3``) a mount serves,
+    or None when it ends in none of them (then it serves nothing)."""
+    for ext in FORMATS:
+        if mount.endswith(ext):
+            return ext
+    return None
+
+
+def mount_regex(mount: str) -> re.Pattern | None:
     """``[vhost]/[app]/[stream].flv`` -> a regex over the request path, with
-    any of the four extensions.  The ``[vhost]/`` part is matched against
-    the Host header instead (SRS's vhost-aware mux)."""
-    template = mount
+    the mount's own extension only (None for a mount without one).  The
+    ``[vhost]/`` part is matched against the Host header instead (SRS's
+    vhost-aware mux)."""
+    ext = mount_format(mount)
+    if ext is None:
+        return None
+    template = mount[: -len(ext)]
     if template.startswith("[vhost]"):
         template = template[len("[vhost]") :]
     template = "/" + template.lstrip("/")
-    root, dot, _ = template.rpartition(".")
-    if dot:
-        template = root
     out = []
     for part in re.split(r"(\[app\]|\[stream\])", template):
         if part == "[app]":
@@ -57,10 +68,10 @@ def mount_regex(mount: str) -> re.Pattern:
             out.append(r"(?P<stream>[^/]+?)")
         else:
             out.append(re.escape(part))
-    return re.compile("^" + "".join(out) + r"(?P<ext>\.(?:flv|ts|aac|mp3))$")
+    return re.compile("^" + "".join(out) + "(?P<ext>" + re.escape(ext) + ")$")
 
 
-_REGEX_CACHE: dict[str, re.Pattern] = {}
+_REGEX_CACHE: dict[str, re.Pattern | None] = {}
 
 
 def match_request(ctx, host: str, path: str) -> StreamMatch | None:
@@ -69,10 +80,10 @@ def match_request(ctx, host: str, path: str) -> StreamMatch | None:
     if conf is None or not conf.enabled or not conf.http_remux.enabled:
         return None
     mount = conf.http_remux.mount
-    regex = _REGEX_CACHE.get(mount)
-    if regex is None:
-        regex = _REGEX_CACHE[mount] = mount_regex(mount)
-    m = regex.match(path)
+    if mount not in _REGEX_CACHE:
+        _REGEX_CACHE[mount] = mount_regex(mount)
+    regex = _REGEX_CACHE[mount]
+    m = regex.match(path) if regex is not None else None
     if m is None:
         return None
     groups = m.groupdict()
@@ -80,6 +91,99 @@ def match_request(ctx, host: str, path: str) -> StreamMatch | None:
     stream = groups.get("stream") or ""
     fmt, ctype = FORMATS[groups["ext"]]
     return StreamMatch(conf.name, app, stream, fmt, ctype)
+
+
+_SAMPLE = {"[app]": "live", "[stream]": "livestream", "[seq]": "1", "[timestamp]": "1700000000000",
+           "[2006]": "2026", "[01]": "01", "[02]": "02", "[15]": "15", "[04]": "04", "[05]": "05",
+           "[999]": "999", "[duration]": "10000"}
+
+
+def _written_files(vhost) -> list[tuple[str, str]]:
+    """(what, file path template) of the files a vhost writes for players."""
+    out = []
+    hls = vhost.hls
+    if hls.enabled:
+        media = [("hls_fmp4_file", hls.hls_fmp4_file), ("hls_init_file", hls.hls_init_file)] if hls.hls_use_fmp4 \
+            else [("hls_ts_file", hls.hls_ts_file)]
+        for what, name in [("hls_m3u8_file", hls.hls_m3u8_file)] + media:
+            out.append((what, hls.hls_path.rstrip("/") + "/" + name))
+    if vhost.dash.enabled:
+        out.append(("dash_mpd_file", vhost.dash.dash_path.rstrip("/") + "/" + vhost.dash.dash_mpd_file))
+    if vhost.dvr.enabled:
+        out.append(("dvr_path", vhost.dvr.dvr_path))
+    return out
+
+
+def mount_warnings(config) -> list[str]:
+    """What ``srs -t`` warns about the live mounts: a mount that serves
+    nothing, and a mount that would also take files the server writes under
+    ``http_server.dir`` (HLS, DASH, DVR of any vhost, as every file there
+    can be asked for with any Host), which players then never get."""
+    import os.path
+
+    server = config.http_server
+    if not server.enabled:
+        return []
+    root = os.path.abspath(server.dir)
+    files = []
+    for owner in config.vhosts.values():
+        for what, template in _written_files(owner):
+            path = template.replace("[vhost]", owner.name)
+            for key, value in _SAMPLE.items():
+                path = path.replace(key, value)
+            path = os.path.abspath(path)
+            if os.path.commonpath([root, path]) == root:
+                files.append((owner.name, what, "/" + os.path.relpath(path, root)))
+    warnings = []
+    for vhost in config.vhosts.values():
+        remux = vhost.http_remux
+        if not (vhost.enabled and remux.enabled):
+            continue
+        regex = mount_regex(remux.mount)
+        if regex is None:
+            warnings.append(f"vhost {vhost.name}: http_remux mount {remux.mount} ends in none of "
+                            f"{' '.join(FORMATS)}, so it serves nothing")
+            continue
+        for owner, what, url in files:
+            if regex.match(url):
+                warnings.append(f"vhost {vhost.name}: http_remux mount {remux.mount} overlaps {what} of vhost "
+                                f"{owner} (e.g. {url}): such requests get the live stream, not the file")
+    return warnings
+
+
+def audio_codec(source) -> str | None:
+    """The audio codec the stream is known to carry (``aac``, ``mp3``...),
+    from its sequence header, its first described frame, or its metadata;
+    None while nothing tells."""
+    if source.audio_sh is not None:
+        return source.audio_sh.codec
+    described = getattr(source.stats, "audio", None)
+    if described and described.get("codec"):
+        return str(described["codec"]).lower()
+    if source.metadata is not None:
+        try:
+            _, meta = flv.parse_script(source.metadata.payload)
+        except CodecError:
+            return None
+        codec_id = meta.get("audiocodecid") if isinstance(meta, dict) else None
+        if isinstance(codec_id, (int, float)) and not isinstance(codec_id, bool):
+            return flv._LEGACY_AUDIO.get(int(codec_id))
+        if isinstance(codec_id, str):
+            return {"mp4a": "aac", ".mp3": "mp3", "mp3": "mp3"}.get(codec_id)
+    return None
+
+
+def unplayable(source, fmt: str) -> str:
+    """Why ``source`` cannot be played as ``fmt`` at all (an audio-only
+    format of a stream with other audio), else ''.  Such a player would
+    otherwise wait forever for a frame it can use."""
+    if fmt not in ("aac", "mp3"):
+        return ""
+    codec = audio_codec(source)
+    if codec is None or codec == fmt:
+        return ""
+    return (f"{source.app}/{source.stream} has {codec.upper()} audio, so it cannot be played as "
+            f".{fmt}; play .flv or .ts instead")
 
 
 def _literal_app(mount: str) -> str:

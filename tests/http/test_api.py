@@ -759,6 +759,98 @@ class AuthTests(ApiTestCase):
         self.assertEqual(r.code, 200)
 
 
+class AuthPathSpellingTests(unittest.TestCase):
+    """Issue 9.1: the auth check and the router see the same decoded, normalized
+    path, so no spelling of a guarded URL answers without credentials.  The request
+    line goes in byte for byte (a client library would rewrite it), to the API on
+    its own port and to the API sharing the HTTP server's port."""
+
+    conf = CONF.replace("listen 1985;", "listen 1985; auth { enabled on; username admin; password pw; }")
+    CREDENTIALS = {"Authorization": "Basic " + base64.b64encode(b"admin:pw").decode()}
+    # Each spelling names the route after it for the router.
+    SPELLINGS = {
+        b"/%61pi/v1/summaries": "summaries",
+        b"/api%2fv1/versions": "versions",
+        b"/api%2Fv1%2Fversions": "versions",
+        b"/%2561pi/v1/versions": None,  # decoded once only: "/%61pi/..." is no route
+        b"//api/v1/versions": "versions",
+        b"/api//v1///versions": "versions",
+        b"/x/../api/v1/versions": "versions",
+        b"/api/v1/./versions": "versions",
+        b"/%2e%2e/api/v1/versions": "versions",
+        b"/api/v1/nothing/%2E%2E/versions": "versions",
+        b"/api/v1/versions/.": None,  # "/api/v1/versions/" (RFC 3986): the v1 listing
+        b"/API/v1/versions": None,
+        b"/Api/V1/Summaries": None,
+    }
+
+    def setUp(self):
+        from twisted.web.server import Site
+
+        from srs_twisted.http.server import make_site
+
+        self.world = World(self.conf)
+        self.reloads = []
+        static = self.mktemp()
+        os.makedirs(static)
+        api = api_resource(self.world.ctx, reload=lambda: self.reloads.append(1))
+        self.sites = {"api port": Site(api), "shared port": make_site(self.world.ctx, static, api)}
+
+    def get(self, site, target, headers=None, method="GET"):
+        from .raw import request
+
+        response, _, _ = request(site, method, target, headers)
+        self.assertIsNotNone(response, target)
+        return response
+
+    def test_every_spelling_needs_credentials(self):
+        for where, site in self.sites.items():
+            for target, route in self.SPELLINGS.items():
+                r = self.get(site, target)
+                if route is None:  # no route of the API's: nothing but its public root, if anything
+                    if r.status == 200:
+                        self.assertNotIn("data", json.loads(r.body), (where, target))
+                    continue
+                self.assertEqual(r.status, 401, (where, target, r.body[:200]))
+                self.assertEqual(r.header("www-authenticate"), "Basic", (where, target))
+                self.assertEqual(r.body, b"", (where, target))
+
+    def test_with_credentials_the_spellings_reach_their_route(self):
+        for where, site in self.sites.items():
+            for target, route in self.SPELLINGS.items():
+                if route is None:
+                    continue
+                r = self.get(site, target, self.CREDENTIALS)
+                self.assertEqual(r.status, 200, (where, target))
+                data = json.loads(r.body).get("data", {})
+                self.assertIn("major" if route == "versions" else "self", data, (where, target))
+
+    def test_raw_api_and_jsonp_overrides_are_guarded(self):
+        source, _ = self.world.publish()
+        player, _ = self.world.play(source)
+        for where, site in self.sites.items():
+            for target in (b"/%61pi/v1/raw?rpc=raw", b"/api%2Fv1/raw?rpc=reload", b"//api/v1/raw?rpc=reload",
+                           b"/%61pi/v1/clients/" + player.id.encode() + b"?callback=f&method=DELETE",
+                           b"/api/v1/x/..%2fclients/" + player.id.encode() + b"?callback=f&method=DELETE"):
+                for method in ("GET", "POST", "DELETE"):
+                    r = self.get(site, target, method=method)
+                    self.assertEqual(r.status, 401, (where, target, method))
+            self.world.clock.advance(0)
+            self.assertEqual(self.reloads, [])
+            self.assertEqual(self.world.kicked, [])
+        # the same override with credentials does kick
+        target = b"/%61pi/v1/clients/" + player.id.encode() + b"?callback=f&method=DELETE"
+        r = self.get(self.sites["api port"], target, self.CREDENTIALS)
+        self.assertEqual((r.status, r.body), (200, b'f({"code":0,"server":"%s","service":"%s","pid":"%d"})' % (
+            self.world.ctx.server_id.encode(), self.world.ctx.service_id.encode(), os.getpid())))
+        self.assertEqual(self.world.kicked, [player.id])
+
+    def test_undecodable_path_is_400(self):
+        for site in self.sites.values():
+            for target in (b"/api/v1/%ff", b"/%61pi/v1/versions%00"):
+                self.assertEqual(self.get(site, target, self.CREDENTIALS).status, 400, target)
+
+
 class BearerTests(ApiTestCase):
     conf = CONF.replace("listen 1985;", "listen 1985; auth { enabled on; type bearer; token t0k3n; }")
 

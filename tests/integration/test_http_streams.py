@@ -96,19 +96,6 @@ vhost __defaultVhost__ {{
         self.assertEqual(streams["audio"]["codec_name"], "aac")
 
     @defer.inlineCallbacks
-    def test_ts_has_both_streams(self):
-        streams = yield self.probe(f"{self.base}/live/s.ts")
-        self.assertEqual(streams["video"]["codec_name"], "h264")
-        self.assertEqual(streams["audio"]["codec_name"], "aac")
-
-    @defer.inlineCallbacks
-    def test_aac_is_one_audio_stream(self):
-        streams = yield self.probe(f"{self.base}/live/s.aac")
-        self.assertEqual(list(streams), ["audio"])
-        self.assertEqual(streams["audio"]["codec_name"], "aac")
-        self.assertEqual(int(streams["audio"]["sample_rate"]), 44100)
-
-    @defer.inlineCallbacks
     def test_twenty_players_all_get_every_track(self):
         results = yield defer.gatherResults([self.probe(f"{self.base}/live/s.flv") for _ in range(20)])
         for streams in results:
@@ -211,26 +198,51 @@ vhost __defaultVhost__ {{
         self.assertLess(self.server.rss_kb() - rss_before, 30_000)
 
 
-class HttpMp3Tests(unittest.TestCase):
-    timeout = 60
+class MountFormatTests(unittest.TestCase):
+    """As in SRS, a mount serves its own extension only: .ts, .aac and .mp3
+    each come from a mount of theirs (and that mount's server has no .flv)."""
+
+    timeout = 90
 
     @defer.inlineCallbacks
-    def test_mp3_is_one_audio_stream(self):
+    def play(self, ext: str, kind: str) -> dict:
         h.ffmpeg(), h.ffprobe()
         port = h.free_port()
         server = h.Server(
             f"http_server {{ enabled on; listen 127.0.0.1:{port}; }}\n"
-            "vhost __defaultVhost__ { http_remux { enabled on; } }"
+            f"vhost __defaultVhost__ {{ http_remux {{ enabled on; mount [vhost]/[app]/[stream].{ext}; }} }}"
         )
         self.addCleanup(server.stop)
-        pub = h.publish(server.url("m"), h.clip("h264-mp3"), loop=True)
+        pub = h.publish(server.url("m"), h.clip(kind), loop=True)
         self.addCleanup(h.stop_process, pub)
         yield task.deferLater(reactor, 1.5, lambda: None)
         out, err, code = yield utils.getProcessOutputAndValue(
-            h.ffprobe(), ["-v", "error", "-show_streams", "-of", "json", f"http://127.0.0.1:{port}/live/m.mp3"]
+            h.ffprobe(), ["-v", "error", "-show_streams", "-of", "json", f"http://127.0.0.1:{port}/live/m.{ext}"]
         )
         self.assertEqual(code, 0, err)
-        streams = h.streams_by_type(json.loads(out))
+        import treq
+
+        r = yield treq.get(f"http://127.0.0.1:{port}/live/m.flv", persistent=False)
+        self.assertEqual(r.code, 404)
+        yield r.content()
+        return h.streams_by_type(json.loads(out))
+
+    @defer.inlineCallbacks
+    def test_ts_has_both_streams(self):
+        streams = yield self.play("ts", "h264-aac")
+        self.assertEqual(streams["video"]["codec_name"], "h264")
+        self.assertEqual(streams["audio"]["codec_name"], "aac")
+
+    @defer.inlineCallbacks
+    def test_aac_is_one_audio_stream(self):
+        streams = yield self.play("aac", "h264-aac")
+        self.assertEqual(list(streams), ["audio"])
+        self.assertEqual(streams["audio"]["codec_name"], "aac")
+        self.assertEqual(int(streams["audio"]["sample_rate"]), 44100)
+
+    @defer.inlineCallbacks
+    def test_mp3_is_one_audio_stream(self):
+        streams = yield self.play("mp3", "h264-mp3")
         self.assertEqual(list(streams), ["audio"])
         self.assertEqual(streams["audio"]["codec_name"], "mp3")
         self.assertEqual(int(streams["audio"]["sample_rate"]), 44100)

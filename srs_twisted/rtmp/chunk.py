@@ -79,6 +79,29 @@ class RtmpMessage:
     csid: int = 0
 
 
+def _time_field(buf, hpos, end, header_len):
+    """The time field of a fmt 0/1/2 message header of ``header_len`` bytes
+    at ``hpos`` (the extended field when it is 0xFFFFFF), whether it was
+    extended, and the position after the header; None if incomplete."""
+    if end - hpos < header_len:
+        return None
+    field = (buf[hpos] << 16) | (buf[hpos + 1] << 8) | buf[hpos + 2]
+    if field != EXTENDED_TIMESTAMP:
+        return field, False, hpos + header_len
+    if end - hpos < header_len + 4:
+        return None
+    return _U32.unpack_from(buf, hpos + header_len)[0], True, hpos + header_len + 4
+
+
+def _set_time_field(cs, field, extended):
+    """A fmt 0/1/2 header that starts a message sets the delta a later fmt 3
+    header reuses, and whether fmt 3 chunks carry the 4 extended bytes."""
+    cs.delta = field
+    cs.extended = extended
+    if extended:
+        cs.extended_value = field
+
+
 class _ChunkStream:
     """Header state the reader remembers for one chunk stream id."""
 
@@ -160,19 +183,22 @@ class ChunkReader:
             del buffer[:consumed]
         return messages
 
-    # The parser works on the whole buffer with local variables: it is the
-    # hot path for every published stream.
+    # The parser is the hot path for every published stream: it works on the
+    # whole buffer, and each step below returns the position after what it
+    # read, or None when the buffer ends first (the step is then redone,
+    # from the chunk's first byte, when more data arrives).
     def _parse(self, buf, view, messages):
         end = len(buf)
         pos = 0
         streams = self._streams
-        while True:
+        headers = self._HEADERS
+        while pos < end:
             left = self._chunk_left
             if left:
-                available = end - pos
-                if not available:
-                    return pos
+                # Payload: append what the buffer holds of the current chunk
+                # to its message; complete the message with its last byte.
                 cs = self._current
+                available = end - pos
                 take = left if available >= left else available
                 partial = cs.partial
                 if partial is None and take == cs.remaining:
@@ -193,11 +219,8 @@ class ChunkReader:
                 elif not left and not cs.counted:
                     self._count_incomplete(cs)
                 continue
-
-            if end - pos < 1:
-                return pos
+            # Basic header: fmt and a 1, 2 or 3 byte chunk stream id.
             first = buf[pos]
-            fmt = first >> 6
             csid = first & 0x3F
             if csid > 1:
                 hpos = pos + 1
@@ -211,83 +234,107 @@ class ChunkReader:
                     return pos
                 csid = buf[pos + 1] + (buf[pos + 2] << 8) + 64
                 hpos = pos + 3
-
-            cs = streams.get(csid)
-            if fmt == 3:
-                if cs is None:
-                    raise ChunkError(f"fmt 3 chunk on fresh chunk stream {csid}")
-                if cs.in_message:
-                    if cs.extended:
-                        # Continuation chunk: the extended field may be repeated.
-                        if end - hpos < 4:
-                            return pos
-                        if _U32.unpack_from(buf, hpos)[0] == cs.extended_value:
-                            hpos += 4
-                    pos = hpos
-                    self._start_chunk(cs)
-                    continue
-                if cs.extended:
-                    if end - hpos < 4:
-                        return pos
-                    delta = _U32.unpack_from(buf, hpos)[0]
-                    cs.delta = cs.extended_value = delta
-                    hpos += 4
-                cs.timestamp = (cs.timestamp + cs.delta) & 0xFFFFFFFF
-                pos = hpos
-                self._begin_message(cs, messages)
-                continue
-
-            header_len = 11 if fmt == 0 else (7 if fmt == 1 else 3)
-            if end - hpos < header_len:
+            after = headers[first >> 6](self, buf, hpos, end, csid, streams.get(csid), messages)
+            if after is None:
                 return pos
-            field = (buf[hpos] << 16) | (buf[hpos + 1] << 8) | buf[hpos + 2]
-            extended = field == EXTENDED_TIMESTAMP
-            if extended:
-                if end - hpos < header_len + 4:
-                    return pos
-                field = _U32.unpack_from(buf, hpos + header_len)[0]
-            if fmt == 1:
-                length = (buf[hpos + 3] << 16) | (buf[hpos + 4] << 8) | buf[hpos + 5]
-            next_pos = hpos + header_len + (4 if extended else 0)
+            pos = after
+        return pos
 
-            if cs is None:
-                if fmt == 2:
-                    raise ChunkError(f"fmt 2 chunk on fresh chunk stream {csid}")
-                if len(streams) >= MAX_KNOWN_CHUNK_STREAMS:
-                    raise ChunkError(f"more than {MAX_KNOWN_CHUNK_STREAMS} chunk stream ids in use")
-                cs = streams[csid] = _ChunkStream(csid)
-            elif cs.in_message:
-                if fmt == 0:
-                    raise ChunkError(
-                        f"fmt 0 chunk on chunk stream {csid} while a message is incomplete"
-                    )
-                # A fmt 1/2 header inside a message: SRS tolerates it as long
-                # as the length is unchanged; the message keeps its header.
-                if fmt == 1 and length != cs.length:
-                    raise ChunkError(
-                        f"message length on chunk stream {csid} changed from "
-                        f"{cs.length} to {length} in the middle of a message"
-                    )
-                pos = next_pos
+    def _fmt0(self, buf, hpos, end, csid, cs, messages):
+        """Timestamp, length, type id and stream id: a new message."""
+        header = _time_field(buf, hpos, end, 11)
+        if header is None:
+            return None
+        field, extended, after = header
+        if cs is None:
+            cs = self._new_stream(csid)
+        elif cs.in_message:
+            raise ChunkError(f"fmt 0 chunk on chunk stream {csid} while a message is incomplete")
+        _set_time_field(cs, field, extended)
+        cs.timestamp = field
+        cs.length = (buf[hpos + 3] << 16) | (buf[hpos + 4] << 8) | buf[hpos + 5]
+        cs.type_id = buf[hpos + 6]
+        cs.stream_id = _LE32.unpack_from(buf, hpos + 7)[0]
+        self._begin_message(cs, messages)
+        return after
+
+    def _fmt1(self, buf, hpos, end, csid, cs, messages):
+        """Timestamp delta, length and type id: a new message on the
+        stream id of the csid (0 on a fresh one)."""
+        header = _time_field(buf, hpos, end, 7)
+        if header is None:
+            return None
+        field, extended, after = header
+        length = (buf[hpos + 3] << 16) | (buf[hpos + 4] << 8) | buf[hpos + 5]
+        if cs is None:
+            cs = self._new_stream(csid)
+        elif cs.in_message:
+            # Inside a message SRS tolerates it as long as the length is
+            # unchanged; the message keeps its header.
+            if length != cs.length:
+                raise ChunkError(
+                    f"message length on chunk stream {csid} changed from "
+                    f"{cs.length} to {length} in the middle of a message"
+                )
+            self._start_chunk(cs)
+            return after
+        _set_time_field(cs, field, extended)
+        cs.timestamp = (cs.timestamp + field) & 0xFFFFFFFF
+        cs.length = length
+        cs.type_id = buf[hpos + 6]
+        self._begin_message(cs, messages)
+        return after
+
+    def _fmt2(self, buf, hpos, end, csid, cs, messages):
+        """Timestamp delta only: a new message like the csid's last one."""
+        header = _time_field(buf, hpos, end, 3)
+        if header is None:
+            return None
+        field, extended, after = header
+        if cs is None:
+            raise ChunkError(f"fmt 2 chunk on fresh chunk stream {csid}")
+        if cs.in_message:
+            # Tolerated inside a message, as in SRS; the header is ignored.
+            self._start_chunk(cs)
+            return after
+        _set_time_field(cs, field, extended)
+        cs.timestamp = (cs.timestamp + field) & 0xFFFFFFFF
+        self._begin_message(cs, messages)
+        return after
+
+    def _fmt3(self, buf, hpos, end, csid, cs, messages):
+        """No message header: the next chunk of the message in progress, or
+        a new message that repeats the csid's last header and delta."""
+        if cs is None:
+            raise ChunkError(f"fmt 3 chunk on fresh chunk stream {csid}")
+        if cs.extended:
+            if end - hpos < 4:
+                return None
+            value = _U32.unpack_from(buf, hpos)[0]
+            if cs.in_message:
+                # Continuation chunk: the extended field may be repeated.
+                if value == cs.extended_value:
+                    hpos += 4
                 self._start_chunk(cs)
-                continue
+                return hpos
+            cs.delta = cs.extended_value = value
+            hpos += 4
+        elif cs.in_message:
+            self._start_chunk(cs)
+            return hpos
+        cs.timestamp = (cs.timestamp + cs.delta) & 0xFFFFFFFF
+        self._begin_message(cs, messages)
+        return hpos
 
-            cs.extended = extended
-            if extended:
-                cs.extended_value = field
-            cs.delta = field
-            if fmt == 0:
-                cs.timestamp = field
-                cs.length = (buf[hpos + 3] << 16) | (buf[hpos + 4] << 8) | buf[hpos + 5]
-                cs.type_id = buf[hpos + 6]
-                cs.stream_id = _LE32.unpack_from(buf, hpos + 7)[0]
-            else:
-                cs.timestamp = (cs.timestamp + field) & 0xFFFFFFFF
-                if fmt == 1:
-                    cs.length = length
-                    cs.type_id = buf[hpos + 6]
-            pos = next_pos
-            self._begin_message(cs, messages)
+    # The message header readers by fmt, as plain functions: _parse calls
+    # them without making bound methods on every feed.
+    _HEADERS = (_fmt0, _fmt1, _fmt2, _fmt3)
+
+    def _new_stream(self, csid):
+        if len(self._streams) >= MAX_KNOWN_CHUNK_STREAMS:
+            raise ChunkError(f"more than {MAX_KNOWN_CHUNK_STREAMS} chunk stream ids in use")
+        cs = self._streams[csid] = _ChunkStream(csid)
+        return cs
 
     def _begin_message(self, cs, messages):
         length = cs.length

@@ -411,3 +411,120 @@ class SplitTests(unittest.TestCase):
         reader.feed(b"")
         reader.feed(memoryview(self.data)[10:])
         self.assertEqual(reader.bytes_received, len(self.data))
+
+
+class SplitEveryHeaderFormTests(unittest.TestCase):
+    """Each message header form (fmt 0/1/2/3, as a new message and inside
+    one, with and without the extended field, 1/2/3-byte csids) gives the
+    same messages however the input is cut."""
+
+    def check(self, data, expected, **kw):
+        self.assertEqual(feed_whole(data, **kw), expected)
+        self.assertEqual(feed_bytewise(data, **kw), expected)
+        for cut in range(len(data) + 1):
+            self.assertEqual(feed_split(data, cut, **kw), expected, f"cut at {cut}")
+
+    def test_fmt1_and_fmt2_inside_a_message(self):
+        data = (raw(0, 6, 100, 300, 9, 1, data=b"a" * 128)
+                + raw(1, 6, 5, 300, 9, data=b"b" * 128)  # same length: header ignored
+                + raw(2, 6, 7, data=b"c" * 44)  # header ignored
+                + raw(2, 6, 10, data=b"d" * 128)  # a new message, delta 10
+                + raw(3, 6, data=b"e" * 128)
+                + raw(3, 6, data=b"f" * 44))
+        self.check(data, [
+            RtmpMessage(9, 1, 100, b"a" * 128 + b"b" * 128 + b"c" * 44, 6),
+            RtmpMessage(9, 1, 110, b"d" * 128 + b"e" * 128 + b"f" * 44, 6),
+        ])
+
+    def test_extended_fields_in_every_fmt(self):
+        data = (raw(0, 6, 0xFFFFFF, 200, 9, 1, ext=0x01000000, data=b"a" * 128)
+                + raw(3, 6, data=b"b" * 72)  # continuation without the repeated field
+                + raw(1, 6, 0xFFFFFF, 1, 8, ext=0x02000000, data=b"c")  # extended delta
+                + raw(3, 6, ext=0x02000000, data=b"d")  # new message, same delta
+                + raw(2, 6, 0xFFFFFF, ext=0x00FFFFFF, data=b"e")  # a delta of exactly 0xFFFFFF
+                + raw(2, 6, 3, data=b"f")  # back to a small delta: fmt 3 carries no field
+                + raw(3, 6, data=b"g"))
+        self.check(data, [
+            RtmpMessage(9, 1, 0x01000000, b"a" * 128 + b"b" * 72, 6),
+            RtmpMessage(8, 1, 0x03000000, b"c", 6),
+            RtmpMessage(8, 1, 0x05000000, b"d", 6),
+            RtmpMessage(8, 1, 0x05FFFFFF, b"e", 6),
+            RtmpMessage(8, 1, 0x06000002, b"f", 6),
+            RtmpMessage(8, 1, 0x06000005, b"g", 6),
+        ])
+
+    def test_fresh_fmt1_and_zero_length_messages(self):
+        data = (raw(1, 3, 5, 0, 20)  # fresh fmt 1: stream id 0, from timestamp 0
+                + raw(3, 3)  # new empty message, delta 5 again
+                + raw(2, 3, 1)
+                + raw(0, 3, 40, 2, 20, 7, data=b"zz"))
+        self.check(data, [
+            RtmpMessage(20, 0, 5, b"", 3),
+            RtmpMessage(20, 0, 10, b"", 3),
+            RtmpMessage(20, 0, 11, b"", 3),
+            RtmpMessage(20, 7, 40, b"zz", 3),
+        ])
+
+    def test_two_and_three_byte_csids_in_every_fmt(self):
+        data = b"".join(
+            raw(0, csid, 1, 130, 9, 1, data=b"x" * 128) + raw(3, csid, data=b"xx")
+            + raw(1, csid, 2, 1, 8, data=b"y")
+            + raw(2, csid, 3, data=b"z")
+            + raw(3, csid, data=b"w")
+            for csid in (64, 319, 320, 65599)
+        )
+        expected = []
+        for csid in (64, 319, 320, 65599):
+            expected += [
+                RtmpMessage(9, 1, 1, b"x" * 130, csid),
+                RtmpMessage(8, 1, 3, b"y", csid),
+                RtmpMessage(8, 1, 6, b"z", csid),
+                RtmpMessage(8, 1, 9, b"w", csid),
+            ]
+        self.check(data, expected)
+
+    def test_abort_and_chunk_size_between_chunks(self):
+        data = (raw(0, 6, 0, 300, 9, 1, data=b"a" * 128)
+                + raw(0, 2, 0, 4, 2, 0, data=b"\x00\x00\x00\x06")  # abort csid 6
+                + raw(0, 6, 50, 300, 9, 1, data=b"b" * 128)
+                + set_chunk_size_chunk(172)
+                + raw(3, 6, data=b"c" * 172))
+        self.check(data, [
+            RtmpMessage(2, 0, 0, b"\x00\x00\x00\x06", 2),
+            RtmpMessage(1, 0, 0, b"\x00\x00\x00\xac", 2),
+            RtmpMessage(9, 1, 50, b"b" * 128 + b"c" * 172, 6),
+        ])
+
+    def test_errors_whatever_the_cut(self):
+        good = raw(0, 4, 0, 3, 8, 1, data=b"abc")
+        bad = [
+            raw(2, 5, 10, data=b"x"),  # fmt 2 on a fresh csid
+            raw(3, 5, data=b"x"),  # fmt 3 on a fresh csid
+            raw(0, 6, 0, 300, 9, 1, data=b"a" * 128) + raw(0, 6, 0, 3, 9, 1, data=b"abc"),
+            raw(0, 6, 0, 300, 9, 1, data=b"a" * 128) + raw(1, 6, 0, 301, 9, data=b"b"),
+        ]
+        for tail in bad:
+            data = good + tail
+            for cut in range(len(data) + 1):
+                reader = ChunkReader()
+                got = []
+                with self.assertRaises(ChunkError, msg=f"cut at {cut}"):
+                    got += reader.feed(data[:cut])
+                    got += reader.feed(data[cut:])
+                self.assertIn(got, ([], [RtmpMessage(8, 1, 0, b"abc", 4)]))
+
+    def test_random_three_way_cuts(self):
+        rng = random.Random(18)
+        data = b"".join(
+            encode_message(rng.choice((3, 4, 70, 400)), rng.choice((8, 9, 18)), 1,
+                           rng.choice((rng.randrange(0xFFFFFF), rng.randrange(0xFFFFFF, 1 << 32))),
+                           rng.randbytes(rng.randrange(0, 700)), 128)
+            for _ in range(40)
+        )
+        expected = feed_whole(data)
+        self.assertEqual(len(expected), 40)
+        for _ in range(300):
+            a, b = sorted(rng.randrange(len(data) + 1) for _ in range(2))
+            reader = ChunkReader()
+            got = reader.feed(data[:a]) + reader.feed(data[a:b]) + reader.feed(data[b:])
+            self.assertEqual(got, expected, (a, b))

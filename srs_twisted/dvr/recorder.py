@@ -16,8 +16,9 @@ Crash safety.  Nothing is kept in this process longer than about a second:
 - the file is fsynced once, when it is closed (never per packet).
 
 So a ``kill -9`` of the server loses at most about one second of media
-(``<path>.tmp`` then holds everything written before it and plays); a power
-loss can lose what the OS had not written back yet.
+(``<path>.tmp`` then holds everything written before it and plays, and the
+next start finishes it: :mod:`.recover`); a power loss can lose what the OS
+had not written back yet.
 
 A write error (disk full, file removed...) ends this recording: the file is
 cut back to its last complete write, closed and reaped; the error is logged
@@ -27,6 +28,7 @@ and the stream itself goes on.
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import struct
 import time
@@ -36,6 +38,7 @@ from ..codec.errors import CodecError
 from ..live.packet import AUDIO, VIDEO
 from ..log import ContextLogger, log_unexpected
 from .plan import MP4, Close, DvrPlan, DvrSettings, Open, Write, finish_path, render_path
+from .recover import label_recording
 
 __all__ = ["DvrRecorder", "FLUSH_INTERVAL", "FLUSH_BYTES", "FRAGMENT_MS"]
 
@@ -55,6 +58,12 @@ class _Output:
     def __init__(self, path: str) -> None:
         self.path = path
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o644)
+        try:
+            # Tells a server starting meanwhile (shared directory) that this
+            # file is no leftover to finish (see recover.py); gone with us.
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            pass
         self.good = 0
         self._parts: list[bytes] = []
         self.buffered = 0
@@ -413,6 +422,7 @@ class DvrRecorder:
         except OSError as e:
             self.log.error(f"dvr: cannot create {tmp}: {e}; this file is not recorded")
             return
+        label_recording(out.fd, s, self.client or s.publisher_info)
         writer_class = Mp4Writer if self.container == MP4 else FlvWriter
         try:
             self._writer = writer_class(out, self.log)

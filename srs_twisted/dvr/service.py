@@ -37,6 +37,19 @@ class DvrObserver:
         trigger = getattr(ctx.clock, "addSystemEventTrigger", None)
         if trigger is not None:
             trigger("before", "shutdown", self.stop_all)
+        # Once the server runs: finish what a killed server left (.tmp files).
+        ctx.clock.callLater(0, self.recover)
+
+    def recover(self) -> list:
+        """Finish the recordings a server that was killed left unfinished
+        (see :mod:`.recover`); returns their paths."""
+        from .recover import recover_leftovers
+
+        try:
+            return recover_leftovers(self.ctx, self.ctx.hooks, self.log)
+        except Exception as e:  # noqa: BLE001 - never stop the server over leftovers
+            self.log.error(f"dvr: finishing unfinished recordings failed: {e!r}")
+            return []
 
     def settings_for(self, source) -> DvrSettings | None:
         conf = self.ctx.vhost(source.vhost)

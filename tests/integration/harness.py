@@ -179,6 +179,7 @@ class Server:
             path.insert(0, site_dir)
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in path if p))
         env.update(extra_env or {})
+        self._conf_body, self._env = conf_body, env
         for attempt in range(self.START_ATTEMPTS):
             self.port = rtmp_port or free_port()
             try:
@@ -211,6 +212,14 @@ class Server:
             stderr=subprocess.STDOUT,
         )
         wait_port(self.port, proc=self.proc)
+
+    def restart(self) -> None:
+        """Start the server again (same dir, config and port) once its
+        process has ended, e.g. after a SIGKILL."""
+        if self.proc.poll() is None:
+            raise AssertionError("the server is still running")
+        self._console.close()
+        self._start(self._conf_body, self._env)
 
     def url(self, stream: str = "livestream", app: str = "live") -> str:
         return f"rtmp://127.0.0.1:{self.port}/{app}/{stream}"

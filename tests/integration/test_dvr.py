@@ -16,7 +16,7 @@ from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial import unittest
 
 from . import harness as h
-from .receiver import sleep, start_receiver, wait_exit
+from .receiver import sleep, start_receiver, until, wait_exit
 
 ON_DVR_KEYS = ["server_id", "service_id", "action", "client_id", "ip", "vhost", "app",
                "tcUrl", "stream", "param", "cwd", "file", "stream_url", "stream_id"]
@@ -83,6 +83,16 @@ class DvrCase(unittest.TestCase):
         pub.terminate()
         yield wait_exit(pub)
         return time.monotonic() - started
+
+    @defer.inlineCallbacks
+    def kill(self, servers: dict, pubs: dict):
+        """SIGKILL every server, then stop the publishers."""
+        for server in servers.values():
+            server.proc.send_signal(signal.SIGKILL)
+        for server in servers.values():
+            yield wait_exit(server.proc, 10)
+        for pub in pubs.values():
+            h.stop_process(pub)
 
     def files(self, server, pattern):
         return sorted(glob.glob(os.path.join(server.dir, pattern)))
@@ -165,12 +175,7 @@ class CrashTests(DvrCase):
         servers = {ext: self.server(f"dvr_path ./rec/[stream].{ext};") for ext in ("flv", "mp4")}
         pubs = {ext: self.publisher(s) for ext, s in servers.items()}
         yield sleep(6.5)
-        for server in servers.values():
-            server.proc.send_signal(signal.SIGKILL)
-        for server in servers.values():
-            yield wait_exit(server.proc, 10)
-        for pub in pubs.values():
-            h.stop_process(pub)
+        yield self.kill(servers, pubs)
         self.measured = {}
         for ext, server in servers.items():
             (path,) = self.files(server, f"rec/s.{ext}.tmp")
@@ -180,3 +185,42 @@ class CrashTests(DvrCase):
             self.assertGreaterEqual(duration, 4.0, ext)
             self.measured[ext] = duration
         self.assertEqual(self.dvr_bodies(), [])
+
+
+class RestartAfterCrashTests(DvrCase):
+    @defer.inlineCallbacks
+    def test_restart_finishes_and_announces_what_a_kill_9_left(self):
+        """Issue 9 item 20: SIGKILL the server mid-recording, start it again
+        in the same directory: the .tmp files (FLV and MP4) are finished
+        (renamed, playable) and on_dvr is sent for each."""
+        servers = {ext: self.server(f"dvr_path ./rec/[stream].[timestamp].{ext};") for ext in ("flv", "mp4")}
+        pubs = {ext: self.publisher(s) for ext, s in servers.items()}
+
+        def recorded():  # about 4 s of the clip (~45 KB/s) on disk
+            sizes = [sum(os.path.getsize(p) for p in self.files(s, "rec/*.tmp")) for s in servers.values()]
+            return min(sizes) >= 180_000
+
+        yield until(lambda: None, lambda _: recorded(), "4 s recorded in each .tmp", timeout=60)
+        yield self.kill(servers, pubs)
+        self.assertEqual(self.dvr_bodies(), [])
+        for server in servers.values():
+            server.restart()
+        yield self.receiver.wait_for(lambda: len(self.dvr_bodies()) >= 2, 30, "on_dvr for both files")
+        self.measured = {}
+        for ext, server in servers.items():
+            self.assertEqual(self.files(server, "rec/*.tmp"), [])
+            (path,) = self.files(server, f"rec/s.*.{ext}")
+            rel = "./" + os.path.relpath(path, server.dir)
+            (body,) = [b for b in self.dvr_bodies() if b["file"] == rel]
+            # no stream (and no publisher) any more: no stream_id, as SRS leaves it out then
+            self.assertEqual(list(body), [k for k in ON_DVR_KEYS if k != "stream_id"])
+            self.assertEqual((body["action"], body["vhost"], body["app"], body["stream"]),
+                             ("on_dvr", "__defaultVhost__", "live", "s"))
+            self.assertEqual(body["ip"], "127.0.0.1")  # the publisher's, kept on the file
+            self.assertTrue(body["client_id"])
+            info = yield probe(path)
+            self.assertEqual(sorted(s["codec_name"] for s in info["streams"]), ["aac", "h264"], ext)
+            duration = float(info["format"]["duration"])
+            self.assertGreaterEqual(duration, 3.0, ext)
+            self.measured[ext] = duration
+            self.assertIn(f"dvr: finished {rel}", server.log())

@@ -25,10 +25,13 @@ class H264Mp3Tests(unittest.TestCase):
 
     def setUp(self):
         h.ffmpeg(), h.ffprobe()
+
+    def start(self, ext: str) -> None:
+        """The server with a mount for ``ext`` (one format per mount, as SRS), and the publisher."""
         self.port = h.free_port()
         self.server = h.Server(
             f"http_server {{ enabled on; listen 127.0.0.1:{self.port}; }}\n"
-            "vhost __defaultVhost__ { http_remux { enabled on; mount [vhost]/[app]/[stream].flv; } }"
+            f"vhost __defaultVhost__ {{ http_remux {{ enabled on; mount [vhost]/[app]/[stream].{ext}; }} }}"
         )
         self.addCleanup(self.server.stop)
         h.wait_port(self.port, proc=self.server.proc)
@@ -40,11 +43,11 @@ class H264Mp3Tests(unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_ts_has_h264_and_mp3_for_the_first_and_a_later_player(self):
+        self.start("ts")
         both = ["h264", "mp3"]
-        # published: HTTP-FLV shows video
-        yield until(lambda: ffprobe(self.url("flv")), lambda r: "h264" in codecs(r), "the stream", timeout=40,
-                    step=0.5)
-        first = yield ffprobe(self.url("ts"))
+        # the first player that gets the stream (404 until it is published)
+        first = yield until(lambda: ffprobe(self.url("ts")), lambda r: r[2] == 0, "the stream", timeout=40,
+                            step=0.5)
         self.assertEqual(codecs(first), both, first[1][-1000:])
         yield sleep(2)  # the publisher goes on; the next player shares the cached muxer
         later = yield ffprobe(self.url("ts"))
@@ -52,6 +55,7 @@ class H264Mp3Tests(unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_flv_has_h264_and_mp3(self):
+        self.start("flv")
         result = yield until(lambda: ffprobe(self.url("flv")), lambda r: codecs(r) == ["h264", "mp3"],
                              "h264 + mp3 over HTTP-FLV", timeout=40, step=0.5)
         self.assertEqual(codecs(result), ["h264", "mp3"])

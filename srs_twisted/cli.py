@@ -136,10 +136,12 @@ def run(conf, opts) -> int:
     if conf.work_dir:
         os.chdir(conf.work_dir)
     log.configure(conf.srs_log_tank, conf.srs_log_file, conf.srs_log_level)
-    from twisted.logger import globalLogPublisher
+    from twisted.logger import globalLogBeginner, globalLogPublisher
 
     # Unhandled errors in Deferreds and timed calls are bugs: marked and counted.
     globalLogPublisher.addObserver(log.report_twisted_failures)
+    # Twisted's own warnings and errors as SRS lines (as under twistd).
+    globalLogBeginner.beginLoggingTo([log.SrsObserver()], redirectStandardIO=False)
     logger = log.ContextLogger()
     from .http.stream import mount_warnings
 
@@ -185,10 +187,17 @@ def run(conf, opts) -> int:
     # SIGINT/SIGTERM handlers in (they stop the reactor too), and ours go
     # back on top once it runs.
     install_handlers()
+    from .service import StartError
+
     try:
         srv.startService()
-    except Exception as e:  # a port in use, a bad interface...
+    except StartError as e:  # a port in use, a bad interface...
         logger.error(f"start server failed: {e}")
+        if conf.srs_log_tank == "file":
+            sys.stderr.write(f"srs: start server failed: {e}\n")
+        return 1
+    except Exception:  # a bug: its traceback
+        log.log_unexpected(logger, "start server failed")
         return 1
     pid_path = os.path.abspath(conf.pid) if conf.pid else ""
     _write_pid(pid_path)

@@ -16,7 +16,8 @@ import os
 import sys
 import time
 
-from twisted.logger import LogLevel, Logger, globalLogPublisher
+from twisted.logger import ILogObserver, LogLevel, Logger, formatEvent, globalLogPublisher
+from zope.interface import implementer
 
 from .live.registry import new_id
 
@@ -231,9 +232,69 @@ def report_twisted_failures(event: dict) -> None:
     log_unexpected(None, f"twisted: {why}", failure)
 
 
+# ---- Twisted's own log events in SRS's format ----------------------------------------
+_FROM_TWISTED = {
+    LogLevel.debug: "verbose",
+    LogLevel.info: "info",
+    LogLevel.warn: "warn",
+    LogLevel.error: "error",
+    LogLevel.critical: "error",
+}
+
+
+@implementer(ILogObserver)
+class SrsObserver:
+    """Twisted's log events as SRS lines, so ``twistd -n srs`` prints what
+    ``srs`` prints (the ``srs`` command observes with it too).
+
+    * Text the program wrote to stdout or stderr, which twistd turns into log
+      events (the console ``srs_log_tank`` writes there), is written as it
+      was, without a second timestamp, to ``out``.
+    * Twisted's own events go to the SRS sink at their level, one context id
+      for all of them: its ``info`` chatter ("Starting factory ...") is SRS's
+      ``info``, hidden at the default ``trace``; warnings and errors show.
+    * An unhandled failure is left to :func:`report_twisted_failures`.
+    """
+
+    def __init__(self, out=None) -> None:
+        # Where the raw stdout/stderr text goes (and lines while no sink is
+        # set): the process's real stdout unless a file is given.
+        self.out = out
+        self.cid = new_id()
+
+    def __call__(self, event: dict) -> None:
+        namespace = event.get("log_namespace")
+        if namespace in ("stdout", "stderr") and "log_io" in event:
+            self._write(f"{event['log_io']}\n")
+            return
+        level = event.get("log_level") or LogLevel.info
+        if event.get("log_failure") is not None and level >= LogLevel.critical:
+            return
+        srs_level = _FROM_TWISTED.get(level, "info")
+        if namespace == "srs_twisted" and "cid" in event:  # a ContextLogger line while no sink is set
+            cid, text = event["cid"], event.get("msg", "")
+            srs_level = "trace" if srs_level == "info" else srs_level
+        else:
+            cid, text = self.cid, formatEvent(event)
+        if _sink is not None:
+            for line in text.splitlines() or [""]:
+                _sink.emit(srs_level, cid, line)
+        elif _ORDER.index(srs_level) >= _ORDER.index("trace"):
+            self._write(format_line(srs_level, cid, text))
+
+    def _write(self, text: str) -> None:
+        out = self.out if self.out is not None else sys.__stdout__
+        try:  # never raise into the log system
+            out.write(printable(text, getattr(out, "encoding", None) or "utf-8"))
+            out.flush()
+        except Exception:
+            pass
+
+
 __all__ = [
     "ContextLogger",
     "LogSink",
+    "SrsObserver",
     "capture",
     "configure",
     "current_sink",

@@ -7,6 +7,7 @@ import functools
 
 from twisted.application import internet, service
 from twisted.internet import defer, endpoints
+from twisted.internet.error import CannotListenError
 from twisted.python import failure
 
 from .context import ServerContext
@@ -230,12 +231,14 @@ class SrsService(service.MultiService):
 
     def startService(self) -> None:
         super().startService()
-        http = [c.name for c in self if c.name and c.name.startswith(("http", "exporter"))]
+        from .banner import startup_lines
+
         self.log.trace(
-            f"srs-twisted started, server_id={self.ctx.server_id}, "
-            f"rtmp listen={' '.join(self.config.listen)}, chunk_size={self.config.chunk_size}, "
-            f"http={','.join(http) or 'off'}"
+            f"srs-twisted started, server_id={self.ctx.server_id}, chunk_size={self.config.chunk_size}, "
+            f"vhosts={','.join(self.config.vhosts) or 'none'}"
         )
+        for line in startup_lines(self.config, self.bind_host):
+            self.log.trace(line)
         for message in inert_settings(self.config):
             self.log.warn(message)
 
@@ -387,6 +390,10 @@ class _Spec:
         self.build = build
 
 
+class StartError(Exception):
+    """The server cannot start, for a reason one line tells (a port in use)."""
+
+
 class _Listener(internet.StreamServerEndpointService):
     """A listening port that a reload may hand over already bound."""
 
@@ -396,6 +403,12 @@ class _Listener(internet.StreamServerEndpointService):
 
     def privilegedStartService(self) -> None:
         if self._waitingForPort is None:
-            super().privilegedStartService()
+            try:
+                super().privilegedStartService()
+            except CannotListenError as e:
+                reason = getattr(e.socketError, "strerror", None) or str(e.socketError)
+                host = e.interface or "0.0.0.0"
+                where = f"[{host}]:{e.port}" if ":" in host else f"{host}:{e.port}"
+                raise StartError(f"{self.name} cannot listen on {where}: {reason}") from None
         else:
             service.Service.privilegedStartService(self)

@@ -70,7 +70,6 @@ def load_config(path, env_only=False, environ=None):
 def makeService(options):
     from .config import ConfigError
     from . import log
-    from .service import SrsService
 
     try:
         conf = load_config(options["config"], options["env-only"])
@@ -83,4 +82,55 @@ def makeService(options):
     from twisted.logger import globalLogPublisher
 
     globalLogPublisher.addObserver(log.report_twisted_failures)
-    return SrsService(conf)
+    return _twistd_service(conf, getattr(options, "parent", None) or {})
+
+
+def log_target(twistd: dict):
+    """Where twistd would write its log (stdout, or a file), or None where
+    twistd's own choice must stand (``--syslog``, ``--logger``, a daemon
+    asked to log to stdout)."""
+    logfile = twistd.get("logfile") or ""
+    if twistd.get("syslog") or twistd.get("logger") or (logfile == "-" and not twistd.get("nodaemon")):
+        return None
+    if logfile in ("", "-") and twistd.get("nodaemon"):
+        return sys.stdout
+    from twisted.python.logfile import LogFile
+
+    return LogFile.fromFullPath(logfile or "twistd.log")
+
+
+def _twistd_service(conf, twistd: dict):
+    """The server as twistd runs it: its lines written as ``srs`` writes
+    them (not wrapped in twistd's own timestamp), and a port that cannot be
+    bound one error line and exit status 1, not a traceback."""
+    from twisted.logger import ILogObserver
+    from twisted.python.components import Componentized
+
+    from . import log
+    from .service import SrsService, StartError
+
+    class TwistdSrsService(SrsService):
+        def setServiceParent(self, parent):
+            # twistd makes the application right after makeService and
+            # starts logging with the observer set on it, if any.
+            if isinstance(parent, Componentized) and parent.getComponent(ILogObserver) is None:
+                out = log_target(twistd)
+                if out is not None:
+                    parent.setComponent(ILogObserver, log.SrsObserver(out))
+            super().setServiceParent(parent)
+
+        def privilegedStartService(self):
+            try:
+                super().privilegedStartService()
+            except StartError as e:
+                self.log.error(f"start server failed: {e}")
+                pidfile = twistd.get("pidfile")
+                try:  # twistd wrote it and removes it only after a run
+                    with open(pidfile) as f:
+                        if int(f.read().strip() or 0) == os.getpid():
+                            os.unlink(pidfile)
+                except (OSError, TypeError, ValueError):
+                    pass
+                raise SystemExit(1) from None
+
+    return TwistdSrsService(conf)

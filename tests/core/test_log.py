@@ -168,3 +168,71 @@ class UnexpectedErrorTests(unittest.TestCase):
         self.flushLoggedErrors(RuntimeError)
         self.assertEqual(log.unexpected_errors(), before + 1)
         self.assertTrue(any("RuntimeError: nobody listens" in m for m in self.messages()), self.messages())
+
+
+class SrsObserverTests(unittest.TestCase):
+    """Twisted's events in SRS's format: what twistd -n srs prints (issue 9 item 16)."""
+
+    def setUp(self):
+        import io
+
+        self.out = io.StringIO()
+        self.path = os.path.join(tempfile.mkdtemp(), "srs.log")
+        self.addCleanup(log.unconfigure)
+        self.observer = log.SrsObserver(self.out)
+
+    def event(self, **fields):
+        from twisted.logger import LogLevel
+
+        fields.setdefault("log_level", LogLevel.info)
+        fields.setdefault("log_namespace", "twisted.web.server.Site")
+        fields.setdefault("log_format", "")
+        self.observer(fields)
+
+    def sink_lines(self):
+        with open(self.path) as f:
+            return [LINE.match(line).groups() for line in f.read().splitlines()]
+
+    def test_stdout_text_is_written_as_it_was(self):
+        from twisted.logger import LogLevel
+
+        line = "[2026-11-22 08:13:04.123][Trace][42][abcd1234] srs-twisted started"
+        self.event(log_namespace="stdout", log_format="{log_io}", log_io=line)
+        self.event(log_namespace="stderr", log_level=LogLevel.error, log_format="{log_io}", log_io="caf\udcff")
+        self.assertEqual(self.out.getvalue(), line + "\ncaf\\xff\n")
+
+    def test_twisted_events_become_srs_lines_at_their_level(self):
+        from twisted.logger import LogLevel
+
+        log.configure("file", self.path, "trace")
+        self.event(log_format="Starting factory {f!r}", f="x")  # info: hidden at trace
+        self.event(log_level=LogLevel.warn, log_format="careful {what}", what="now")
+        self.event(log_level=LogLevel.error, log_format="two\nlines")
+        got = self.sink_lines()
+        self.assertEqual([(lvl, msg) for lvl, _, _, msg in got], [("Warn", "careful now"), ("Error", "two"), ("Error", "lines")])
+        self.assertEqual({cid for _, _, cid, _ in got}, {self.observer.cid})
+        self.assertEqual(self.out.getvalue(), "")
+
+    def test_info_level_shows_twisted_chatter(self):
+        log.configure("file", self.path, "info")
+        self.event(log_format="Site starting on {port}", port=8080)
+        self.assertEqual([(lvl, msg) for lvl, _, _, msg in self.sink_lines()], [("Debug", "Site starting on 8080")])
+
+    def test_unhandled_failures_are_left_to_the_unexpected_error_report(self):
+        from twisted.logger import LogLevel
+        from twisted.python.failure import Failure
+
+        log.configure("file", self.path, "trace")
+        self.event(log_level=LogLevel.critical, log_format="Unhandled error in Deferred:",
+                   log_failure=Failure(ValueError("boom")))
+        self.assertEqual(self.sink_lines(), [])
+
+    def test_without_a_sink_lines_go_to_out(self):
+        from twisted.logger import LogLevel
+
+        log.unconfigure()
+        self.event(log_level=LogLevel.warn, log_format="careful")
+        self.event(log_namespace="srs_twisted", log_format="[{cid}] {msg}", cid="cid00009", msg="ours")
+        got = [LINE.match(line).groups() for line in self.out.getvalue().splitlines()]
+        self.assertEqual([(lvl, cid, msg) for lvl, _, cid, msg in got],
+                         [("Warn", self.observer.cid, "careful"), ("Trace", "cid00009", "ours")])

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -182,24 +184,77 @@ class RunTests(unittest.TestCase):
         self.assertIn(f"127.0.0.1:{port}", out)
 
 
+# An SRS log line: [date time.ms][Level][pid][cid] message
+SRS_LINE = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\]\[(\w+)\]\[\d+\]\[\w+\] (.*)$")
+
+
+def busy_port(test) -> int:
+    """A loopback port something else listens on."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", h.free_port()))
+    sock.listen(1)
+    test.addCleanup(sock.close)
+    return sock.getsockname()[1]
+
+
 class TwistdTests(unittest.TestCase):
     timeout = 120
 
-    def test_twistd_srs_on_defaults_serves_rtmp(self):
+    def twistd(self, *args, env=None):
         d = tempfile.mkdtemp(prefix="srs-twistd-")
         self.addCleanup(shutil.rmtree, d, True)
-        port = h.free_port()
-        twistd = subprocess.Popen(
+        self.pid_file = os.path.join(d, "twistd.pid")
+        proc = subprocess.Popen(
             [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
-             "-n", "--pidfile", os.path.join(d, "twistd.pid"), "srs"],
+             "-n", "--pidfile", self.pid_file, "srs", *args],
             cwd=d,
-            env=dict(os.environ, PYTHONPATH=h.ROOT, SRS_LISTEN=f"127.0.0.1:{port}"),
+            env=dict(os.environ, PYTHONPATH=h.ROOT, **(env or {})),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
-        self.addCleanup(h.stop_process, twistd)
-        h.wait_port(port, proc=twistd)
-        twistd.send_signal(signal.SIGTERM)
-        twistd.wait(h.WAIT)
-        out = twistd.stdout.read().decode()
-        self.assertIn("srs-twisted started", out)
+        self.addCleanup(h.stop_process, proc)
+        return proc
+
+    def test_twistd_srs_prints_srs_lines_with_the_urls(self):
+        rtmp, http, api = h.free_port(), h.free_port(), h.free_port()
+        proc = self.twistd(env={"SRS_LISTEN": f"127.0.0.1:{rtmp}", "SRS_HTTP_SERVER_LISTEN": str(http),
+                                "SRS_HTTP_API_LISTEN": str(api)})
+        h.wait_port(rtmp, proc=proc)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(h.WAIT)
+        lines = proc.stdout.read().decode().splitlines()
+        # Every line as `srs` prints it: no second (twistd) timestamp around it.
+        self.assertEqual([line for line in lines if not SRS_LINE.match(line)], [], lines)
+        messages = [SRS_LINE.match(line).group(2) for line in lines]
+        self.assertTrue(messages[0].startswith("srs-twisted started"), messages)
+        self.assertIn(f"RTMP listen=127.0.0.1:{rtmp}: publish and play rtmp://127.0.0.1:{rtmp}/live/livestream", messages)
+        self.assertIn(f"HTTP-FLV: play http://127.0.0.1:{http}/live/livestream.flv "
+                      "(also .ts, .aac, .mp3, and over WebSocket)", messages)
+        self.assertIn(f"HTTP API listen={api}: http://127.0.0.1:{api}/api/v1/versions", messages)
+
+    def test_twistd_busy_port_is_one_error_line_and_exit_1(self):
+        port = busy_port(self)
+        proc = self.twistd(env={"SRS_LISTEN": f"127.0.0.1:{port}", "SRS_HTTP_SERVER_LISTEN": str(h.free_port()),
+                                "SRS_HTTP_API_LISTEN": str(h.free_port())})
+        self.assertEqual(proc.wait(h.WAIT), 1)
+        lines = proc.stdout.read().decode().splitlines()
+        self.assertEqual(len(lines), 1, lines)
+        self.assertEqual(SRS_LINE.match(lines[0]).groups(),
+                         ("Error", f"start server failed: rtmp-0 cannot listen on 127.0.0.1:{port}: Address already in use"))
+        self.assertFalse(os.path.exists(self.pid_file))
+
+
+class BusyPortTests(unittest.TestCase):
+    timeout = 120
+
+    def test_srs_busy_port_is_one_error_line_and_exit_1(self):
+        port = busy_port(self)
+        d = tempfile.mkdtemp(prefix="srs-cli-")
+        self.addCleanup(shutil.rmtree, d, True)
+        env = {"SRS_LISTEN": f"127.0.0.1:{port}", "SRS_PID": os.path.join(d, "srs.pid"), "SRS_LOG_TANK": "console"}
+        out = srs("-e", env=env, timeout=h.WAIT)
+        self.assertEqual(out.returncode, 1)
+        lines = (out.stdout + out.stderr).splitlines()
+        self.assertEqual(len(lines), 1, lines)
+        self.assertEqual(SRS_LINE.match(lines[0]).groups(),
+                         ("Error", f"start server failed: rtmp-0 cannot listen on 127.0.0.1:{port}: Address already in use"))

@@ -84,6 +84,9 @@ class ServerContext:
         # Server-wide counters (SRS's srs_*_total metrics); bytes of clients
         # still connected are in their own ClientInfo.
         self.totals = {"clients": 0, "client_errors": 0, "recv_bytes": 0, "send_bytes": 0}
+        # Open TCP connections of every listener (what max_connections
+        # bounds; see srs_twisted.limits).
+        self.connections = 0
         self.started = clock.seconds()
         self.server_id = getattr(config, "server_id", "") or new_id("vid-", 7)
         self.service_id = new_id("", 8)

@@ -11,6 +11,7 @@ from twisted.internet.error import CannotListenError
 from twisted.python import failure
 
 from .context import ServerContext
+from .limits import ConnectionLimitFactory, check_file_limit, raise_file_limit
 from .log import ContextLogger
 from .rtmp.protocol import RtmpServerFactory
 
@@ -110,7 +111,7 @@ class SrsService(service.MultiService):
 
     def _add_listeners(self, specs: dict) -> None:
         for name, spec in specs.items():
-            svc = _Listener(endpoints.serverFromString(self.reactor, spec.description), spec.build(), spec)
+            svc = _Listener(endpoints.serverFromString(self.reactor, spec.description), self._limited(spec), spec)
             svc._raiseSynchronously = True
             svc.setName(name)
             svc.setServiceParent(self)
@@ -216,11 +217,10 @@ class SrsService(service.MultiService):
         return site
 
     def _make_exporter_site(self, api_on: bool):
-        from twisted.web.server import Site
-
         from .http.exporter import metrics_resource
+        from .http.site import HeaderTimeoutSite
 
-        return Site(self._api() if api_on else metrics_resource(self.ctx))
+        return HeaderTimeoutSite(self.ctx, self._api() if api_on else metrics_resource(self.ctx))
 
     def reload_from_disk(self) -> None:
         """The API's raw reload: re-read the file the server started with."""
@@ -229,7 +229,21 @@ class SrsService(service.MultiService):
         path = getattr(self.config, "path", None)
         self.reload(load_config(path) if path else self.config)
 
+    def _limited(self, spec) -> ConnectionLimitFactory:
+        """The listener's factory, its connections counted against
+        max_connections with every other listener's."""
+        kind = "http" if spec.signature[0] == "site" else spec.signature[0]
+        return ConnectionLimitFactory(self.ctx, spec.build(), f"{kind} port {_port_of(spec.description)}")
+
+    def _check_file_limit(self) -> None:
+        """Raise the open-file limit to the hard limit and refuse to start
+        if max_connections does not fit in it (SRS's check_number_connections)."""
+        soft, hard = raise_file_limit()
+        self.log.trace(f"open files limit soft={soft} hard={hard}, max_connections={self.config.max_connections}")
+        check_file_limit(self.config.max_connections, soft)
+
     def startService(self) -> None:
+        self._check_file_limit()
         super().startService()
         from .banner import startup_lines
 
@@ -300,7 +314,7 @@ class SrsService(service.MultiService):
                 if svc.spec.signature != spec.signature:
                     # Same port, different content (e.g. the API added to
                     # the http_server port): swap the site's root in place.
-                    svc.factory.resource = spec.build().resource
+                    svc.factory.wrappedFactory.resource = spec.build().resource
                     svc.spec = spec
                     changes.append(f"{name} {spec.description} updated")
                 continue
@@ -348,7 +362,7 @@ class SrsService(service.MultiService):
     def _bind(self, spec, factory=None) -> tuple:
         """Listen now; returns (port, factory) or raises why not."""
         if factory is None:
-            factory = spec.build()
+            factory = self._limited(spec)
         ep = endpoints.serverFromString(self.reactor, spec.description)
         d = ep.listen(factory)
         result: list = []

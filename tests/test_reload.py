@@ -101,7 +101,7 @@ class ReloadTests(unittest.TestCase):
         self.assertEqual(self.names(), {"rtmp-0": "19351"})
         self.assertEqual(list(self.reactor.open), [19351])
         # The one shared factory serves the new port, with the new config.
-        self.assertIs(self.reactor.open[19351], factory)
+        self.assertIs(self.reactor.open[19351].wrappedFactory, factory)
         self.assertIs(factory.ctx.config, self.srv.config)
         self.assertIn("rtmp-0 tcp:19350", self.logs[-1])
 
@@ -146,7 +146,7 @@ class ReloadTests(unittest.TestCase):
         self.reload("listen 19350; http_server { enabled on; listen 18080; } http_api { enabled on; listen 18080; }")
         self.assertEqual(self.listens(), [19350, 18080])
         self.assertIs(self.reactor.open[18080], site)
-        self.assertIsNotNone(site.resource.api)
+        self.assertIsNotNone(site.wrappedFactory.resource.api)
 
     def test_a_busy_new_port_keeps_the_old_listener(self):
         self.start("listen 19350;")

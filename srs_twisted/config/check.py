@@ -32,7 +32,7 @@ _ENGINE = """engine {
 
 # A block with children is checked against them; a leaf's contents are not checked.
 _SCHEMA_TEXT = """
-listen; chunk_size; pid; daemon; max_connections; work_dir; server_id; asprocess; utc_time;
+listen; chunk_size; pid; daemon; max_connections; http_header_timeout; work_dir; server_id; asprocess; utc_time;
 srs_log_tank; srs_log_level; srs_log_level_v2; srs_log_file; ff_log_dir; ff_log_level;
 pithy_print_ms; grace_start_wait; grace_final_wait; force_grace_quit; empty_ip_ok; in_docker;
 disable_daemon_for_docker; inotify_auto_reload; auto_reload_for_docker; tcmalloc_release_rate;

@@ -720,6 +720,9 @@ class SrsConfig:
     listen: list[str] = _list(["1935"], ("rtmp", "listen"))
     chunk_size: int = _int(60000, ("rtmp", "chunk_size"), low=128, high=65536)
     max_connections: int = _int(1000, low=1)
+    # Ours (SRS has none): seconds an HTTP connection may take to send a
+    # request's headers, from its opening or the previous response; 0 = no bound.
+    http_header_timeout: float = _float(30.0)  # seconds
     pid: str = _str("./objs/srs.pid")
     work_dir: str = _str("./")
     daemon: bool = _on(True)  # parsed only: srs-twisted never daemonizes itself

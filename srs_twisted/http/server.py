@@ -13,6 +13,7 @@ from ..log import ContextLogger
 from ..url import StreamRequest, validate_names
 from . import stream as st
 from .paths import BadPath, normalize_request
+from .site import HeaderTimeoutSite
 
 # Paths the API owns when API and HTTP server share one port.
 API_PREFIXES = ("/api/", "/rtc/", "/metrics", "/gb/")
@@ -297,8 +298,9 @@ class HttpRoot(resource.Resource):
         return NotFound().render(request)
 
 
-class SrsSite(server.Site):
-    """A site that shows no tracebacks and logs every error answer (a 404
+class SrsSite(HeaderTimeoutSite):
+    """A site that shows no tracebacks, bounds how long request headers may
+    take (``http_header_timeout``) and logs every error answer (a 404
     included) to the server log."""
 
     displayTracebacks = False
@@ -322,5 +324,5 @@ def make_site(ctx, static_dir: str | None, api=None, crossdomain: bool = True) -
     """The site of one HTTP port: the HTTP server (static files and live
     streams) with the API when it shares the port, or the API alone."""
     if static_dir is None and api is not None:
-        return SrsSite(api)
-    return SrsSite(HttpRoot(ctx, static_dir, api, crossdomain))
+        return SrsSite(ctx, api)
+    return SrsSite(ctx, HttpRoot(ctx, static_dir, api, crossdomain))

@@ -130,15 +130,6 @@ class RtmpServerProtocol(protocol.Protocol):
         self.client.recv_bytes = lambda: self.session.bytes_received if self.session else 0
         self.client.send_bytes = lambda: self.sent_bytes
         self.client.kick = self.kick
-        if self.factory.active >= self.ctx.config.max_connections:
-            self.log.warn(
-                f"RTMP client ip={ip}:{port} refused: {self.factory.active} connections "
-                f"reach max_connections={self.ctx.config.max_connections}"
-            )
-            self.closed = True
-            self.transport.abortConnection()
-            return
-        self.factory.active += 1
         self.ctx.add_client(self.client)
         self.log.trace(f"RTMP client ip={ip}:{port}, fd={self.transport.fileno() if hasattr(self.transport, 'fileno') else -1}")
         conf = self.ctx.config
@@ -211,7 +202,6 @@ class RtmpServerProtocol(protocol.Protocol):
         try:
             self._stop_stream()
         finally:
-            self.factory.active -= 1
             self.ctx.remove_client(self.client, error=self.failed)
             duration = self.ctx.clock.seconds() - self._start
             req = self.client.request
@@ -489,4 +479,3 @@ class RtmpServerFactory(protocol.ServerFactory):
 
     def __init__(self, ctx) -> None:
         self.ctx = ctx
-        self.active = 0

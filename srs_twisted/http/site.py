@@ -1,0 +1,82 @@
+"""The site every HTTP port serves (``http_server``, ``http_api``,
+``exporter``): Twisted's Site, whose connections must finish each request's
+headers within ``http_header_timeout`` seconds.
+
+Twisted's own idle timeout restarts with every byte, so a client sending one
+header byte every few seconds (slowloris) would hold its connection, and a
+file descriptor, forever.  The header timer starts when the connection opens
+and again when a response ends on a kept-alive connection, and stops when
+the request's headers are complete; a long response (an HTTP-FLV stream, a
+WebSocket) is not bounded by it.
+"""
+
+from __future__ import annotations
+
+from twisted.web import http, server
+
+from ..log import ContextLogger
+
+DEFAULT_HEADER_TIMEOUT = 30.0
+
+
+class HeaderTimeoutChannel(http.HTTPChannel):
+    """An HTTP/1.1 connection that is closed when a request's headers take
+    longer than its site's ``header_timeout()`` seconds (0: no bound)."""
+
+    _header_call = None
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        self._await_headers()
+
+    def _await_headers(self) -> None:
+        timeout = self.site.header_timeout()
+        if timeout and timeout > 0 and self._header_call is None:
+            self._header_call = self.callLater(timeout, self._headers_timed_out, timeout)
+
+    def _headers_done(self) -> None:
+        call, self._header_call = self._header_call, None
+        if call is not None and call.active():
+            call.cancel()
+
+    def allHeadersReceived(self) -> None:
+        self._headers_done()
+        super().allHeadersReceived()
+
+    def requestDone(self, request) -> None:
+        # Armed first: a pipelined request already buffered may complete
+        # its headers (and disarm the timer) inside requestDone.
+        self._await_headers()
+        super().requestDone(request)
+
+    def _headers_timed_out(self, timeout: float) -> None:
+        self._header_call = None
+        transport = self.transport
+        if transport is None:
+            return
+        peer = transport.getPeer()
+        ContextLogger().warn(
+            f"HTTP client ip={getattr(peer, 'host', '?')}:{getattr(peer, 'port', 0)} closed: "
+            f"request headers not complete in {timeout:g}s (http_header_timeout)"
+        )
+        transport.abortConnection()
+
+    def connectionLost(self, reason) -> None:
+        self._headers_done()
+        super().connectionLost(reason)
+
+
+class HeaderTimeoutSite(server.Site):
+    """A Site on the server's clock whose connections are
+    :class:`HeaderTimeoutChannel`; the bound is read from ``ctx.config`` per
+    connection, so a reload changes it for new requests."""
+
+    protocol = HeaderTimeoutChannel
+    displayTracebacks = False
+
+    def __init__(self, ctx, resource, **kw) -> None:
+        super().__init__(resource, reactor=ctx.clock, **kw)
+        self.ctx = ctx
+
+    def header_timeout(self) -> float:
+        return getattr(self.ctx.config, "http_header_timeout", DEFAULT_HEADER_TIMEOUT)

@@ -11,7 +11,7 @@ from twisted.internet.error import CannotListenError
 from twisted.python import failure
 
 from .context import ServerContext
-from .limits import ConnectionLimitFactory, check_file_limit, raise_file_limit
+from .limits import ConnectionLimitFactory, FileLimitError, check_file_limit, raise_file_limit
 from .log import ContextLogger
 from .rtmp.protocol import RtmpServerFactory
 
@@ -235,12 +235,23 @@ class SrsService(service.MultiService):
         kind = "http" if spec.signature[0] == "site" else spec.signature[0]
         return ConnectionLimitFactory(self.ctx, spec.build(), f"{kind} port {_port_of(spec.description)}")
 
+    _file_limit: tuple[int, int] | None = None
+
     def _check_file_limit(self) -> None:
-        """Raise the open-file limit to the hard limit and refuse to start
-        if max_connections does not fit in it (SRS's check_number_connections)."""
-        soft, hard = raise_file_limit()
-        self.log.trace(f"open files limit soft={soft} hard={hard}, max_connections={self.config.max_connections}")
-        check_file_limit(self.config.max_connections, soft)
+        """Before any port listens: raise the open-file limit to the hard
+        limit, and refuse to start (StartError) if max_connections does not
+        fit in it (SRS's check_number_connections)."""
+        if self._file_limit is not None:
+            return
+        self._file_limit = raise_file_limit()
+        try:
+            check_file_limit(self.config.max_connections, self._file_limit[0])
+        except FileLimitError as e:
+            raise StartError(str(e)) from None
+
+    def privilegedStartService(self) -> None:
+        self._check_file_limit()  # twistd binds the ports here
+        super().privilegedStartService()
 
     def startService(self) -> None:
         self._check_file_limit()
@@ -255,6 +266,8 @@ class SrsService(service.MultiService):
             self.log.trace(line)
         for message in inert_settings(self.config):
             self.log.warn(message)
+        soft, hard = self._file_limit
+        self.log.trace(f"open files limit soft={soft} hard={hard}, max_connections={self.config.max_connections}")
 
     def _add_heartbeat(self) -> None:
         if self.config.heartbeat.enabled:

@@ -11,7 +11,7 @@ from twisted.trial import unittest
 from srs_twisted import config as srs_config
 from srs_twisted import service as service_module
 from srs_twisted.limits import FileLimitError, check_file_limit, raise_file_limit
-from srs_twisted.service import SrsService
+from srs_twisted.service import SrsService, StartError
 
 RTMP, HTTP, API, EXPORTER = 19350, 18080, 19850, 19720
 
@@ -155,13 +155,20 @@ class FileLimitTests(unittest.TestCase):
         self.patch(service_module, "raise_file_limit", lambda: (1024, 1024))
         reactor = MemoryReactorClock()
         srv = SrsService(srs_config.load_string(f"listen {RTMP};\nvhost __defaultVhost__ {{}}"), reactor)
-        self.assertRaises(FileLimitError, srv.startService)
+        with self.assertRaises(StartError) as e:
+            srv.startService()
+        self.assertIn("max_connections=1000 needs 1128 open files, system limit to 1024", str(e.exception))
+        self.assertEqual(reactor.tcpServers, [])
+        # twistd binds its ports in privilegedStartService: refused there too
+        srv = SrsService(srs_config.load_string(f"listen {RTMP};\nvhost __defaultVhost__ {{}}"), reactor)
+        self.assertRaises(StartError, srv.privilegedStartService)
         self.assertEqual(reactor.tcpServers, [])
 
     def test_service_raises_the_limit_at_start(self):
         seen = []
         self.patch(service_module, "raise_file_limit", lambda: seen.append(1) or (4096, 4096))
         srv = SrsService(srs_config.load_string(f"listen {RTMP};\nvhost __defaultVhost__ {{}}"), MemoryReactorClock())
+        srv.privilegedStartService()
         srv.startService()
         self.addCleanup(srv.stopService)
         self.assertEqual(seen, [1])

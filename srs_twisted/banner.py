@@ -82,8 +82,8 @@ def startup_lines(config, bind_host: str = "") -> list[str]:
             path = "/" + _fill(mount, vhost.name).lstrip("/")
             ext = os.path.splitext(path)[1]
             kind = {".ts": "HTTP-TS", ".aac": "HTTP-AAC", ".mp3": "HTTP-MP3"}.get(ext, "HTTP-FLV")
-            others = ", ".join(e for e in (".flv", ".ts", ".aac", ".mp3") if e != ext)
-            lines.append(f"{kind}: play {http_urls(path)} (also {others}, and over WebSocket)")
+            ws = http_urls(path).replace("https://", "wss://").replace("http://", "ws://")
+            lines.append(f"{kind}: play {http_urls(path)}, over WebSocket {ws}")
         for name, section, directory, file in (
             ("HLS", vhost.hls, vhost.hls.hls_path, vhost.hls.hls_m3u8_file),
             ("DASH", vhost.dash, vhost.dash.dash_path, vhost.dash.dash_mpd_file),

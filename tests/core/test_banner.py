@@ -11,7 +11,8 @@ class BannerTests(unittest.TestCase):
     def test_built_in_defaults(self):
         self.assertEqual(startup_lines(config.load_string(DEFAULT_CONFIG)), [
             "RTMP listen=1935: publish and play rtmp://127.0.0.1:1935/live/livestream",
-            "HTTP-FLV: play http://127.0.0.1:8080/live/livestream.flv (also .ts, .aac, .mp3, and over WebSocket)",
+            "HTTP-FLV: play http://127.0.0.1:8080/live/livestream.flv, "
+            "over WebSocket ws://127.0.0.1:8080/live/livestream.flv",
             "HTTP server listen=8080: files of ./objs/nginx/html at http://127.0.0.1:8080/",
             "HTTP API listen=1985: http://127.0.0.1:1985/api/v1/versions",
         ])
@@ -31,8 +32,8 @@ class BannerTests(unittest.TestCase):
         self.assertEqual(startup_lines(conf), [
             "RTMP listen=1935 [::]:1936: publish and play rtmp://127.0.0.1:1935/live/livestream, "
             "rtmp://[::1]:1936/live/livestream",
-            "HTTP-AAC: play http://127.0.0.1:8080/live/livestream.aac, https://127.0.0.1:8443/live/livestream.aac "
-            "(also .flv, .ts, .mp3, and over WebSocket)",
+            "HTTP-AAC: play http://127.0.0.1:8080/live/livestream.aac, https://127.0.0.1:8443/live/livestream.aac, "
+            "over WebSocket ws://127.0.0.1:8080/live/livestream.aac, wss://127.0.0.1:8443/live/livestream.aac",
             "HLS: play http://127.0.0.1:8080/live/livestream.m3u8, https://127.0.0.1:8443/live/livestream.m3u8",
             "DASH: writes /var/dash/live/livestream.mpd, outside http_server.dir ./html, so not served over HTTP",
             "HTTP server listen=0.0.0.0:8080 8443: files of ./html at http://127.0.0.1:8080/, https://127.0.0.1:8443/",

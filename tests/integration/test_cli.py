@@ -228,8 +228,8 @@ class TwistdTests(unittest.TestCase):
         messages = [SRS_LINE.match(line).group(2) for line in lines]
         self.assertTrue(messages[0].startswith("srs-twisted started"), messages)
         self.assertIn(f"RTMP listen=127.0.0.1:{rtmp}: publish and play rtmp://127.0.0.1:{rtmp}/live/livestream", messages)
-        self.assertIn(f"HTTP-FLV: play http://127.0.0.1:{http}/live/livestream.flv "
-                      "(also .ts, .aac, .mp3, and over WebSocket)", messages)
+        self.assertIn(f"HTTP-FLV: play http://127.0.0.1:{http}/live/livestream.flv, "
+                      f"over WebSocket ws://127.0.0.1:{http}/live/livestream.flv", messages)
         self.assertIn(f"HTTP API listen={api}: http://127.0.0.1:{api}/api/v1/versions", messages)
 
     def test_twistd_busy_port_is_one_error_line_and_exit_1(self):

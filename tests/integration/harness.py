@@ -319,10 +319,12 @@ def publish(url: str, path: str, loop: bool = False, extra=()) -> subprocess.Pop
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def probe(target: str, timeout: float = 20.0) -> dict:
-    """ffprobe's streams and format of a URL or file, as JSON."""
+def probe(target: str, timeout: float = 90.0) -> dict:
+    """ffprobe's streams and format of a URL or file, as JSON.  On an RTMP
+    URL, ffprobe plays: it waits (up to 30 s without data) for a publisher,
+    so probing a stream is also how a test waits for it to be live."""
     out = subprocess.run(
-        [ffprobe(), "-v", "error", "-rw_timeout", "10000000", "-show_streams", "-show_format", "-of", "json", target]
+        [ffprobe(), "-v", "error", "-rw_timeout", "30000000", "-show_streams", "-show_format", "-of", "json", target]
         if target.startswith("rtmp") else
         [ffprobe(), "-v", "error", "-show_streams", "-show_format", "-of", "json", target],
         capture_output=True,
@@ -336,16 +338,16 @@ def probe(target: str, timeout: float = 20.0) -> dict:
 def record(url: str, seconds: float, out_path: str, timeout: float | None = None) -> subprocess.CompletedProcess:
     """Play ``url`` for ``seconds`` with FFmpeg, copying the streams to a file."""
     return subprocess.run(
-        [ffmpeg(), "-hide_banner", "-loglevel", "error", "-y", "-rw_timeout", "15000000",
+        [ffmpeg(), "-hide_banner", "-loglevel", "error", "-y", "-rw_timeout", "30000000",
          "-i", url, "-t", str(seconds), "-c", "copy", out_path],
         capture_output=True,
-        timeout=timeout or seconds + 30,
+        timeout=timeout or seconds + 90,
     )
 
 
 def start_player(url: str, seconds: float, out_path: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [ffmpeg(), "-hide_banner", "-loglevel", "error", "-y", "-rw_timeout", "15000000",
+        [ffmpeg(), "-hide_banner", "-loglevel", "error", "-y", "-rw_timeout", "30000000",
          "-i", url, "-t", str(seconds), "-c", "copy", out_path],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -379,6 +381,19 @@ def assert_streams(info: dict, expected) -> dict:
     if sorted(got) != sorted(expected):
         raise AssertionError(f"streams {got}, expected {sorted(expected)}")
     return streams_by_type(info)
+
+
+def file_size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def wait_growing(path: str, min_bytes: int = 1, timeout: float = WAIT) -> int:
+    """Wait until a file (a player's output, a recording) holds ``min_bytes``."""
+    return wait_for(lambda: file_size(path) >= min_bytes and file_size(path), timeout,
+                    message=f"{path} did not reach {min_bytes} bytes")
 
 
 def stop_process(proc: subprocess.Popen, timeout: float = 5.0) -> None:

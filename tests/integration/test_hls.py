@@ -38,7 +38,7 @@ def parse_m3u8(text: str) -> dict:
 
 
 class HlsServerCase(h.FileServerCase):
-    timeout = 180
+    timeout = 300
     prefix = "srs-hls-"
     hls = ""
     extra_vhost = ""
@@ -63,7 +63,7 @@ class HlsServerCase(h.FileServerCase):
         return os.path.join(self.root, "live", f"{name}.m3u8")
 
     def fetch(self, url: str) -> bytes:
-        with urllib.request.urlopen(url, timeout=10) as r:
+        with urllib.request.urlopen(url, timeout=h.WAIT) as r:
             return r.read()
 
     def playlist(self, name="s") -> dict:
@@ -86,14 +86,16 @@ class HlsServerCase(h.FileServerCase):
         raise AssertionError(f"no {count} segments in {self.m3u8_url(name)} after {deadline}s; log: "
                              f"{self.server.log()[-2000:]}")
 
-    def wait_unpublished(self, name="s", deadline: float = 15.0) -> dict:
+    def wait_unpublished(self, name="s", deadline: float = 60.0) -> dict:
         """The playlist once the publisher is gone: no temporary segment left."""
-        end = time.monotonic() + deadline
-        while time.monotonic() < end:
-            if not [f for f in self.files() if f.endswith(".tmp")]:
-                return self.playlist(name)
-            time.sleep(0.2)
-        raise AssertionError(f"a segment is still open: {self.files()}")
+        h.wait_for(lambda: not [f for f in self.files() if f.endswith(".tmp")], deadline, interval=0.2,
+                   message=lambda: f"a segment is still open: {self.files()}")
+        return self.playlist(name)
+
+    def wait_open_segment(self) -> str:
+        """Wait until the server has a segment open (its .tmp file)."""
+        return h.wait_for(lambda: next((f for f in self.files() if f.endswith(".tmp")), None),
+                          message=lambda: f"no open segment: {self.files()}")
 
     def files(self) -> set:
         found = set()
@@ -138,26 +140,23 @@ class HlsTests(HlsServerCase):
         self.assertEqual(info["media_sequence"], 0)
         # SRS's rule: the ceiling of the longest segment (the first is 2.023 s: audio leads by a frame)
         self.assertEqual(info["target"], max(2, math.ceil(max(e["duration"] for e in info["entries"]))))
-        probed = h.streams_by_type(h.probe(self.m3u8_url()))
-        self.assertEqual(probed["video"]["codec_name"], "h264")
-        self.assertEqual(probed["audio"]["codec_name"], "aac")
+        probed = h.assert_streams(h.probe(self.m3u8_url()), [("video", "h264"), ("audio", "aac")])
         self.assertEqual((probed["video"]["width"], probed["video"]["height"]), (320, 240))
+        self.assertGreaterEqual(len(info["entries"]), 2)
         for entry in info["entries"]:
             self.assertClose(entry["duration"], 2.0, 0.05)  # 1 s GOPs: cut at 2 s
             data = self.fetch(f"http://127.0.0.1:{self.http}/live/{entry['uri']}")
             self.assertEqual(len(data) % 188, 0)
             self.assertEqual(data[0], 0x47)
 
-    def test_playlist_duration_matches_the_publish_time(self):
-        started = time.monotonic()
+    def test_playlist_duration_matches_the_published_media(self):
         proc = self.publish(loop=False, seconds=10)
-        proc.wait(60)
-        published = time.monotonic() - started
+        proc.wait(120)
         info = self.wait_unpublished()
         self.assertEqual(proc.returncode, 0)
-        # within one fragment of what was published (the clip is 10 s; -re takes about as long)
+        # within one fragment of what was published (the clip is 10 s); not
+        # compared with the wall clock, which a busy machine stretches
         self.assertClose(info["total"], 10.0, 2.0)
-        self.assertClose(info["total"], published, 2.0)
         self.assertEqual(len(info["entries"]), 5)
         out = os.path.join(self.root, "all.ts")
         result = self.read_to_end(out)
@@ -167,9 +166,9 @@ class HlsTests(HlsServerCase):
     def test_publisher_killed_leaves_a_playlist_ffmpeg_reads_to_the_end(self):
         proc = self.publish()
         self.wait_segments(3)
-        time.sleep(1.0)  # in the middle of a segment
+        self.wait_open_segment()  # killed while a segment is open
         proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
+        proc.wait(h.WAIT)
         info = self.wait_unpublished()
         names = self.files()
         for entry in info["entries"]:
@@ -178,8 +177,7 @@ class HlsTests(HlsServerCase):
         out = os.path.join(self.root, "killed.ts")
         result = self.read_to_end(out)
         self.assertEqual(result.returncode, 0, result.stderr[-1000:])
-        probed = h.streams_by_type(h.probe(out))
-        self.assertEqual(set(probed), {"video", "audio"})
+        h.assert_streams(h.probe(out), [("video", "h264"), ("audio", "aac")])
         self.assertClose(self.duration_of(out), info["total"], 0.5)
 
     def test_republish_continues_after_a_discontinuity(self):
@@ -191,8 +189,7 @@ class HlsTests(HlsServerCase):
         info = self.wait_segments(len(first["entries"]) + 2)
         self.assertEqual(info["discontinuities"], 1)
         self.assertEqual(info["media_sequence"], 0)
-        probed = h.streams_by_type(h.probe(self.m3u8_url()))
-        self.assertEqual(set(probed), {"video", "audio"})
+        h.assert_streams(h.probe(self.m3u8_url()), [("video", "h264"), ("audio", "aac")])
 
 
 class HlsAesTests(HlsServerCase):
@@ -201,8 +198,10 @@ class HlsAesTests(HlsServerCase):
     def test_ffmpeg_decrypts_with_the_served_key(self):
         self.publish()
         info = self.wait_segments(3)
-        key_uris = {re.search(r'URI="([^"]+)"', e["key"]).group(1) for e in info["entries"]}
-        self.assertLessEqual(key_uris, {"s-0.key", "s-2.key", "s-4.key"})
+        # one key per two fragments, named after the first fragment it encrypts
+        key_uris = [re.search(r'URI="([^"]+)"', e["key"]).group(1) for e in info["entries"]]
+        first = info["media_sequence"]
+        self.assertEqual(key_uris, [f"s-{(first + i) // 2 * 2}.key" for i in range(len(key_uris))])
         key = self.fetch(f"http://127.0.0.1:{self.http}/live/s-0.key")
         self.assertEqual(len(key), 16)
         with open(os.path.join(self.root, "live", "s-0.ts"), "rb") as f:
@@ -212,8 +211,7 @@ class HlsAesTests(HlsServerCase):
         out = os.path.join(self.root, "out.ts")
         result = self.copy_from_playlist(out)
         self.assertEqual(result.returncode, 0, result.stderr[-1000:])
-        probed = h.streams_by_type(h.probe(out))
-        self.assertEqual(set(probed), {"video", "audio"})
+        h.assert_streams(h.probe(out), [("video", "h264"), ("audio", "aac")])
         self.assertClose(self.duration_of(out), 4.0, 0.5)
 
 
@@ -222,12 +220,9 @@ class HlsCleanupTests(HlsServerCase):
 
     def test_cleanup_keeps_the_window_and_one_more(self):
         self.publish()
-        info = self.wait_segments(1)
-        end = time.monotonic() + 60
-        while info["media_sequence"] < 6 and time.monotonic() < end:
-            time.sleep(0.5)
-            info = self.playlist()
-        self.assertGreaterEqual(info["media_sequence"], 6)
+        self.wait_segments(1)
+        info = h.wait_for(lambda: (lambda i: i if i["media_sequence"] >= 6 else None)(self.playlist()), 120,
+                          interval=0.5, message="the playlist did not slide to sequence 6")
         ts = sorted(int(re.search(r"s-(\d+)\.ts$", f).group(1)) for f in self.files() if f.endswith(".ts"))
         last = int(re.search(r"s-(\d+)", info["entries"][-1]["uri"]).group(1))
         # contiguous, ending with the playlist's last segment (the open one is a .tmp)
@@ -241,42 +236,38 @@ class HlsCleanupTests(HlsServerCase):
     def test_dispose_removes_every_file(self):
         proc = self.publish()
         self.wait_segments(2)
+        stopped = time.monotonic()  # the server sees the unpublish after this
         h.stop_process(proc)
         self.wait_unpublished()
         self.assertIn("live/s.m3u8", self.files())
-        gone = time.monotonic()
-        end = gone + 15
-        while self.files() and time.monotonic() < end:
-            time.sleep(0.2)
-        self.assertEqual(self.files(), set())
-        self.assertGreaterEqual(time.monotonic() - gone, 2.0)
+        h.wait_for(lambda: not self.files(), 60, interval=0.2, message=lambda: f"not disposed: {self.files()}")
+        # hls_dispose 3: not before 3 s after the unpublish (a lower bound,
+        # which a busy machine cannot break)
+        self.assertGreaterEqual(time.monotonic() - stopped, 2.9)
 
 
 class HlsSingleTrackTests(HlsServerCase):
     def test_audio_only(self):
         self.publish(extra=["-vn"])
         info = self.wait_segments(2)
+        self.assertGreaterEqual(len(info["entries"]), 2)
         for entry in info["entries"]:
             # pure audio is cut at hls_aof_ratio (2.1) * hls_fragment
             self.assertClose(entry["duration"], 4.2, 0.1)
-        probed = h.streams_by_type(h.probe(self.m3u8_url()))
-        self.assertEqual(set(probed), {"audio"})
-        self.assertEqual(probed["audio"]["codec_name"], "aac")
+        h.assert_streams(h.probe(self.m3u8_url()), [("audio", "aac")])
 
     def test_video_only(self):
         self.publish(extra=["-an"])
         info = self.wait_segments(2)
+        self.assertGreaterEqual(len(info["entries"]), 2)
         for entry in info["entries"]:
             self.assertClose(entry["duration"], 2.0, 0.05)
-        probed = h.streams_by_type(h.probe(self.m3u8_url()))
-        self.assertEqual(set(probed), {"video"})
+        h.assert_streams(h.probe(self.m3u8_url()), [("video", "h264")])
 
     def test_mp3_audio(self):
         self.publish(kind="h264-mp3")
         self.wait_segments(2)
-        probed = h.streams_by_type(h.probe(self.m3u8_url()))
-        self.assertEqual(probed["audio"]["codec_name"], "mp3")
-        self.assertEqual(probed["video"]["codec_name"], "h264")
+        h.assert_streams(h.probe(self.m3u8_url()), [("video", "h264"), ("audio", "mp3")])
 
 
 class HlsFmp4Tests(HlsSingleTrackTests):
@@ -291,19 +282,18 @@ class HlsFmp4Tests(HlsSingleTrackTests):
         self.assertIn("#EXT-X-VERSION:7\n", text)
         self.assertIn('#EXT-X-MAP:URI="s/init.mp4"\n', text)
         self.fetch_init()
+        self.assertGreaterEqual(len(info["entries"]), 2)
         for entry in info["entries"]:
             self.assertRegex(entry["uri"], r"^s-\d+\.m4s$")
             self.assertClose(entry["duration"], 2.0, 0.05)
             data = self.fetch(f"http://127.0.0.1:{self.http}/live/{entry['uri']}")
             self.assertEqual(data[4:8], b"moof")
-        probed = h.streams_by_type(h.probe(self.m3u8_url()))
-        self.assertEqual(probed["video"]["codec_name"], "h264")
-        self.assertEqual(probed["audio"]["codec_name"], "aac")
+        probed = h.assert_streams(h.probe(self.m3u8_url()), [("video", "h264"), ("audio", "aac")])
         self.assertEqual((probed["video"]["width"], probed["video"]["height"]), (320, 240))
         out = os.path.join(self.root, "out.mp4")
         result = self.copy_from_playlist(out)
         self.assertEqual(result.returncode, 0, result.stderr[-1000:])
-        self.assertEqual(set(h.streams_by_type(h.probe(out))), {"video", "audio"})
+        h.assert_streams(h.probe(out), [("video", "h264"), ("audio", "aac")])
         self.assertGreaterEqual(self.duration_of(out), 3.5)
 
     def test_republish_keeps_one_init(self):
@@ -317,12 +307,11 @@ class HlsFmp4Tests(HlsSingleTrackTests):
         text = self.fetch(self.m3u8_url()).decode()
         self.assertEqual(text.count("#EXT-X-MAP"), 1)
         self.assertEqual([f for f in self.files() if f.endswith(".mp4")], ["live/s/init.mp4"])
-        probed = h.streams_by_type(h.probe(self.m3u8_url()))
-        self.assertEqual(set(probed), {"video", "audio"})
+        h.assert_streams(h.probe(self.m3u8_url()), [("video", "h264"), ("audio", "aac")])
 
     def test_read_to_the_end_after_unpublish(self):
         proc = self.publish(loop=False, seconds=10)
-        proc.wait(60)
+        proc.wait(120)
         info = self.wait_unpublished()
         self.assertClose(info["total"], 10.0, 2.0)
         out = os.path.join(self.root, "all.mp4")
@@ -349,5 +338,5 @@ class HlsFmp4AesTests(HlsServerCase):
         out = os.path.join(self.root, "out.mp4")
         result = self.copy_from_playlist(out)
         self.assertEqual(result.returncode, 0, result.stderr[-1000:])
-        self.assertEqual(set(h.streams_by_type(h.probe(out))), {"video", "audio"})
+        h.assert_streams(h.probe(out), [("video", "h264"), ("audio", "aac")])
         self.assertClose(self.duration_of(out), 4.0, 0.5)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import time
 
 from twisted.trial import unittest
 
@@ -13,7 +12,7 @@ from . import harness as h
 
 
 class ServerCase(unittest.TestCase):
-    timeout = 180
+    timeout = 300
     conf = "vhost __defaultVhost__ { play { mw_latency 100; } }"
 
     def setUp(self):
@@ -32,8 +31,7 @@ class ServerCase(unittest.TestCase):
         # exactly one video and one audio stream: no phantom data stream
         # (SRS stopped sending onStatus NetStream.Data.Start for this, its #3767)
         self.assertEqual(sorted(st["codec_type"] for st in info["streams"]), ["audio", "video"], info["streams"])
-        streams = h.streams_by_type(info)
-        self.assertEqual(streams["video"]["codec_name"], vcodec)
+        streams = h.assert_streams(info, [("video", vcodec), ("audio", acodec)])
         self.assertEqual((streams["video"]["width"], streams["video"]["height"]), (320, 240))
         self.assertEqual(streams["audio"]["codec_name"], acodec)
         self.assertEqual(int(streams["audio"]["sample_rate"]), 44100)
@@ -46,8 +44,7 @@ class CoreFlows:
 
     def test_publish_then_play_shows_codecs_and_resolution(self):
         self.start_publisher()
-        time.sleep(1.5)
-        self.assert_av(h.probe(self.server.url()))
+        self.assert_av(h.probe(self.server.url()))  # ffprobe waits for the publisher
 
     def test_recording_of_10s_lasts_10s_with_both_streams(self):
         self.start_publisher()
@@ -75,20 +72,24 @@ class RtmpFFmpegTests(CoreFlows, ServerCase):
         self.assertEqual(result.returncode, 0, result.stderr.decode(errors="replace"))
         self.assert_av(h.probe(out), vcodec="hevc")
 
+    def test_the_wire_uses_the_default_chunk_size_60000(self):
+        from .test_rtmp_robustness import assert_wire_chunk_size
+
+        assert_wire_chunk_size(self, self.server.port, 60000)
+
     def test_second_publisher_refused(self):
         self.start_publisher()
-        time.sleep(1.5)
+        self.assert_av(h.probe(self.server.url()))  # the first one is live
         second = h.publish(self.server.url(), h.clip(), loop=True)
         self.addCleanup(h.stop_process, second)
-        second.wait(20)
+        second.wait(h.WAIT * 2)
         self.assertNotEqual(second.returncode, 0)
-        self.assertIn("busy", self.server.log())
+        self.assertRegex(self.server.log(), r"\[Error\].* closed: .*busy")
         # the first publisher's stream still plays
         self.assert_av(h.probe(self.server.url()))
 
     def test_fifty_players_all_receive_the_stream(self):
         self.start_publisher()
-        time.sleep(1.0)
         players = []
         for i in range(50):
             out = os.path.join(self.tmp, f"p{i}.flv")
@@ -96,29 +97,30 @@ class RtmpFFmpegTests(CoreFlows, ServerCase):
         for proc, _ in players:
             self.addCleanup(h.stop_process, proc)
         for proc, out in players:
-            proc.wait(60)
+            proc.wait(180)
         for proc, out in players:
             self.assertEqual(proc.returncode, 0, proc.stderr.read().decode(errors="replace"))
             info = h.probe(out)
-            self.assertEqual(sorted(h.streams_by_type(info)), ["audio", "video"])
+            h.assert_streams(info, [("video", "h264"), ("audio", "aac")])
             self.assertGreaterEqual(float(info["format"]["duration"]), 3.5)
 
     def test_publisher_drops_mid_gop_and_republishes_while_players_wait(self):
         pub = self.start_publisher()
-        time.sleep(1.3)  # mid-GOP: GOPs are 1 s
+        self.assert_av(h.probe(self.server.url()))  # live
         out = os.path.join(self.tmp, "wait.flv")
         player = h.start_player(self.server.url(), 8, out)
         self.addCleanup(h.stop_process, player)
-        time.sleep(1.5)
+        h.wait_growing(out, 20_000)  # the player gets media (GOPs are 1 s: it stops mid-GOP)
         pub.kill()
-        pub.wait(5)
-        time.sleep(1.0)
+        pub.wait(h.WAIT)
+        self.server.wait_log(r"RTMP client closed .*type=fmle-publish")
         self.assertIsNone(player.poll(), "the player must keep waiting for a new publisher")
         self.start_publisher()
-        player.wait(60)
+        player.wait(120)
         self.assertEqual(player.returncode, 0, player.stderr.read().decode(errors="replace"))
         info = h.probe(out)
-        self.assertEqual(sorted(h.streams_by_type(info)), ["audio", "video"])
+        self.assert_av(info)
+        # 8 s in all: the second publisher's media came to the same player.
         self.assertGreaterEqual(float(info["format"]["duration"]), 7.0)
 
 
@@ -127,5 +129,7 @@ class SmallChunkTests(CoreFlows, ServerCase):
 
     conf = "chunk_size 128;\nvhost __defaultVhost__ { play { mw_latency 100; } }"
 
-    def test_server_runs_with_chunk_size_128(self):
-        self.assertIn("chunk_size=128", self.server.log())
+    def test_the_wire_uses_chunk_size_128(self):
+        from .test_rtmp_robustness import assert_wire_chunk_size
+
+        assert_wire_chunk_size(self, self.server.port, 128)

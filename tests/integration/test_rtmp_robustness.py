@@ -24,14 +24,11 @@ import time
 from twisted.trial import unittest
 
 from srs_twisted.codec import amf0, flv
-from srs_twisted.codec.errors import CodecError
 from srs_twisted.live.packet import AUDIO, VIDEO, MediaPacket
 from srs_twisted.rtmp import client_session as cs
 from srs_twisted.rtmp import messages as m
 from srs_twisted.rtmp.chunk import encode_message
-from srs_twisted.rtmp.errors import RtmpError
 from srs_twisted.rtmp.handshake import HANDSHAKE_SIZE, ClientHandshake
-from srs_twisted.rtmp.session import ServerSession
 
 from . import harness as h
 
@@ -40,7 +37,9 @@ from . import harness as h
 # the default limit is the 24-bit length field's own maximum and so cannot be
 # exceeded on the wire.
 LOWERED_MESSAGE_LIMIT = 1024 * 1024
-CLOSE_WITHIN = 2.0  # seconds a refused connection may take to see EOF/reset
+# Seconds a refused connection may take to see EOF/reset: generous, since an
+# idle server closes at once but CI is a busy 2-core box.
+CLOSE_WITHIN = h.WAIT
 
 _SITECUSTOMIZE = """\
 import os
@@ -54,22 +53,15 @@ if _limit:
 # ---- the server, with its console output watched --------------------------------
 class WatchedServer:
     """``harness.Server`` whose console output (where Twisted's "Unhandled
-    Error" tracebacks would go) the tests assert stays free of tracebacks."""
+    Error" tracebacks would go) and log (unexpected-error reports) the tests
+    assert stay clean."""
 
     def __init__(self, conf_body: str, message_limit: int | None = None) -> None:
-        extra_env = None
-        self._site_dir = None
-        if message_limit is not None:
-            self._site_dir = tempfile.mkdtemp(prefix="srs-site-")
-            with open(os.path.join(self._site_dir, "sitecustomize.py"), "w") as f:
-                f.write(_SITECUSTOMIZE)
-            extra_env = {
-                "PYTHONPATH": os.pathsep.join(
-                    p for p in (self._site_dir, h.ROOT, os.environ.get("PYTHONPATH", "")) if p
-                ),
-                "SRS_IT_MAX_MESSAGE_SIZE": str(message_limit),
-            }
-        self.server = h.Server(conf_body, extra_env=extra_env)
+        if message_limit is None:
+            self.server = h.Server(conf_body)
+        else:
+            self.server = h.Server(conf_body, sitecustomize=_SITECUSTOMIZE,
+                                   extra_env={"SRS_IT_MAX_MESSAGE_SIZE": str(message_limit)})
         self.port = self.server.port
 
     def stdout(self) -> str:
@@ -92,31 +84,41 @@ class WatchedServer:
 
     def stop(self) -> None:
         self.server.stop()
-        if self._site_dir:
-            shutil.rmtree(self._site_dir, ignore_errors=True)
 
     # -- log helpers --
-    def wait_log(self, pattern: str, timeout: float = 2.0) -> str:
+    def wait_log(self, pattern: str, timeout: float = h.WAIT) -> str:
         """The first log line matching ``pattern`` (a regex), waiting for it."""
         regex = re.compile(pattern)
-        end = time.monotonic() + timeout
-        while True:
-            for line in self.log().splitlines():
-                if regex.search(line):
-                    return line
-            if time.monotonic() >= end:
-                raise AssertionError(f"no server log line matches {pattern!r}; log tail:\n{self.log()[-3000:]}")
-            time.sleep(0.05)
 
-    def error_line_for(self, port: int, reason: str, timeout: float = 2.0) -> str:
+        def line():
+            return next((x for x in self.log().splitlines() if regex.search(x)), None)
+
+        return h.wait_for(line, timeout,
+                          message=lambda: f"no server log line matches {pattern!r}; log tail:\n{self.log()[-3000:]}")
+
+    def error_line_for(self, port: int, reason: str, timeout: float = h.WAIT) -> str:
         """The ``[Error] RTMP client 127.0.0.1:PORT closed: ...`` line of one connection."""
         return self.wait_log(
             rf"\[Error\].*RTMP client 127\.0\.0\.1:{port} closed: .*{reason}", timeout
         )
 
+    def closed_line_for(self, port: int, timeout: float = h.WAIT) -> str:
+        """The ``RTMP client closed ip=127.0.0.1:PORT ...`` line: the server is
+        done with that connection (whatever it logs about it came before)."""
+        return self.wait_log(rf"RTMP client closed ip=127\.0\.0\.1:{port} ", timeout)
+
+    def lines_for(self, port: int) -> list[str]:
+        return [x for x in self.log().splitlines() if f"127.0.0.1:{port} " in x]
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server process used so far."""
+        with open(f"/proc/{self.server.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
 
 # ---- sockets ---------------------------------------------------------------------
-def connect(port: int, timeout: float = 5.0, rcvbuf: int | None = None) -> socket.socket:
+def connect(port: int, timeout: float = h.WAIT, rcvbuf: int | None = None) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     if rcvbuf is not None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
@@ -135,7 +137,7 @@ def reset_close(sock: socket.socket) -> None:
     sock.close()
 
 
-def handshaken(port: int, timeout: float = 5.0) -> socket.socket:
+def handshaken(port: int, timeout: float = h.WAIT) -> socket.socket:
     """A socket that completed the (complex) handshake and sent nothing else."""
     sock = connect(port, timeout)
     hs = ClientHandshake()
@@ -152,8 +154,9 @@ def handshaken(port: int, timeout: float = 5.0) -> socket.socket:
     return sock
 
 
-def handshake_seconds(port: int, timeout: float = 5.0) -> float:
-    """How long a fresh connection takes to get S0S1S2 back."""
+def handshake_seconds(port: int, timeout: float = h.WAIT) -> float:
+    """How long a fresh connection takes to get S0S1S2 back (a latency
+    figure to print; on a busy machine it is no pass/fail bound)."""
     start = time.monotonic()
     sock = connect(port, timeout)
     try:
@@ -195,7 +198,7 @@ def read_for(sock: socket.socket, seconds: float, needle: bytes | None = None) -
     return bytes(got), "timeout"
 
 
-def read_until(sock: socket.socket, needle: bytes, timeout: float = 3.0) -> bytes:
+def read_until(sock: socket.socket, needle: bytes, timeout: float = h.WAIT) -> bytes:
     return read_for(sock, timeout, needle)[0]
 
 
@@ -210,8 +213,15 @@ def expect_closed(sock: socket.socket, within: float = CLOSE_WITHIN) -> str:
     return how
 
 
-def still_open(sock: socket.socket, for_seconds: float = 0.5) -> bool:
-    return read_for(sock, for_seconds)[1] == "timeout"
+def ping(sock: socket.socket, value: int = 0x5A5A5A5A) -> None:
+    """Send a PingRequest and read up to the server's PingResponse with the
+    same value: the server read everything sent before and kept the
+    connection (an AssertionError otherwise)."""
+    sock.sendall(m.user_control(m.PING_REQUEST, value))
+    response = struct.pack(">HI", m.PING_RESPONSE, value)
+    got, how = read_for(sock, h.WAIT, response)
+    if how != "found":
+        raise AssertionError(f"no PingResponse from the server ({how}); got {got[-200:]!r}")
 
 
 # ---- a ClientSession over a blocking socket ----------------------------------------
@@ -219,7 +229,7 @@ class BlockingRtmp:
     """Publish or play with :class:`ClientSession` over a plain socket."""
 
     def __init__(self, port: int, stream: str, mode: str = "play", app: str = "live",
-                 timeout: float = 5.0, rcvbuf: int | None = None, keep: bool = True) -> None:
+                 timeout: float = h.WAIT, rcvbuf: int | None = None, keep: bool = True) -> None:
         self.sock = connect(port, timeout, rcvbuf)
         self.port = local_port(self.sock)
         self.session = cs.ClientSession(f"rtmp://127.0.0.1:{port}/{app}", stream, mode)
@@ -253,7 +263,7 @@ class BlockingRtmp:
                 self.rejected = event
         self._flush()
 
-    def pump(self, done, timeout: float = 5.0) -> bool:
+    def pump(self, done, timeout: float = h.WAIT) -> bool:
         """Read until ``done()`` is true, EOF, or ``timeout``; return ``done()``."""
         end = time.monotonic() + timeout
         for _ in range(1_000_000):
@@ -276,7 +286,7 @@ class BlockingRtmp:
             self.feed(data)
         return done()
 
-    def start(self, timeout: float = 5.0) -> "BlockingRtmp":
+    def start(self, timeout: float = h.WAIT) -> "BlockingRtmp":
         self.pump(lambda: self.session.started or self.rejected is not None, timeout)
         if not self.session.started:
             raise AssertionError(
@@ -300,6 +310,83 @@ class BlockingRtmp:
             self.sock.close()
 
 
+class WireRtmp(BlockingRtmp):
+    """A BlockingRtmp that keeps every byte the server sent."""
+
+    def __init__(self, *args, **kw) -> None:
+        self.wire = bytearray()
+        super().__init__(*args, **kw)
+
+    def feed(self, data: bytes) -> None:
+        self.wire += data
+        super().feed(data)
+
+
+def read_chunks(data: bytes, skip: int = 1 + 2 * HANDSHAKE_SIZE) -> tuple[list, list]:
+    """Server-to-client bytes after the handshake (S0S1S2), cut into chunks
+    by the RTMP spec alone (no code under test): ``(messages, chunk_sizes)``,
+    messages as ``(type_id, payload, [payload bytes of each chunk])``, and
+    the sizes announced by Set Chunk Size.  A trailing partial chunk is left."""
+    chunk, pos, end = 128, skip, len(data)
+    streams: dict[int, dict] = {}
+    messages, announced = [], []
+    for _ in range(1_000_000):
+        if pos >= end:
+            break
+        start = pos
+        fmt, csid = data[pos] >> 6, data[pos] & 0x3F
+        pos += 1
+        if csid == 0:
+            csid, pos = 64 + data[pos], pos + 1
+        elif csid == 1:
+            csid, pos = 64 + data[pos] + 256 * data[pos + 1], pos + 2
+        st = streams.setdefault(csid, {"length": 0, "type": 0, "ext": False, "buf": bytearray(), "chunks": []})
+        header = {0: 11, 1: 7, 2: 3, 3: 0}[fmt]
+        if pos + header > end:
+            break
+        if fmt <= 2:
+            st["ext"] = data[pos: pos + 3] == b"\xff\xff\xff"
+        if fmt <= 1:
+            st["length"], st["type"] = int.from_bytes(data[pos + 3: pos + 6], "big"), data[pos + 6]
+        pos += header + (4 if st["ext"] else 0)
+        n = min(chunk, st["length"] - len(st["buf"]))
+        if pos + n > end:
+            pos = start
+            break
+        st["buf"] += data[pos: pos + n]
+        st["chunks"].append(n)
+        pos += n
+        if len(st["buf"]) == st["length"]:
+            payload = bytes(st["buf"])
+            messages.append((st["type"], payload, st["chunks"]))
+            st["buf"], st["chunks"] = bytearray(), []
+            if st["type"] == m.SET_CHUNK_SIZE:
+                chunk = int.from_bytes(payload[:4], "big") & 0x7FFFFFFF
+                announced.append(chunk)
+    return messages, announced
+
+
+def assert_wire_chunk_size(testcase: unittest.TestCase, port: int, expected: int, stream: str = "chunks") -> None:
+    """A player gets a Set Chunk Size of ``expected`` and the media cut in
+    chunks of exactly that size (checked on the bytes it received)."""
+    pub = BlockingRtmp(port, stream, "publish").start()
+    testcase.addCleanup(pub.close, False)
+    player = WireRtmp(port, stream, "play").start()
+    testcase.addCleanup(player.close, False)
+    keyframe = clip_media()["keyframe"]  # 7 kB: many chunks of 128, one of 60000
+    pub.send(*headers_and_keyframe(0))
+    testcase.assertTrue(player.pump(lambda: player.video_count >= 1), "the player got no frame")
+    messages, announced = read_chunks(bytes(player.wire))
+    testcase.assertEqual(announced, [expected])
+    frames = [(payload, chunks) for type_id, payload, chunks in messages if type_id == VIDEO and payload == keyframe]
+    testcase.assertEqual(len(frames), 1, [(t, len(p)) for t, p, _ in messages])
+    _, chunks = frames[0]
+    full, last = divmod(len(keyframe), expected)
+    testcase.assertEqual(chunks, [expected] * full + ([last] if last else []))
+    pub.close()
+    player.close()
+
+
 class Drainer:
     """Reads a playing :class:`BlockingRtmp` in a thread until stopped."""
 
@@ -321,7 +408,7 @@ class Drainer:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(5)
+        self._thread.join(h.WAIT)
         if self.errors:
             raise self.errors[0]
 
@@ -405,29 +492,34 @@ def nested_amf3_arrays(depth: int) -> bytes:
     return b"\x11" + b"\x09\x03\x01" * depth + b"\x01"
 
 
-def oracle_failure(garbage: bytes, message_limit: int) -> str | None:
-    """What our own sans-I/O session says about ``garbage`` sent right after a
-    handshake: the error text it raises, or None if it waits for more bytes."""
-    session = ServerSession(max_message_size=message_limit)
-    hs = ClientHandshake(complex=False)
-    session.receive_data(hs.data_to_send())
-    hs.receive_data(session.data_to_send())
-    session.receive_data(hs.data_to_send())
-    try:
-        session.receive_data(garbage)
-        list(session.events())
-    except (RtmpError, CodecError, ValueError) as e:
-        return f"{type(e).__name__}: {e}"
+def first_chunk_failure(garbage: bytes, message_limit: int) -> str | None:
+    """Why a server must refuse ``garbage`` sent right after the handshake,
+    read from its first chunk header by the RTMP spec (not by the code under
+    test): fmt 2 or 3 on a chunk stream that never had a fmt 0/1 header, or
+    a fmt 0/1 header announcing a message over the limit.  None when the
+    first chunk alone is acceptable."""
+    fmt, csid = garbage[0] >> 6, garbage[0] & 0x3F
+    pos = 1
+    if csid == 0:
+        csid, pos = 64 + garbage[1], 2
+    elif csid == 1:
+        csid, pos = 64 + garbage[1] + 256 * garbage[2], 3
+    if fmt >= 2:
+        return f"ChunkError: fmt {fmt} chunk on fresh chunk stream {csid}"
+    length = int.from_bytes(garbage[pos + 3: pos + 6], "big")  # after the 3-byte timestamp
+    if length > message_limit:
+        return (f"ChunkError: message of {length} bytes on chunk stream {csid} "
+                f"exceeds the limit of {message_limit}")
     return None
 
 
 def assert_no_traceback(testcase: unittest.TestCase, server: WatchedServer) -> None:
-    out = server.stdout()
-    testcase.assertNotIn("Traceback", out, f"unhandled exception in the server:\n{out[-3000:]}")
+    found = server.server.unexpected_errors()
+    testcase.assertEqual(found, "", f"unexpected exception in the server:\n{found[-3000:]}")
 
 
 class _ServerTest(unittest.TestCase):
-    timeout = 150
+    timeout = 300
     conf = "vhost __defaultVhost__ { play { mw_latency 100; } }"
     message_limit: int | None = None
 
@@ -445,7 +537,7 @@ class _ServerTest(unittest.TestCase):
         self.addCleanup(player.close, False)
         pub.send(*headers_and_keyframe(0))
         pub.send(video(40, clip_media()["keyframe"], keyframe=True))
-        self.assertTrue(player.pump(lambda: player.video_count >= 1, 5.0),
+        self.assertTrue(player.pump(lambda: player.video_count >= 1),
                         f"the player got no frame; statuses={player.statuses}")
         kinds = [(p.kind, p.sequence_header) for p in player.packets]
         self.assertIn((VIDEO, True), kinds)
@@ -463,10 +555,10 @@ class BadInputTests(_ServerTest):
         h.ffmpeg(), h.ffprobe()
         pub = h.publish(self.server.url("good"), h.clip("h264-aac", 12), loop=True)
         self.addCleanup(h.stop_process, pub)
-        time.sleep(1.0)
         out = os.path.join(self.tmp, "good.flv")
         player = h.start_player(self.server.url("good"), self.PLAY_SECONDS, out)
         self.addCleanup(h.stop_process, player)
+        h.wait_growing(out, 20_000)  # the good stream flows while the bad clients come
 
         failures: list[str] = []
         done: list[str] = []
@@ -481,10 +573,10 @@ class BadInputTests(_ServerTest):
         assert_no_traceback(self, self.server)
 
         self.assertIsNone(pub.poll(), "the FFmpeg publisher died while bad clients came and went")
-        player.wait(self.PLAY_SECONDS + 30)
+        player.wait(self.PLAY_SECONDS + 120)
         self.assertEqual(player.returncode, 0, player.stderr.read().decode(errors="replace"))
         info = h.probe(out)
-        self.assertEqual(sorted(h.streams_by_type(info)), ["audio", "video"])
+        h.assert_streams(info, [("video", "h264"), ("audio", "aac")])
         duration = float(info["format"]["duration"])
         self.assertGreaterEqual(duration, self.PLAY_SECONDS - 1.0)
         self.assertLessEqual(duration, self.PLAY_SECONDS + 1.0)
@@ -533,32 +625,41 @@ class BadInputTests(_ServerTest):
 
     # -- after the handshake --
     def case_random_after_handshake(self):
-        """Random bytes parse as chunk headers.  Before the connect the chunk
-        size is 128, so garbage fails within its first chunks (fmt 2/3 on a
-        fresh chunk stream, a length over the limit...).  Our own sans-I/O
-        session says why; the server's error line must say the same."""
+        """Random bytes parse as chunk headers: each seed's first chunk is
+        already wrong (fmt 2/3 on a fresh chunk stream, or a length over the
+        limit), which the RTMP spec tells; the server's error line must say so."""
+        kinds = set()
         for seed in range(12):
             garbage = random.Random(seed).randbytes(4096)
-            expected = oracle_failure(garbage, LOWERED_MESSAGE_LIMIT)
-            self.assertIsNotNone(expected, f"seed {seed}: our session accepts this garbage")
+            expected = first_chunk_failure(garbage, LOWERED_MESSAGE_LIMIT)
+            self.assertIsNotNone(expected, f"seed {seed}: its first chunk is acceptable")
+            kinds.add(expected.split(" ")[1])
             sock = handshaken(self.server.port)
             port = local_port(sock)
             sock.sendall(garbage)
             expect_closed(sock)
             line = self.server.error_line_for(port, "")
             self.assertIn(expected, line, f"seed {seed}")
+        self.assertEqual(kinds, {"fmt", "message"})  # both kinds of refusal were seen
 
     def case_declared_body_never_comes(self):
-        """A valid header for a message whose body does not come: the server
-        waits for it (as SRS does) and stays out of the way; the connect
-        timeout (30 s) would end it."""
+        """A message whose rest does not come (yet): the server waits for it
+        (as SRS does; the connect timeout would end it) and reads on: a ping
+        on another chunk stream is answered, and when the rest comes, the
+        message (a connect) is handled."""
         sock = handshaken(self.server.port)
         port = local_port(sock)
-        sock.sendall(fmt0_header(3, m.COMMAND_AMF0, 100) + b"\x02\x00")
-        self.assertTrue(still_open(sock, 0.5), "closed while a message was still arriving")
+        connect_body = amf0.encode_many("connect", 1.0, {"app": "live"})
+        connect_body = amf0.encode_many("connect", 1.0, {"app": "live", "pad": "x" * (200 - len(connect_body) - 8)})
+        self.assertEqual(len(connect_body), 200)
+        # Its first 128-byte chunk only (the chunk size before the connect).
+        sock.sendall(fmt0_header(3, m.COMMAND_AMF0, 200) + connect_body[:128])
+        ping(sock)  # read past the partial message, kept the connection
+        sock.sendall(basic_header(3, 3) + connect_body[128:])
+        self.assertIn(b"NetConnection.Connect.Success", read_until(sock, b"NetConnection.Connect.Success"))
         sock.close()
-        time.sleep(0.2)
-        self.assertNotRegex(self.server.log(), rf"\[Error\].*127\.0\.0\.1:{port} ")
+        self.server.closed_line_for(port)
+        self.assertEqual([x for x in self.server.lines_for(port) if "[Error]" in x], [])
 
     def case_fresh_chunk_stream(self, fmt: int):
         sock = handshaken(self.server.port)
@@ -633,7 +734,7 @@ class BadInputTests(_ServerTest):
     # -- a well-formed client with a bad stream name --
     def case_illegal_name(self, mode: str, name: str):
         client = BlockingRtmp(self.server.port, name, mode)
-        client.pump(lambda: client.rejected is not None or client.session.started, CLOSE_WITHIN)
+        client.pump(lambda: client.rejected is not None or client.session.started)
         self.assertFalse(client.session.started, f"{mode} {name!r} started")
         self.assertIsNotNone(client.rejected, f"no error status for {mode} {name!r}: {client.statuses}")
         if mode == "publish":
@@ -654,16 +755,16 @@ class HostileCommandTests(_ServerTest):
         self.assertIn(b"NetConnection.Connect.Success", read_until(sock, b"NetConnection.Connect.Success"))
         return sock
 
-    def _assert_handled(self, sock: socket.socket) -> None:
-        """Closed with our error line, or kept open; never an unhandled exception."""
+    def _assert_kept_open(self, sock: socket.socket) -> None:
+        """The server read past the input and kept the connection (a ping is
+        answered after it), logged no error for it, and still serves."""
         port = local_port(sock)
-        closed = not still_open(sock, 1.0)
+        ping(sock)
         sock.close()
-        time.sleep(0.2)
+        self.server.closed_line_for(port)  # everything about this connection is logged by now
+        self.assertEqual([x for x in self.server.lines_for(port) if "[Error]" in x], [])
         assert_no_traceback(self, self.server)
-        if closed:
-            self.server.error_line_for(port, "")
-        self.assertLess(handshake_seconds(self.server.port), 1.0)
+        handshake_seconds(self.server.port)  # a new client still gets its handshake
 
     def test_nested_aggregate_messages(self):
         body = amf0.encode_many("onMetaData", {"a": 1.0})
@@ -673,12 +774,15 @@ class HostileCommandTests(_ServerTest):
             tag_type = m.AGGREGATE
         sock = self._connected()
         sock.sendall(encode_message(4, m.AGGREGATE, 1, 0, body, 128))
-        self._assert_handled(sock)
+        self._assert_kept_open(sock)  # nested aggregates are dropped, as SRS does
 
 
     def test_nested_aggregate_does_not_stall_the_server(self):
-        """400 aggregates nested in one 8 MiB message: each level copies the
-        payload again, so one message costs seconds of CPU in the reactor."""
+        """400 aggregates nested in one 8 MiB message: a parser that copied
+        the payload at each level would spend seconds of CPU in the reactor.
+        Measured as the server's CPU time for the message (up to the ping
+        answered after it), which a busy machine does not inflate as it does
+        wall-clock time."""
         body = bytes(8 * 1024 * 1024)
         tag_type = VIDEO
         for _ in range(400):
@@ -686,21 +790,27 @@ class HostileCommandTests(_ServerTest):
             tag_type = m.AGGREGATE
         sock = self._connected()
         self.addCleanup(sock.close)
+        cpu = self.server.cpu_seconds()
         sock.sendall(m.set_chunk_size(60000) + encode_message(4, m.AGGREGATE, 1, 0, body, 60000))
-        time.sleep(0.2)
-        self.assertLess(handshake_seconds(self.server.port, timeout=15), 1.0)
+        ping(sock)
+        spent = self.server.cpu_seconds() - cpu
+        print(f"\n  8 MiB message of 400 nested aggregates: {spent:.2f}s of server CPU")
+        self.assertLess(spent, 1.0)
+        self._assert_kept_open(sock)
 
 
     def test_connect_with_non_numeric_object_encoding(self):
         sock = handshaken(self.server.port)
         sock.sendall(command_message(amf0.encode_many("connect", 1.0, {"app": "live", "objectEncoding": [3.0]})))
-        self._assert_handled(sock)
+        # A bad objectEncoding is ignored: the connect is accepted.
+        self.assertIn(b"NetConnection.Connect.Success", read_until(sock, b"NetConnection.Connect.Success"))
+        self._assert_kept_open(sock)
 
 
     def test_delete_stream_infinity(self):
         sock = self._connected()
         sock.sendall(command_message(amf0.encode_many("deleteStream", 0.0, None, float("inf"))))
-        self._assert_handled(sock)
+        self._assert_kept_open(sock)  # no such stream: nothing to delete
 
 
 
@@ -711,15 +821,15 @@ class ConnectionChurnTests(_ServerTest):
     def test_connect_and_drop_leaves_server_serving(self):
         clip_media()
         self.publish_and_play_works("warmup")
-        time.sleep(0.3)
+        h.wait_for(lambda: self.server.log().count("RTMP client closed ip=") >= 2, message="warm-up clients not closed")
         rss_before = self.server.rss_kb()
         fds_before = self.server.fd_count()
         rng = random.Random(5)
         start = time.monotonic()
-        deadline = start + 60
+        deadline = start + 600  # a safety bound (idle: about 2 s), not a speed test
         ports = []
         for i in range(self.CONNECTIONS):
-            self.assertLess(time.monotonic(), deadline, f"only {i} connections in 60 s")
+            self.assertLess(time.monotonic(), deadline, f"only {i} connections in 600 s")
             sock = connect(self.server.port)
             ports.append(local_port(sock))
             if i % 2:
@@ -734,17 +844,15 @@ class ConnectionChurnTests(_ServerTest):
         # Every connection is gone from the server: logged as closed, fds freed.
         pattern = re.compile(r"RTMP client closed ip=127\.0\.0\.1:(\d+) ")
         missing = set(ports)
-        end = time.monotonic() + 15
-        while missing and time.monotonic() < end:
-            missing -= {int(p) for p in pattern.findall(self.server.log())}
-            if missing:
-                time.sleep(0.2)
-        self.assertEqual(missing, set(), "connections the server never logged as closed")
-        for _ in range(50):
-            if self.server.fd_count() <= fds_before:
-                break
-            time.sleep(0.1)
-        self.assertLessEqual(self.server.fd_count(), fds_before)
+
+        def all_closed():
+            missing.difference_update(int(p) for p in pattern.findall(self.server.log()))
+            return not missing
+
+        h.wait_for(all_closed, 120, interval=0.2,
+                   message=lambda: f"{len(missing)} connections the server never logged as closed")
+        h.wait_for(lambda: self.server.fd_count() <= fds_before,
+                   message=lambda: f"{self.server.fd_count()} fds open, {fds_before} before")
 
         self.publish_and_play_works("after")
         rss_after = self.server.rss_kb()
@@ -760,6 +868,7 @@ class PublishCycleTests(_ServerTest):
     WARMUP = 500
     WATCHED = 500
     STREAM = "cycle"
+    timeout = 900
 
     def cycle(self, i: int) -> None:
         pub = BlockingRtmp(self.server.port, self.STREAM, "publish", keep=False)
@@ -778,36 +887,43 @@ class PublishCycleTests(_ServerTest):
             pub.sock.close()
             raise
 
+    def closed_count(self) -> int:
+        return self.server.log().count("RTMP client closed ip=")
+
     def test_publish_unpublish_cycles_leave_rss_flat(self):
         clip_media()
         start = time.monotonic()
         for i in range(self.WARMUP):
             self.cycle(i)
-        time.sleep(0.3)
+        h.wait_for(lambda: self.closed_count() >= self.WARMUP, 120, interval=0.2,
+                   message="the warm-up publishers are not all closed")
         rss_warm = self.server.rss_kb()
         fds_warm = self.server.fd_count()
         t0 = time.monotonic()
-        deadline = t0 + 120
+        # A safety bound (idle: about a minute), not a speed test.
+        deadline = t0 + self.timeout - 120
         # The source is created and released on every cycle, except during
         # the last WATCHED ones, when a player stays and sees every publisher.
         watched_from = self.CYCLES - self.WATCHED
         watcher = drainer = None
         for i in range(self.WARMUP, self.CYCLES):
             if i % 500 == 0:
-                self.assertLess(time.monotonic(), deadline, f"only {i} cycles in time")
+                self.assertLess(time.monotonic(), deadline, f"only {i} cycles in {deadline - t0:.0f}s")
             if i == watched_from:
                 watcher = BlockingRtmp(self.server.port, self.STREAM, "play", keep=False).start()
                 self.addCleanup(watcher.close, False)
                 drainer = Drainer(watcher)
             self.cycle(i)
         t1 = time.monotonic()
-        for _ in range(40):
-            if watcher.video_count >= self.WATCHED:
-                break
-            time.sleep(0.05)
+        h.wait_for(lambda: self.closed_count() >= self.CYCLES, 120, interval=0.2,
+                   message="the publishers are not all closed")
+        try:
+            h.wait_for(lambda: watcher.video_count >= self.WATCHED)
+        except AssertionError:
+            pass  # asserted below, with the figures
         drainer.stop()
         watcher.close()
-        time.sleep(0.3)
+        h.wait_for(lambda: self.closed_count() >= self.CYCLES + 1, message="the watcher is not closed")
         rss_end = self.server.rss_kb()
         rate = (self.CYCLES - self.WARMUP) / (t1 - t0)
         print(f"\n  {self.CYCLES} publish/unpublish cycles in {t1 - start:.1f}s ({rate:.0f}/s); "
@@ -828,9 +944,11 @@ class PublishCycleTests(_ServerTest):
 
 # ---- 4. a player that never reads ---------------------------------------------------------
 class SlowPlayerTests(_ServerTest):
-    conf = "vhost __defaultVhost__ { play { queue_length 2; mw_latency 100; } }"
-    SECONDS = 5.0
-    SPEED = 4  # publish this many media seconds per wall-clock second
+    # The good player (a thread of this busy test process) may lag
+    # queue_length / SPEED wall-clock seconds before it loses frames.
+    conf = "vhost __defaultVhost__ { play { queue_length 4; mw_latency 100; } }"
+    SECONDS = 10.0
+    SPEED = 2  # publish this many media seconds per wall-clock second
     FPS = 25
     FRAME = 40_000  # bytes: 1 MB per media second
 
@@ -844,7 +962,6 @@ class SlowPlayerTests(_ServerTest):
         self.addCleanup(stalled.close, False)
         good = BlockingRtmp(self.server.port, "slow", "play", keep=False).start()
         self.addCleanup(good.close, False)
-        time.sleep(0.3)
         rss_before = self.server.rss_kb()
 
         drainer = Drainer(good)
@@ -865,16 +982,17 @@ class SlowPlayerTests(_ServerTest):
                 time.sleep(lag)
         sent_seconds = time.monotonic() - t0
         # Let the good player catch the tail, then stop it.
-        good_target = frames
-        for _ in range(60):
-            if good.video_count >= good_target:
-                break
-            time.sleep(0.05)
+        try:
+            h.wait_for(lambda: good.video_count >= frames)
+        except AssertionError:
+            pass  # asserted below, with the figures
         drainer.stop()
         rss_peak = max(rss_peak, self.server.rss_kb())
 
-        # The stalled player: drain what it was given; it must have jumped.
-        stalled.pump(lambda: False, 1.5)
+        # The stalled player: drain what it was given, up to the last frame
+        # sent (after a jump, it gets the newest GOP); it must have jumped.
+        last_dts = (frames - 1) * 1000 // self.FPS
+        stalled.pump(lambda: any(p.is_video and p.dts == last_dts for p in stalled.packets[-50:]))
         dts = [p.dts for p in stalled.packets if p.is_video and not p.sequence_header]
         gaps = [(b - a, i + 1) for i, (a, b) in enumerate(zip(dts, dts[1:]))]
         biggest = max(gaps) if gaps else (0, 0)
@@ -883,7 +1001,9 @@ class SlowPlayerTests(_ServerTest):
               f"RSS {rss_before} kB -> peak {rss_peak} kB; slowest handshake {max(handshakes):.3f}s")
 
         self.assertGreaterEqual(good.video_count, frames * 0.9)
-        self.assertLess(max(handshakes), 1.0)
+        # Handshakes kept being answered meanwhile (their latency is printed
+        # above; the benchmarks, not this test, judge it).
+        self.assertEqual(len(handshakes), sum(1 for i in range(frames) if i % 50 == 25))
         # Without dropping, the ring and the wire forms of 20 MB of frames
         # would all stay in memory for the stalled player.
         self.assertLess(rss_peak - rss_before, 20 * 1024)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 from .config.check import parse_endpoint
+from .http.stream import mount_format
 from .url import DEFAULT_VHOST
 
 APP, STREAM = "live", "livestream"
@@ -80,10 +81,12 @@ def startup_lines(config, bind_host: str = "") -> list[str]:
         if remux.enabled:
             mount = remux.mount[len("[vhost]"):] if remux.mount.startswith("[vhost]") else remux.mount
             path = "/" + _fill(mount, vhost.name).lstrip("/")
-            ext = os.path.splitext(path)[1]
-            kind = {".ts": "HTTP-TS", ".aac": "HTTP-AAC", ".mp3": "HTTP-MP3"}.get(ext, "HTTP-FLV")
-            ws = http_urls(path).replace("https://", "wss://").replace("http://", "ws://")
-            lines.append(f"{kind}: play {http_urls(path)}, over WebSocket {ws}")
+            ext = mount_format(remux.mount)  # a mount serves its own extension only
+            if ext is None:
+                lines.append(f"HTTP remux: mount {remux.mount} ends in none of .flv, .ts, .aac, .mp3: serves nothing")
+            else:
+                ws = http_urls(path).replace("https://", "wss://").replace("http://", "ws://")
+                lines.append(f"HTTP-{ext[1:].upper()}: play {http_urls(path)}, over WebSocket {ws}")
         for name, section, directory, file in (
             ("HLS", vhost.hls, vhost.hls.hls_path, vhost.hls.hls_m3u8_file),
             ("DASH", vhost.dash, vhost.dash.dash_path, vhost.dash.dash_mpd_file),

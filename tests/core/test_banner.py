@@ -57,3 +57,11 @@ class BannerTests(unittest.TestCase):
         self.assertEqual(startup_lines(conf), ["RTMP listen=1935: no enabled vhost, every stream is refused"])
         self.assertEqual(host_port("1935", "192.168.1.5"), "192.168.1.5:1935")
         self.assertEqual(host_port("[fe80::1]:8080"), "[fe80::1]:8080")
+
+    def test_a_mount_without_a_stream_extension_serves_nothing(self):
+        conf = config.load_string(
+            "listen 1935;\nhttp_server { enabled on; }\n"
+            "vhost __defaultVhost__ { http_remux { enabled on; mount [vhost]/[app]/[stream].mp4; } }\n"
+        )
+        self.assertIn("HTTP remux: mount [vhost]/[app]/[stream].mp4 ends in none of .flv, .ts, .aac, .mp3: serves nothing",
+                      startup_lines(conf))

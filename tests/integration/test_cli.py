@@ -243,6 +243,16 @@ class TwistdTests(unittest.TestCase):
                          ("Error", f"start server failed: rtmp-0 cannot listen on 127.0.0.1:{port}: Address already in use"))
         self.assertFalse(os.path.exists(self.pid_file))
 
+    def test_twistd_max_connections_beyond_the_file_limit_is_one_error_line(self):
+        proc = self.twistd(env={"SRS_LISTEN": f"127.0.0.1:{h.free_port()}", "SRS_MAX_CONNECTIONS": str(10**12)})
+        self.assertEqual(proc.wait(h.WAIT), 1)
+        lines = proc.stdout.read().decode().splitlines()
+        self.assertEqual(len(lines), 1, lines)
+        level, message = SRS_LINE.match(lines[0]).groups()
+        self.assertEqual(level, "Error")
+        self.assertTrue(message.startswith(f"start server failed: max_connections={10**12} needs"), message)
+        self.assertFalse(os.path.exists(self.pid_file))
+
 
 class BusyPortTests(unittest.TestCase):
     timeout = 120

@@ -3,9 +3,12 @@ ports listen (issue 9 item 19)."""
 
 from __future__ import annotations
 
+import io
+import os
 import signal
+import sys
 
-from twisted.logger import globalLogPublisher
+from twisted.logger import globalLogBeginner, globalLogPublisher
 from twisted.trial import unittest
 
 from srs_twisted import cli, log
@@ -21,6 +24,8 @@ class EarlySignalTests(unittest.TestCase):
         self.addCleanup(lambda: [signal.signal(sig, h) for sig, h in saved.items()])
         self.addCleanup(log.unconfigure)
         self.addCleanup(globalLogPublisher.removeObserver, log.report_twisted_failures)
+        # run() sends Twisted's log to SRS lines: not trial's log, here.
+        self.patch(globalLogBeginner, "beginLoggingTo", lambda *a, **kw: None)
 
     def test_handlers_are_ours_before_the_ports_listen(self):
         """A signal sent as soon as a port answers meets the server's handler,
@@ -30,10 +35,12 @@ class EarlySignalTests(unittest.TestCase):
 
         def start_service(srv):
             seen.update({sig: signal.getsignal(sig) for sig in SIGNALS})
-            raise RuntimeError("stop here: the test runs no reactor")
+            raise service.StartError("stop here: the test runs no reactor")
 
         self.patch(service.SrsService, "startService", start_service)
-        conf = srs_config.load_string("srs_log_tank console; srs_log_level error; vhost __defaultVhost__ {}")
+        self.patch(sys, "stderr", io.StringIO())
+        path = os.path.join(self.mktemp(), "srs.log")
+        conf = srs_config.load_string(f"srs_log_tank file; srs_log_file {path}; vhost __defaultVhost__ {{}}")
         self.assertEqual(cli.run(conf, {"config": None, "env_only": True}), 1)
         self.assertEqual(set(seen), set(SIGNALS))
         handlers = set(seen.values())
@@ -41,3 +48,5 @@ class EarlySignalTests(unittest.TestCase):
         (handler,) = handlers
         self.assertTrue(callable(handler), handler)
         self.assertEqual(handler.__name__, "on_signal")
+        with open(path) as f:
+            self.assertIn("start server failed: stop here", f.read())

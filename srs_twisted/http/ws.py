@@ -76,6 +76,21 @@ class LiveWebSocketProtocol(WebSocketServerProtocol):
             self.session.stop(f"websocket closed code={code}")
 
 
+class LiveWebSocketResource(WebSocketResource):
+    """autobahn's resource, which takes the HTTP connection's transport
+    over, made to unregister the HTTP channel from it first: the channel
+    registered itself as the transport's producer when the connection
+    opened, so the player's live consumer could not become the producer
+    (the registration raised, and a player that reads slowly was not paced
+    by back-pressure)."""
+
+    def render(self, request):
+        transport = request.channel.transport
+        if transport is not None:  # HTTP/1.1 (autobahn answers 426 otherwise)
+            transport.unregisterProducer()
+        return super().render(request)
+
+
 def websocket_resource(ctx, match: st.StreamMatch) -> WebSocketResource:
     factory = WebSocketServerFactory()
     factory.protocol = LiveWebSocketProtocol
@@ -84,4 +99,4 @@ def websocket_resource(ctx, match: st.StreamMatch) -> WebSocketResource:
     # Players send nothing worth more than a small control frame: cap what
     # a client may make us buffer.
     factory.setProtocolOptions(maxFramePayloadSize=65536, maxMessagePayloadSize=65536, autoFragmentSize=0)
-    return WebSocketResource(factory)
+    return LiveWebSocketResource(factory)

@@ -23,6 +23,20 @@ class IMediaSink(Interface):
     def encode(packet):
         """Return the wire bytes of one MediaPacket."""
 
+    retime = Attribute(
+        "Optional: ``retime(packet, ts)`` returns bytes-like pieces that join to "
+        "the packet's wire form stamped ``ts`` ms instead of its dts, reusing "
+        "the shared payload.  A sink that has it gets its own timeline with "
+        "``time_jitter full`` (it starts near 0 whenever it joins); without it "
+        "the player gets the stream's timestamps."
+    )
+
+    chained = Attribute(
+        "Optional: ``chained(packet)`` returns a wire form that is valid after "
+        "the previous packet of the same kind (``packet.prev_dts``) whatever "
+        "the player's timeline (RTMP fmt 1), shared by every player, or None."
+    )
+
     def write(data):
         """Write already-encoded bytes to the player."""
 

@@ -301,9 +301,19 @@ def tag_header(tag_type: int, timestamp_ms: int, size: int) -> bytes:
 
 def encode_tag(tag_type: int, timestamp_ms: int, payload) -> bytes:
     """Header, payload and PreviousTagSize of one FLV tag."""
+    return b"".join(tag_pieces(tag_type, timestamp_ms, payload))
+
+
+def tag_pieces(tag_type: int, timestamp_ms: int, payload) -> tuple:
+    """:func:`encode_tag` as (header, payload, PreviousTagSize), the payload
+    not copied: a player's own timestamp over a shared payload."""
     size = len(payload)
-    return b"".join((tag_header(tag_type, timestamp_ms, size), payload,
-                     _U32.pack(size + TAG_HEADER_SIZE)))
+    if size > 0xFFFFFF or not 0 <= tag_type <= 0x1F:
+        tag_header(tag_type, timestamp_ms, size)  # raises the CodecError
+    ts = timestamp_ms & 0xFFFFFFFF
+    # This runs once per packet per player timeline: no call to tag_header.
+    return (_TAG_HEADER.pack((tag_type << 24) | size, ((ts & 0xFFFFFF) << 8) | (ts >> 24)), payload,
+            _U32.pack(size + TAG_HEADER_SIZE))
 
 
 class FlvTag(NamedTuple):

@@ -18,7 +18,7 @@ from .errors import CodecError
 
 __all__ = [
     "TsError", "TsMuxer", "TsDemuxer", "crc32_mpeg2", "encode_timestamp", "decode_timestamp",
-    "encode_pcr", "TS_PACKET_SIZE", "PAT_PID", "PMT_PID", "VIDEO_PID", "AUDIO_PID", "MP3_PID",
+    "encode_pcr", "shift_timestamps", "TS_PACKET_SIZE", "PAT_PID", "PMT_PID", "VIDEO_PID", "AUDIO_PID", "MP3_PID",
     "STREAM_TYPE_H264", "STREAM_TYPE_H265", "STREAM_TYPE_AAC", "STREAM_TYPE_MP3",
     "STREAM_TYPE_MP3_LSF",
 ]
@@ -118,6 +118,38 @@ def encode_pcr(base: int, extension: int = 0) -> bytes:
     """The 6-byte program_clock_reference: 33-bit base, 6 reserved ones, 9-bit extension."""
     value = ((base & _TS_CLOCK_MASK) << 15) | (0x3F << 9) | (extension & 0x1FF)
     return value.to_bytes(6, "big")
+
+
+def shift_timestamps(data, shift90: int) -> list:
+    """The TS packets of one muxed PES (as :meth:`TsMuxer.mux` returns them,
+    PAT/PMT first or not) with its PTS, DTS and PCR moved ``shift90`` ticks
+    earlier (modulo 2**33), as pieces that join to the result: only the
+    packets up to the one starting the PES are copied."""
+    size = len(data)
+    pos = 0
+    while pos + TS_PACKET_SIZE <= size:
+        b1 = data[pos + 1]
+        control = data[pos + 3] >> 4
+        start = pos + 4
+        if b1 & 0x40 and control & 1:  # payload_unit_start with a payload
+            pes = start + (1 + data[start] if control & 2 else 0)
+            if data[pes:pes + 3] == b"\x00\x00\x01":
+                end = pos + TS_PACKET_SIZE
+                head = bytearray(data[:end])
+                if control & 2 and data[start] and head[start + 1] & 0x10:  # PCR
+                    value = int.from_bytes(head[start + 2:start + 8], "big")
+                    base = ((value >> 15) - shift90) & _TS_CLOCK_MASK
+                    head[start + 2:start + 8] = ((base << 15) | (value & 0x7FFF)).to_bytes(6, "big")
+                flags = head[pes + 7] >> 6
+                if flags & 2:
+                    at = pes + 9
+                    for _ in range(2 if flags == 3 else 1):
+                        prefix = head[at] >> 4
+                        head[at:at + 5] = encode_timestamp(prefix, decode_timestamp(head, at) - shift90)
+                        at += 5
+                return [bytes(head), memoryview(data)[end:]]
+        pos += TS_PACKET_SIZE
+    return [data]
 
 
 def _psi_packet(pid: int, cc: int, section: bytes) -> bytes:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from zope.interface import implementer
 
-from ..codec import aac, flv
+from ..codec import aac, flv, mpegts
 from ..codec.errors import CodecError
 from ..codec.info import metadata_tracks
 from ..interfaces import IMediaSink
@@ -196,6 +196,11 @@ def encode_flv(pkt: MediaPacket) -> bytes:
     return flv.encode_tag(pkt.kind, pkt.dts & 0xFFFFFFFF, pkt.payload)
 
 
+def retime_flv(pkt: MediaPacket, ts: int) -> tuple:
+    """A player's own tag header over the shared payload (``time_jitter full``)."""
+    return flv.tag_pieces(pkt.kind, ts, pkt.payload)
+
+
 def encode_mp3(pkt: MediaPacket) -> bytes:
     if pkt.kind == AUDIO and pkt.codec == "mp3" and len(pkt.payload) > 1:
         return pkt.payload[1:]
@@ -301,10 +306,19 @@ class HttpStreamSink:
         self._on_unpublish = on_unpublish
         self.fmt = fmt
         self.wire_key, self.encode = shared_encoder(source, fmt)
+        # A player's own timeline (time_jitter full): FLV restamps the tag
+        # header over the shared payload, TS the PES header and PCR over the
+        # shared packets; AAC and MP3 carry no timestamps.
+        self.retime = retime_flv if fmt == "flv" else self._retime_ts if fmt == "ts" else None
         self._write_raw = write_raw
         self._conf = remux_conf
         self.header_sent = False
         self.sent_bytes = 0
+
+    def _retime_ts(self, pkt: MediaPacket, ts: int) -> list:
+        data = pkt.wire(self.wire_key, self.encode)
+        shift = pkt.dts - ts
+        return mpegts.shift_timestamps(data, shift * 90) if shift and data else [data]
 
     def header(self) -> bytes:
         if self.fmt == "flv":

@@ -28,11 +28,17 @@ class Consumer:
         "user_paused",
         "wait_keyframe",
         "needs_headers",
-        "accept_audio",
-        "accept_video",
+        "_accept_audio",
+        "_accept_video",
         "dropped",
         "sent_bytes",
         "closed",
+        "retime",
+        "chained",
+        "anchored",
+        "offset",
+        "last_dts",
+        "chain_start",
         "__weakref__",
     )
 
@@ -44,22 +50,60 @@ class Consumer:
         self.user_paused = False
         self.wait_keyframe = False
         self.needs_headers = False
-        self.accept_audio = True
-        self.accept_video = True
+        self._accept_audio = True
+        self._accept_video = True
         self.dropped = 0  # packets skipped because the player fell behind
         self.sent_bytes = 0
         self.closed = False
+        # Per-player timestamps (``time_jitter full``): player time is
+        # dts - offset.  Sinks without ``retime`` (formats without
+        # timestamps, or whose bytes cannot be restamped) keep offset 0.
+        self.retime = getattr(sink, "retime", None)
+        self.chained = getattr(sink, "chained", None)
+        self.anchored = False  # offset chosen for the current run of packets
+        self.offset = 0
+        self.last_dts = 0  # dts of the last media packet written
+        # Ring index from which this player got every packet (of the kinds it
+        # accepts) with the current offset: a packet whose same-kind
+        # predecessor is at or after it may use the shared relative form.
+        self.chain_start = 0
+
+    @property
+    def accept_audio(self) -> bool:
+        return self._accept_audio
+
+    @accept_audio.setter
+    def accept_audio(self, value: bool) -> None:
+        if value != self._accept_audio:
+            self._accept_audio = value
+            self._filter_changed()
+
+    @property
+    def accept_video(self) -> bool:
+        return self._accept_video
+
+    @accept_video.setter
+    def accept_video(self, value: bool) -> None:
+        if value != self._accept_video:
+            self._accept_video = value
+            self._filter_changed()
+
+    def _filter_changed(self) -> None:
+        # Packets skipped while a kind was refused break that kind's chain:
+        # relative forms are only valid from the next packet on.
+        if self.chained is not None and self.chain_start < self.cursor:
+            self.chain_start = self.cursor
 
     @property
     def filtered(self) -> bool:
         """True when this player wants only some kinds of packet."""
-        return not (self.accept_audio and self.accept_video)
+        return not (self._accept_audio and self._accept_video)
 
     def accepts(self, pkt) -> bool:
         if pkt.is_audio:
-            return self.accept_audio
+            return self._accept_audio
         if pkt.is_video:
-            return self.accept_video
+            return self._accept_video
         return True
 
     # IPushProducer: the player's transport drives these.

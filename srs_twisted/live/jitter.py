@@ -1,5 +1,11 @@
 """Timestamp correction (SRS ``play.time_jitter``) and A/V interleaving
-(``play.mix_correct``), applied once per packet at the source."""
+(``play.mix_correct``).
+
+``TimeJitter`` runs once per packet at the source.  With ``full`` each player
+then gets its own constant offset (:func:`player_offset`), so that its
+timeline starts near zero whenever it joins, as SRS's per-consumer jitter
+does, while the steps between packets stay the source's (and so the same for
+every player)."""
 
 from __future__ import annotations
 
@@ -49,6 +55,24 @@ class TimeJitter:
         self._last_correct = corrected
         self._last_time = time
         return corrected
+
+
+def player_offset(first_dts: int, last_dts: int = 0, last_offset: int = 0) -> int:
+    """The offset (player time = dts - offset) that starts or restarts a
+    player's timeline at the media packet ``first_dts``.
+
+    ``last_dts``/``last_offset`` describe the last media packet the player
+    got (0/0 for a new player).  Like SRS's per-consumer ``full`` jitter, the
+    step from it is kept when it is within +-250 ms and becomes 10 ms
+    otherwise: a new player of a stream that is 2,845 s old starts at 10 ms,
+    one that joined at the start keeps the stream's time, and a player that
+    skipped ahead or outlived a republish goes on 10 ms after its last packet.
+    """
+    delta = first_dts - last_dts
+    if delta < -MAX_JITTER_MS or delta > MAX_JITTER_MS:
+        delta = DEFAULT_FRAME_TIME_MS
+    start = max(0, max(0, last_dts - last_offset) + delta)
+    return first_dts - start
 
 
 class MixQueue:

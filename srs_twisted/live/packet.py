@@ -34,6 +34,8 @@ class MediaPacket:
         "keyframe",
         "sequence_header",
         "payload",
+        "prev_index",
+        "prev_dts",
         "_wire",
     )
 
@@ -55,6 +57,12 @@ class MediaPacket:
         self.keyframe = keyframe
         self.sequence_header = sequence_header
         self.payload = payload
+        # Set by the ring that holds the packet: the absolute ring index and
+        # dts of the previous packet of the same kind (-1 when there is none).
+        # A player that received that packet can take this one in a form
+        # relative to it (RTMP fmt 1), which is the same for every player.
+        self.prev_index = -1
+        self.prev_dts = 0
         self._wire: dict | None = None
 
     @property

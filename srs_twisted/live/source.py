@@ -17,8 +17,8 @@ from zope.interface import implementer
 from ..errors import StreamBusy
 from ..interfaces import ILiveSource
 from .consumer import Consumer
-from .jitter import MixQueue, TimeJitter
-from .packet import MediaPacket
+from .jitter import MixQueue, TimeJitter, player_offset
+from .packet import DATA, MediaPacket
 from .stats import StreamStats
 
 # SRS guesses a stream is pure audio after this many audio packets without video.
@@ -100,6 +100,7 @@ class LiveSource:
         self._unflushed = 0
         self._flush_call = None
         self._jitter = TimeJitter(self.options.time_jitter)
+        self._kind_last: dict = {}  # kind -> (ring index, dts) of its newest packet
         self._mix = MixQueue() if self.options.mix_correct else None
         self._atc = self.options.atc
         self.stats = StreamStats(clock)
@@ -127,6 +128,12 @@ class LiveSource:
     def has_audio(self) -> bool:
         return self.audio_sh is not None
 
+    @property
+    def retiming(self) -> bool:
+        """Whether players get their own timeline (``time_jitter full``
+        without ATC): each starts near zero whenever it joins."""
+        return self.options.time_jitter == "full" and not self._atc
+
     def gop_cache_packets(self) -> list[MediaPacket]:
         if self._gop_start is None:
             return []
@@ -138,6 +145,7 @@ class LiveSource:
             raise StreamBusy(self.url)
         self.publisher = producer
         self._jitter.reset()
+        self._kind_last.clear()
         self._atc = self.options.atc
         self._mix = MixQueue() if self.options.mix_correct else None
         self.stats.publish_started()
@@ -162,6 +170,7 @@ class LiveSource:
             c.cursor = self.end
             c.wait_keyframe = False
             c.needs_headers = False
+            c.anchored = False  # the next publisher's packets get a new offset
             c.sink.stream_unpublished()
         self._trim()
         self.stats.publish_stopped()
@@ -250,6 +259,11 @@ class LiveSource:
             for tap in list(self._taps):
                 self._call_tap(tap, pkt)
         index = self.end
+        kind = pkt.kind
+        prev = self._kind_last.get(kind)
+        if prev is not None:
+            pkt.prev_index, pkt.prev_dts = prev
+        self._kind_last[kind] = (index, pkt.dts)
         self._ring.append(pkt)
         self._since_lag_check += 1
         if pkt.is_video:
@@ -330,6 +344,7 @@ class LiveSource:
             c.wait_keyframe = self.video_sh is not None
         c.dropped += skipped
         c.needs_headers = True
+        c.anchored = False  # like SRS: the timeline goes on 10 ms later, no gap
         self.stats.dropped += skipped
 
     def _check_lag(self) -> None:
@@ -360,18 +375,25 @@ class LiveSource:
 
     def flush(self) -> None:
         """Write everything new to every player that can take it.  Players in
-        step with each other share one joined bytes object."""
+        step with each other (same position, wire format and timeline) share
+        one joined bytes object."""
         if self._flush_call is not None:
             if self._flush_call.active():
                 self._flush_call.cancel()
             self._flush_call = None
         self._unflushed = 0
         end = self.end
+        retiming = self.retiming
         groups: dict = {}
         for c in self.consumers:
             if c.paused or c.user_paused or c.cursor >= end:
                 continue
-            if c.needs_headers or c.wait_keyframe or c.filtered:
+            if (
+                c.needs_headers
+                or c.wait_keyframe
+                or c.filtered
+                or (retiming and not c.anchored and c.retime is not None)
+            ):
                 self.flush_one(c)
                 continue
             key = (c.sink.wire_key, c.cursor)
@@ -383,14 +405,53 @@ class LiveSource:
         base = self._base
         ring = self._ring
         for (wire_key, cursor), group in groups.items():
-            encode = group[0].sink.encode
-            data = b"".join([p.wire(wire_key, encode) for p in ring[cursor - base :]])
+            packets = ring[cursor - base :]
+            first = group[0]
+            encode = first.sink.encode
+            if not retiming:
+                self._send(group, b"".join([p.wire(wire_key, encode) for p in packets]), None)
+                continue
+            # Players on their own timelines: those holding the predecessor
+            # of every packet take the relative forms (the same bytes for all
+            # of them), those at offset 0 the plain shared form, the others
+            # one restamped copy per timeline.
+            chained = first.chained
+            need = _chain_needs(packets, chained) if chained is not None else None
+            timelines: dict = {}
             for c in group:
-                c.cursor = end
-                c.sent_bytes += len(data)
-                c.sink.write(data)
-            self.stats.send_bytes += len(data) * len(group)
+                if need is not None and c.chain_start <= need[0] and c.offset <= need[1]:
+                    timeline = True
+                elif not c.offset:
+                    timeline = False
+                else:
+                    timeline = (c.offset, c.chain_start if chained is not None else 0)
+                players = timelines.get(timeline)
+                if players is None:
+                    timelines[timeline] = [c]
+                else:
+                    players.append(c)
+            last = _last_media_dts(packets)
+            for timeline, players in timelines.items():
+                if timeline is True:
+                    data = b"".join(
+                        [p.wire(wire_key, encode) if p.kind == DATA else chained(p) for p in packets]
+                    )
+                elif timeline is False:
+                    data = b"".join([p.wire(wire_key, encode) for p in packets])
+                else:
+                    data = b"".join(self._wire_parts(players[0], packets, *timeline))
+                self._send(players, data, last)
         self._trim()
+
+    def _send(self, players: list, data: bytes, last_dts) -> None:
+        end = self.end
+        for c in players:
+            c.cursor = end
+            if last_dts is not None:
+                c.last_dts = last_dts
+            c.sent_bytes += len(data)
+            c.sink.write(data)
+        self.stats.send_bytes += len(data) * len(players)
 
     def flush_one(self, c: Consumer) -> None:
         """Write what one player is owed, honouring its own state."""
@@ -399,34 +460,102 @@ class LiveSource:
         end = self.end
         if c.cursor < self._base:
             self._jump(c)
-        packets = self._ring[c.cursor - self._base :]
+        start = c.cursor  # ring index of packets[0]
+        packets = self._ring[start - self._base :]
         if c.wait_keyframe:
             for i, p in enumerate(packets):
                 if p.is_video and p.keyframe and not p.sequence_header:
                     c.dropped += i
                     packets = packets[i:]
+                    start += i
                     c.wait_keyframe = False
                     break
             else:
                 c.dropped += len(packets)
                 packets = []
-        out: list[MediaPacket] = []
-        if c.needs_headers:
-            c.needs_headers = False
-            out.extend(self._headers_at(packets[0].dts if packets else None))
-        out.extend(packets)
-        if c.filtered:
-            out = [p for p in out if c.accepts(p)]
         c.cursor = end
-        if not out:
+        if c.retime is not None and self.retiming:
+            parts = self._retimed_parts(c, packets, start)
+        else:
+            out: list[MediaPacket] = []
+            if c.needs_headers:
+                c.needs_headers = False
+                out.extend(self._headers_at(packets[0].dts if packets else None))
+            out.extend(packets)
+            if c.filtered:
+                out = [p for p in out if c.accepts(p)]
+            parts = self._wire_parts(c, out, 0, 0)
+        if not parts:
             return
-        key = c.sink.wire_key
-        encode = c.sink.encode
-        data = b"".join([p.wire(key, encode) for p in out])
+        data = b"".join(parts)
         c.sent_bytes += len(data)
         self.stats.send_bytes += len(data)
         c.sink.write(data)
         self._trim()
+
+    def _retimed_parts(self, c: Consumer, packets: list, start: int) -> list:
+        """Headers and packets for a player with its own timeline
+        (``time_jitter full``): a player that has no offset yet gets one from
+        the first media packets it is sent, so it starts near zero."""
+        if c.filtered:
+            packets = [p for p in packets if c.accepts(p)]
+        first = None
+        for p in packets:
+            if not p.is_data:
+                first = p
+                break
+        if not c.anchored and first is not None:
+            c.offset = player_offset(min(p.dts for p in packets if not p.is_data), c.last_dts, c.offset)
+            c.anchored = True
+            c.chain_start = start if c.chained is not None else 0
+        parts: list = []
+        if c.needs_headers:
+            c.needs_headers = False
+            # Sequence headers at the first media packet's time (or 0 when
+            # none follows yet); metadata, like all script data, at 0.
+            ts = max(0, first.dts - c.offset) if first is not None and c.anchored else 0
+            key, encode, retime = c.sink.wire_key, c.sink.encode, c.retime
+            for h in (self.metadata, self.video_sh, self.audio_sh):
+                if h is None or not c.accepts(h):
+                    continue
+                if h.is_data:
+                    parts.append(h.wire(key, encode))
+                else:
+                    parts.extend(retime(h, ts))
+        if packets:
+            parts.extend(self._wire_parts(c, packets, c.offset, c.chain_start))
+            last = _last_media_dts(packets)
+            if last is not None:
+                c.last_dts = last
+        return parts
+
+    @staticmethod
+    def _wire_parts(c: Consumer, packets: list, offset: int, chain_start: int) -> list:
+        """The wire pieces of ``packets`` for ``c``'s format on a timeline
+        ``offset`` ms behind the stream's.  Offset 0 and script data use the
+        shared form; other packets the shared relative form when the player
+        holds their predecessor (RTMP fmt 1), else the sink's ``retime``
+        (a new header over the shared payload)."""
+        sink = c.sink
+        key = sink.wire_key
+        encode = sink.encode
+        if not offset:
+            return [p.wire(key, encode) for p in packets]
+        retime = c.retime
+        chained = c.chained
+        parts: list = []
+        for p in packets:
+            if p.kind == DATA:
+                parts.append(p.wire(key, encode))
+                continue
+            if chained is not None and p.prev_index >= chain_start and p.prev_dts >= offset:
+                data = chained(p)
+                if data is not None:
+                    parts.append(data)
+                    continue
+            dts = p.dts - offset
+            parts.extend(retime(p, dts if dts > 0 else 0))
+        return parts
 
     def _headers_at(self, dts: int | None) -> list[MediaPacket]:
         headers = [p for p in (self.metadata, self.video_sh, self.audio_sh) if p is not None]
@@ -457,3 +586,31 @@ class LiveSource:
             f"<LiveSource {self.url} publisher={self.active} "
             f"consumers={len(self.consumers)} ring={len(self._ring)}>"
         )
+
+
+def _last_media_dts(packets: list) -> int | None:
+    for p in reversed(packets):
+        if p.kind != DATA:
+            return p.dts
+    return None
+
+
+def _chain_needs(packets: list, chained) -> tuple:
+    """(lowest ring index, lowest dts) among the predecessors of the media
+    packets in ``packets``: a player can take them all in their relative
+    form when it holds every one of those predecessors (its chain starts at
+    or before the index) unclamped (its offset is at most the dts).  A packet
+    without a relative form makes both impossible."""
+    low_index = low_dts = None
+    for p in packets:
+        if p.kind == DATA:
+            continue
+        if chained(p) is None:
+            return (-1, float("-inf"))
+        if low_index is None or p.prev_index < low_index:
+            low_index = p.prev_index
+        if low_dts is None or p.prev_dts < low_dts:
+            low_dts = p.prev_dts
+    if low_index is None:
+        return (float("inf"), float("inf"))
+    return (low_index, low_dts)

@@ -45,6 +45,8 @@ __all__ = [
     "MIN_CSID",
     "RtmpMessage",
     "encode_message",
+    "encode_message_delta",
+    "message_pieces",
 ]
 
 DEFAULT_CHUNK_SIZE = 128
@@ -423,6 +425,7 @@ def _basic_header(fmt, csid):
 
 
 _FMT0_ONE_BYTE = {csid: _basic_header(0, csid) for csid in range(MIN_CSID, 64)}
+_FMT1_ONE_BYTE = {csid: _basic_header(1, csid) for csid in range(MIN_CSID, 64)}
 _FMT3_ONE_BYTE = {csid: _basic_header(3, csid) for csid in range(MIN_CSID, 64)}
 
 
@@ -433,19 +436,50 @@ def encode_message(csid, type_id, stream_id, timestamp, payload, chunk_size):
     extended field, which is repeated after every fmt 3 header (as SRS,
     FFmpeg and Flash do).  ``payload`` may be any bytes-like object.
     """
-    length = len(payload)
+    pieces = message_pieces(csid, type_id, stream_id, timestamp, payload, chunk_size)
+    if len(pieces) == 2:
+        return pieces[0] + pieces[1]
+    return b"".join(pieces)
+
+
+def _check(length, chunk_size, type_id):
     if length > 0xFFFFFF:
         raise ValueError(f"payload of {length} bytes does not fit a 24-bit length")
     if chunk_size < 1:
         raise ValueError(f"chunk size must be positive, got {chunk_size}")
-    if not 0 <= type_id <= 0xFF or not 0 <= stream_id <= 0xFFFFFFFF:
-        raise ValueError(f"invalid type id {type_id} or stream id {stream_id}")
+    if not 0 <= type_id <= 0xFF:
+        raise ValueError(f"invalid type id {type_id}")
+
+
+def _basic_headers(csid):
     fmt0 = _FMT0_ONE_BYTE.get(csid)
     if fmt0 is None:
-        fmt0 = _basic_header(0, csid)
-        fmt3 = _basic_header(3, csid)
-    else:
-        fmt3 = _FMT3_ONE_BYTE[csid]
+        return _basic_header(0, csid), _basic_header(1, csid), _basic_header(3, csid)
+    return fmt0, _FMT1_ONE_BYTE[csid], _FMT3_ONE_BYTE[csid]
+
+
+def _chunked(header, fmt3, payload, chunk_size):
+    """``header`` + payload, split into chunks with ``fmt3`` between them."""
+    length = len(payload)
+    if length <= chunk_size:
+        return [header, payload]
+    view = memoryview(payload)
+    pieces = [header, view[:chunk_size]]
+    for offset in range(chunk_size, length, chunk_size):
+        pieces.append(fmt3)
+        pieces.append(view[offset:offset + chunk_size])
+    return pieces
+
+
+def message_pieces(csid, type_id, stream_id, timestamp, payload, chunk_size):
+    """:func:`encode_message` as a list of bytes-like pieces that join to
+    it, with the payload not copied: a caller that joins several messages
+    copies each payload once."""
+    _check(len(payload), chunk_size, type_id)
+    if not 0 <= stream_id <= 0xFFFFFFFF:
+        raise ValueError(f"invalid stream id {stream_id}")
+    fmt0, _, fmt3 = _basic_headers(csid)
+    length = len(payload)
     timestamp &= 0xFFFFFFFF
     if timestamp < EXTENDED_TIMESTAMP:
         header = fmt0 + _TS_LEN_TYPE.pack((timestamp << 8) | (length >> 16),
@@ -455,9 +489,22 @@ def encode_message(csid, type_id, stream_id, timestamp, payload, chunk_size):
         header = (fmt0 + _TS_LEN_TYPE.pack(0xFFFFFF00 | (length >> 16), length & 0xFFFF, type_id)
                   + _LE32.pack(stream_id) + extended)
         fmt3 += extended
-    if length <= chunk_size:
-        return header + payload
-    view = memoryview(payload)
-    pieces = [view[offset:offset + chunk_size] for offset in range(chunk_size, length, chunk_size)]
-    pieces.insert(0, header + view[:chunk_size])
-    return fmt3.join(pieces)
+    return _chunked(header, fmt3, payload, chunk_size)
+
+
+def encode_message_delta(csid, type_id, delta, payload, chunk_size):
+    """Serialize one message as a fmt 1 chunk (timestamp delta, length and
+    type; the stream id and the base time are the previous message's on this
+    csid) plus fmt 3 continuations.  The receiver adds ``delta`` to the
+    timestamp of the previous message on ``csid``, so the bytes are the same
+    whatever that timestamp is.  ``delta`` must be in 0..0xFFFFFE."""
+    length = len(payload)
+    _check(length, chunk_size, type_id)
+    if not 0 <= delta < EXTENDED_TIMESTAMP:
+        raise ValueError(f"timestamp delta {delta} outside 0..{EXTENDED_TIMESTAMP - 1}")
+    _, fmt1, fmt3 = _basic_headers(csid)
+    header = fmt1 + _TS_LEN_TYPE.pack((delta << 8) | (length >> 16), length & 0xFFFF, type_id)
+    pieces = _chunked(header, fmt3, payload, chunk_size)
+    if len(pieces) == 2:
+        return pieces[0] + pieces[1]
+    return b"".join(pieces)

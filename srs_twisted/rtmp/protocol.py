@@ -17,7 +17,7 @@ from ..live.packet import AUDIO, VIDEO
 from ..log import ContextLogger, log_unexpected
 from ..url import DEFAULT_VHOST, discover, validate_names
 from . import session as s
-from .chunk import ChunkReader, encode_message
+from .chunk import EXTENDED_TIMESTAMP, ChunkReader, encode_message, encode_message_delta, message_pieces
 from .errors import RtmpError
 
 # How long a client may take from TCP connect to a finished connect command.
@@ -26,16 +26,40 @@ CONNECT_TIMEOUT = 30.0
 PUBLISH_CHECK_INTERVAL = 1.0
 
 
+def _csid(kind: int) -> int:
+    return s.CSID_VIDEO if kind == VIDEO else s.CSID_AUDIO if kind == AUDIO else s.CSID_DATA
+
+
 @lru_cache(maxsize=16)
 def media_encoder(chunk_size: int):
-    """The shared RTMP encoder for one chunk size: packets become chunks once
-    and every RTMP player with that chunk size gets the same bytes."""
+    """The shared RTMP encoders for one chunk size, as (encode, retime,
+    chained):
+
+    - ``encode(pkt)``: fmt 0 chunks at the packet's own time, computed once
+      and shared by every player with that chunk size;
+    - ``retime(pkt, ts)``: fmt 0 chunks at a player's own time, as pieces
+      that reuse the payload (a player's first message on a chunk stream);
+    - ``chained(pkt)``: fmt 1 chunks carrying the step from the previous
+      packet of the same kind, shared by every player that got that packet,
+      whatever its timeline; None when the step is negative or too large.
+    """
+    delta_key = ("rtmp-delta", chunk_size)
 
     def encode(pkt) -> bytes:
-        csid = s.CSID_VIDEO if pkt.kind == VIDEO else s.CSID_AUDIO if pkt.kind == AUDIO else s.CSID_DATA
-        return encode_message(csid, pkt.kind, s.STREAM_ID, pkt.dts & 0xFFFFFFFF, pkt.payload, chunk_size)
+        return encode_message(_csid(pkt.kind), pkt.kind, s.STREAM_ID, pkt.dts & 0xFFFFFFFF, pkt.payload, chunk_size)
 
-    return encode
+    def retime(pkt, ts: int) -> list:
+        return message_pieces(_csid(pkt.kind), pkt.kind, s.STREAM_ID, ts & 0xFFFFFFFF, pkt.payload, chunk_size)
+
+    def encode_delta(pkt) -> bytes:
+        return encode_message_delta(_csid(pkt.kind), pkt.kind, pkt.dts - pkt.prev_dts, pkt.payload, chunk_size)
+
+    def chained(pkt):
+        if 0 <= pkt.dts - pkt.prev_dts < EXTENDED_TIMESTAMP:
+            return pkt.wire(delta_key, encode_delta)
+        return None
+
+    return encode, retime, chained
 
 
 @implementer(IMediaSink)
@@ -43,7 +67,7 @@ class RtmpPlaySink:
     def __init__(self, proto: "RtmpServerProtocol", chunk_size: int) -> None:
         self.proto = proto
         self.wire_key = ("rtmp", chunk_size)
-        self.encode = media_encoder(chunk_size)
+        self.encode, self.retime, self.chained = media_encoder(chunk_size)
 
     def write(self, data: bytes) -> None:
         self.proto.sent_bytes += len(data)

@@ -5,7 +5,7 @@ import struct
 
 from twisted.trial import unittest
 
-from srs_twisted.rtmp.chunk import ChunkReader, RtmpMessage, encode_message
+from srs_twisted.rtmp.chunk import ChunkReader, RtmpMessage, encode_message, encode_message_delta, message_pieces
 from srs_twisted.rtmp.errors import ChunkError, RtmpError
 
 
@@ -125,6 +125,36 @@ class EncodeTests(unittest.TestCase):
         self.assertEqual(encode_message(3, 8, 1, 7, memoryview(b"hello world"), 4), expected)
         self.assertIsInstance(encode_message(3, 8, 1, 7, bytearray(b"hi"), 4), bytes)
         self.assertIsInstance(encode_message(3, 8, 1, 7, memoryview(b"hi" * 9), 4), bytes)
+
+
+class DeltaAndPiecesTests(unittest.TestCase):
+    """The forms a player's own timeline uses (issue 9 item 14)."""
+
+    def test_fmt1_bytes_by_hand(self):
+        got = encode_message_delta(6, 9, 40, b"x" * 300, 128)
+        want = (raw(1, 6, ts=40, length=300, type_id=9, data=b"x" * 128) + basic(3, 6) + b"x" * 128
+                + basic(3, 6) + b"x" * 44)
+        self.assertEqual(got, want)
+
+    def test_fmt1_adds_to_whatever_the_player_had(self):
+        for start in (10, 2_845_000):
+            reader = ChunkReader()
+            data = encode_message(6, 9, 1, start, b"k" * 200, 128) + encode_message_delta(6, 9, 40, b"p" * 300, 128)
+            msgs = reader.feed(data)
+            self.assertEqual([(m.timestamp, m.stream_id, len(m.payload)) for m in msgs],
+                             [(start, 1, 200), (start + 40, 1, 300)])
+
+    def test_delta_range(self):
+        self.assertRaises(ValueError, encode_message_delta, 6, 9, -1, b"", 128)
+        self.assertRaises(ValueError, encode_message_delta, 6, 9, 0xFFFFFF, b"", 128)
+
+    def test_pieces_join_to_the_message_and_keep_the_payload(self):
+        payload = bytes(range(256)) * 3
+        for ts in (0, 5, 0xFFFFFF, 2**32 + 7):
+            pieces = message_pieces(7, 8, 1, ts, payload, 128)
+            self.assertEqual(b"".join(pieces), encode_message(7, 8, 1, ts, payload, 128))
+        small = b"s" * 10
+        self.assertIs(message_pieces(7, 8, 1, 3, small, 128)[1], small)
 
 
 class RoundTripTests(unittest.TestCase):

@@ -65,7 +65,7 @@ def sleep(seconds: float):
 
 
 @defer.inlineCallbacks
-def wait_exit(proc, timeout: float = 30.0, step: float = 0.1):
+def wait_exit(proc, timeout: float = 60.0, step: float = 0.1):
     """The exit code of a Popen, polled every ``step`` s without blocking the reactor."""
     end = time.monotonic() + timeout
     while True:
@@ -78,7 +78,7 @@ def wait_exit(proc, timeout: float = 30.0, step: float = 0.1):
 
 
 @defer.inlineCallbacks
-def until(fetch, predicate, what: str, timeout: float = 20.0, step: float = 0.25):
+def until(fetch, predicate, what: str, timeout: float = 60.0, step: float = 0.25):
     """Call ``fetch()`` (may return a Deferred) until ``predicate(result)``;
     returns the last result, fails after ``timeout`` s."""
     end = time.monotonic() + timeout
@@ -92,7 +92,7 @@ def until(fetch, predicate, what: str, timeout: float = 20.0, step: float = 0.25
 
 
 @defer.inlineCallbacks
-def api_request(url: str, method: str = "GET", headers=None, timeout: float = 10.0):
+def api_request(url: str, method: str = "GET", headers=None, timeout: float = h.WAIT):
     """One HTTP request with treq (no connection pool); returns
     (response, body bytes, parsed JSON or None)."""
     import treq
@@ -107,7 +107,7 @@ def api_request(url: str, method: str = "GET", headers=None, timeout: float = 10
     return response, body, obj
 
 
-def ffprobe(target: str, rw_timeout_s: int = 10):
+def ffprobe(target: str, rw_timeout_s: int = 30):
     """ffprobe's streams of ``target`` as a reactor child process: fires with
     (stdout, stderr, exit code)."""
     return getProcessOutputAndValue(
@@ -179,5 +179,5 @@ def raw_http(port: int, path: str, max_bytes: int = 65536, timeout: float = 10.0
     request = (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: srs-twisted-tests\r\n"
                "Connection: close\r\n\r\n").encode()
     proto = RawHttp(request, max_bytes, timeout)
-    ep = endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port, timeout=5)
+    ep = endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port, timeout=h.WAIT)
     return endpoints.connectProtocol(ep, proto)

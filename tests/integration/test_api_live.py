@@ -20,7 +20,7 @@ from twisted.trial import unittest
 
 from ..http import test_api as unit_api
 from . import harness as h
-from .receiver import api_request, ffprobe, http_live_server, raw_http, sleep, until, wait_exit
+from .receiver import api_request, ffprobe, http_live_server, raw_http, until, wait_exit
 
 ROUTES = ["/", "/api/", "/api/v1/", "/api/v1/versions", "/api/v1/summaries", "/api/v1/rusages",
           "/api/v1/self_proc_stats", "/api/v1/system_proc_stats", "/api/v1/meminfos", "/api/v1/authors",
@@ -44,10 +44,15 @@ def value(table: dict, name: str, **labels) -> float:
     return table[(name, frozenset(labels.items()))]
 
 
+def loadavg_1m() -> float:
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
 class LiveApiTestCase(unittest.TestCase):
     """A real server with the HTTP API and http_server on loopback ports."""
 
-    timeout = 120
+    timeout = 300
     auth = ""
     shared_port = False
     exporter = False
@@ -60,6 +65,7 @@ class LiveApiTestCase(unittest.TestCase):
             f.write("static ok")
         self.exporter_port = h.free_port()
         exporter = f"exporter {{ enabled on; listen 127.0.0.1:{self.exporter_port}; }}" if self.exporter else ""
+        self.before_server = time.time()
         self.server = http_live_server(self, vhost="play { mw_latency 100; }", top=exporter, api=self.auth,
                                        static_dir=self.tmp, shared_port=self.shared_port)
         self.http_port, self.api_port = self.server.http_port, self.server.api_port
@@ -77,13 +83,13 @@ class LiveApiTestCase(unittest.TestCase):
         return proc
 
     def player(self, url, name):
-        """FFmpeg playing ``url`` into a file for up to 60 s."""
-        proc = h.start_player(url, 60, os.path.join(self.tmp, name))
+        """FFmpeg playing ``url`` into a file for up to 240 s (longer than a test)."""
+        proc = h.start_player(url, 240, os.path.join(self.tmp, name))
         self.addCleanup(h.stop_process, proc)
         return proc
 
     @defer.inlineCallbacks
-    def raw_player(self, timeout=60.0):
+    def raw_player(self, timeout=240.0):
         """An HTTP-FLV player reading the raw response (kept, never parsed)."""
         proto = yield raw_http(self.http_port, "/live/s.flv", max_bytes=50_000_000, timeout=timeout)
         self.addCleanup(lambda: proto.done)
@@ -124,14 +130,14 @@ class LiveApiTestCase(unittest.TestCase):
             types = [c["type"] for c in obj["clients"]]
             return all(types.count(t) >= n for t, n in want.items())
 
-        obj = yield until(lambda: self.get("/api/v1/clients/"), enough, f"clients {want}", timeout=25)
+        obj = yield until(lambda: self.get("/api/v1/clients/"), enough, f"clients {want}")
         return obj["clients"]
 
     @defer.inlineCallbacks
     def stream(self):
         obj = yield until(lambda: self.get("/api/v1/streams/"),
                           lambda o: o["streams"] and o["streams"][0]["video"] and o["streams"][0]["audio"],
-                          "a published stream with its codecs", timeout=20)
+                          "a published stream with its codecs")
         self.assertEqual(len(obj["streams"]), 1, obj)
         return obj["streams"][0]
 
@@ -139,20 +145,28 @@ class LiveApiTestCase(unittest.TestCase):
 class ApiRoutesTests(LiveApiTestCase):
     @defer.inlineCallbacks
     def test_every_route_with_real_values(self):
-        started = time.time()
-        clip_info = h.streams_by_type(h.probe(h.clip()))
+        clip_info = h.assert_streams(h.probe(h.clip()), [("video", "h264"), ("audio", "aac")])
         pub = self.publisher()
         yield self.stream()
         rtmp_player = self.player(f"{self.tc_url}/s", "rtmp.flv")
         flv_player = self.player(self.flv_url, "http.flv")
         yield self.clients_by_type({"fmle-publish": 1, "rtmp-play": 1, "flv-play": 1})
-        yield sleep(3.0)  # rates need a few seconds of media
+
+        # Rates need a few seconds of media: every client 3 s old with a rate.
+        def flowing(obj):
+            return len(obj["clients"]) == 3 and all(
+                c["alive"] > 3.0 and c["kbps"]["recv_30s" if c["publish"] else "send_30s"] > 0
+                for c in obj["clients"])
+
+        yield until(lambda: self.get("/api/v1/clients/"), flowing, "3 s of media to every client")
 
         # ---- every route answers, and matches the OpenAPI document ----
         replies = {}
+        before, load_before = time.time(), loadavg_1m()
         for route in ROUTES:
             replies[route] = obj = yield self.get(route)
             self.assertEnvelope(obj)
+        after, load_after = time.time(), loadavg_1m()
 
         # /, /api/, /api/v1/ describe themselves
         self.assertEqual(replies["/api/"]["urls"], {"v1": "the api version 1.0"})
@@ -166,7 +180,8 @@ class ApiRoutesTests(LiveApiTestCase):
         data = replies["/api/v1/summaries"]["data"]
         me, system = data["self"], data["system"]
         self.assertIs(data["ok"], True)
-        self.assertLess(abs(data["now_ms"] - time.time() * 1000), 5000)
+        # read while the replies came (a second either side for rounding)
+        self.assertTrue(before - 1 <= data["now_ms"] / 1000 <= after + 1, (before, data["now_ms"], after))
         self.assertEqual(me["version"], "7.0.18")
         self.assertEqual(me["pid"], self.server.proc.pid)
         self.assertEqual(me["ppid"], os.getpid())
@@ -175,7 +190,7 @@ class ApiRoutesTests(LiveApiTestCase):
         self.assertIn(self.server.conf_path, me["argv"])
         self.assertGreater(me["mem_kbyte"], 10_000)  # peak RSS of a Python server, kB
         self.assertGreaterEqual(me["mem_kbyte"] * 1.5, self.server.rss_kb())
-        self.assertLessEqual(me["srs_uptime"], time.time() - started + 2)
+        self.assertLessEqual(me["srs_uptime"], after - self.before_server + 1)
         self.assertGreaterEqual(me["srs_uptime"], 3)
         self.assertEqual(system["cpus"], os.cpu_count())
         with open("/proc/meminfo") as f:
@@ -186,9 +201,10 @@ class ApiRoutesTests(LiveApiTestCase):
         self.assertGreater(system["srs_send_bytes"], 50_000)
         self.assertGreater(system["conn_sys"], 0)
         self.assertGreater(system["net_recvi_bytes"], 0)  # loopback traffic
-        with open("/proc/loadavg") as f:
-            load_1m = float(f.read().split()[0])
-        self.assertLess(abs(system["load_1m"] - load_1m), 1.0)
+        # the kernel's figure when the reply was made: between the readings
+        # taken before and after (which move slowly: a 5 s update, 1 min average)
+        self.assertTrue(min(load_before, load_after) - 0.5 <= system["load_1m"] <= max(load_before, load_after) + 0.5,
+                        (load_before, system["load_1m"], load_after))
 
         # rusages / proc stats / meminfos are this process's and machine's
         self.assertEqual(replies["/api/v1/rusages"]["data"]["ru_maxrss"], me["mem_kbyte"])
@@ -202,7 +218,7 @@ class ApiRoutesTests(LiveApiTestCase):
         self.assertEqual((s["name"], s["app"], s["vhost"]), ("s", "live", vhost_id))
         self.assertEqual(s["tcUrl"], self.tc_url)
         self.assertEqual(s["url"], "/live/s")
-        self.assertLess(abs(s["live_ms"] - time.time() * 1000), 5000)
+        self.assertTrue(before - 1 <= s["live_ms"] / 1000 <= after + 1, (before, s["live_ms"], after))
         self.assertEqual(s["clients"], 3)  # publisher + RTMP player + HTTP-FLV player
         self.assertGreater(s["frames"], 25)
         self.assertIs(s["publish"]["active"], True)
@@ -226,8 +242,12 @@ class ApiRoutesTests(LiveApiTestCase):
         self.assertGreater(v["recv_bytes"], 50_000)
 
         # bytes grow between two reads
-        yield sleep(2.0)
-        one = yield self.get(f"/api/v1/streams/{s['id']}", "/api/v1/streams/{id}")
+        def grown(obj):
+            now = obj["stream"]
+            return all(now[k] > s[k] for k in ("recv_bytes", "send_bytes", "frames"))
+
+        one = yield until(lambda: self.get(f"/api/v1/streams/{s['id']}", "/api/v1/streams/{id}"), grown,
+                          "the stream's counters to grow")
         self.assertEnvelope(one)
         s2 = one["stream"]
         self.assertEqual((s2["id"], s2["name"], s2["vhost"], s2["publish"]), (s["id"], "s", vhost_id, s["publish"]))
@@ -331,7 +351,7 @@ class KickTests(LiveApiTestCase):
         player = yield defer.maybeDeferred(start)
         obj = yield until(lambda: self.get("/api/v1/clients/"),
                           lambda o: [c for c in o["clients"] if c["type"] == kind and c["id"] not in before],
-                          f"a new {kind} client", timeout=20)
+                          f"a new {kind} client")
         (cid,) = [c["id"] for c in obj["clients"] if c["type"] == kind and c["id"] not in before]
         return player, cid
 
@@ -346,26 +366,29 @@ class KickTests(LiveApiTestCase):
         waiting_rtmp, _ = yield self.new_client("rtmp-play", lambda: self.player(rtmp_url, "w.flv"))
         kicked_flv, kicked_flv_id = yield self.new_client("flv-play", self.raw_player)
         waiting_flv, _ = yield self.new_client("flv-play", self.raw_player)
-        watcher = yield rtmp_client.connect(reactor, self.tc_url, "s", "play", on_packet=lambda p: None)
+        watched = []
+        watcher = yield rtmp_client.connect(reactor, self.tc_url, "s", "play", on_packet=lambda p: watched.append(p.dts))
         self.addCleanup(lambda: watcher.done)
         self.addCleanup(watcher.transport.abortConnection)
         yield self.clients_by_type({"fmle-publish": 1, "rtmp-play": 3, "flv-play": 2})
-        yield sleep(1.0)
+        # media reaches the players before the kicks
+        yield until(lambda: None, lambda _: all(b"FLV\x01" in bytes(p.data) for p in (kicked_flv, waiting_flv)),
+                    "the HTTP-FLV players' first bytes")
+        yield until(lambda: None, lambda _: h.file_size(os.path.join(self.tmp, "k.flv")) > 0, "the RTMP player's file")
 
-        # an FFmpeg RTMP player: the process ends
+        # an FFmpeg RTMP player: the process ends (media keeps flowing, so
+        # only the kick ends it; the latency is a figure, not a bound)
         t0 = yield self.kick(kicked_rtmp_id)
-        yield wait_exit(kicked_rtmp, 5, step=0.005)
+        yield wait_exit(kicked_rtmp, h.WAIT, step=0.005)
         latency = time.monotonic() - t0
         log.msg(f"measured: RTMP player kick -> FFmpeg exit in {latency * 1000:.0f} ms")
-        self.assertLess(latency, 1.0)
 
         # an HTTP-FLV player: the socket sees EOF
         t0 = yield self.kick(kicked_flv_id)
         yield until(lambda: None, lambda _: kicked_flv.eof_at, "EOF on the kicked HTTP-FLV player",
-                    timeout=5, step=0.005)
+                    timeout=h.WAIT, step=0.005)
         latency = kicked_flv.eof_at - t0
         log.msg(f"measured: HTTP-FLV player kick -> EOF in {latency * 1000:.0f} ms")
-        self.assertLess(latency, 1.0)
         self.assertFalse(kicked_flv.cut, "the reader cut the connection itself")
         self.assertEqual(kicked_flv.status, 200)
         self.assertIn(b"FLV\x01", bytes(kicked_flv.data))
@@ -389,19 +412,19 @@ class KickTests(LiveApiTestCase):
         s = (yield self.get(f"/api/v1/streams/{s['id']}", "/api/v1/streams/{id}"))["stream"]
         cid = s["publish"]["cid"]
         t0 = yield self.kick(cid)
-        code = yield wait_exit(pub, 10, step=0.01)
+        code = yield wait_exit(pub, h.WAIT, step=0.01)
         log.msg(f"measured: publisher kick -> FFmpeg exit {code} in {(time.monotonic() - t0) * 1000:.0f} ms")
         self.assertNotEqual(code, 0)
         after = yield until(lambda: self.get("/api/v1/streams/"),
                             lambda o: not o["streams"] or not o["streams"][0]["publish"]["active"],
-                            "the stream to end", timeout=5)
+                            "the stream to end")
         (gone,) = after["streams"]  # players still wait on it, so it stays listed
         self.assertEqual(gone["publish"], {"active": False})
         self.assertIsNone(gone["video"])
         self.assertIsNone(gone["audio"])
         self.assertEqual(gone["clients"], 2)  # the FFmpeg and the in-process RTMP players
-        # RTMP players stay connected, waiting for a new publisher, as SRS's do.
-        yield sleep(2.0)
+        # RTMP players stay connected, waiting for a new publisher, as SRS's do
+        # (the unpublish that ended the stream would have closed them at once).
         self.assertIsNone(waiting_rtmp.poll(), "an RTMP player was closed when its publisher left")
         self.assertFalse(watcher.done.called)
         still = yield self.get("/api/v1/clients/")
@@ -410,6 +433,11 @@ class KickTests(LiveApiTestCase):
         # SRS 7.0.18 sends them no onStatus (it has no UnpublishNotify code at all);
         # neither does this server, whatever docs/http-api.md says.
         self.assertEqual(watcher.status_codes, ["NetStream.Play.Reset", "NetStream.Play.Start"])
+        # and a new publisher's media reaches them
+        seen = len(watched)
+        self.publisher()
+        yield until(lambda: None, lambda _: len(watched) > seen + 25, "the new publisher's media at the waiting player")
+        self.assertIsNone(waiting_rtmp.poll())
 
     @defer.inlineCallbacks
     def test_flv_players_are_closed_on_unpublish(self):
@@ -420,8 +448,8 @@ class KickTests(LiveApiTestCase):
         s = yield self.stream()
         player, _ = yield self.new_client("flv-play", self.raw_player)
         yield self.kick(s["publish"]["cid"])
-        yield wait_exit(pub, 10, step=0.02)
-        yield until(lambda: None, lambda _: player.eof_at, "EOF on the HTTP-FLV player", timeout=5, step=0.05)
+        yield wait_exit(pub, h.WAIT, step=0.02)
+        yield until(lambda: None, lambda _: player.eof_at, "EOF on the HTTP-FLV player", step=0.05)
 
 
 
@@ -467,9 +495,7 @@ class SharedPortTests(LiveApiTestCase):
         self.assertEnvelope(obj)
         out, err, code = yield ffprobe(self.flv_url)
         self.assertEqual(code, 0, err.decode(errors="replace"))
-        streams = h.streams_by_type(json.loads(out))
-        self.assertEqual(sorted(streams), ["audio", "video"])
-        self.assertEqual((streams["video"]["codec_name"], streams["audio"]["codec_name"]), ("h264", "aac"))
+        h.assert_streams(json.loads(out), [("video", "h264"), ("audio", "aac")])
         r, body, _ = yield self.request("/index.html")
         self.assertEqual((r.code, body), (200, b"static ok"))
         r, _, _ = yield self.request("/live/nothing.flv")
@@ -493,12 +519,18 @@ class MetricsTests(LiveApiTestCase):
         self.player(f"{self.tc_url}/s", "rtmp.flv")
         self.player(self.flv_url, "http.flv")
         yield self.clients_by_type({"fmle-publish": 1, "rtmp-play": 1, "flv-play": 1})
-        yield sleep(1.0)
         stream = {"vhost": "__defaultVhost__", "app": "live", "stream": "s"}
-        first = yield self.scrape(self.api_port)
+        first = yield until(lambda: self.scrape(self.api_port),
+                            lambda t: value(t, "srs_stream_players", **stream) == 2, "both players in the metrics")
         t0 = time.monotonic()
-        yield sleep(2.0)
-        second = yield self.scrape(self.exporter_port)
+
+        def moved(table):  # every counter grew, and a frame rate over a second or more
+            return (all(value(table, n) > value(first, n) for n in ("srs_receive_bytes_total", "srs_send_bytes_total"))
+                    and all(value(table, n, **stream) > value(first, n, **stream)
+                            for n in ("srs_stream_recv_bytes_total", "srs_stream_send_bytes_total"))
+                    and value(table, "srs_stream_fps", **stream) > 0)
+
+        second = yield until(lambda: self.scrape(self.exporter_port), moved, "the metrics to move")
         elapsed = time.monotonic() - t0
         for table in (first, second):
             self.assertEqual(value(table, "srs_streams"), 1)

@@ -122,6 +122,9 @@ class PlayerSession:
                 return defer.fail(LookupError(f"stream {m.vhost}/{m.app}/{m.stream} is not published"))
             # An edge has every stream: its first player makes it pull from the origin.
             source = self.ctx.registry.fetch_or_create(m.vhost, m.app, m.stream)
+        reason = st.unplayable(source, m.fmt)
+        if reason:  # before the policy: a player refused here never played
+            return defer.fail(st.Unplayable(reason))
         self.client.source = source
         self.ctx.add_client(self.client)
         d = self.ctx.policy.on_play(self.client)
@@ -193,12 +196,6 @@ class LiveStreamResource(resource.Resource):
         def go(source):
             if request.finished or request._disconnected:
                 return
-            unplayable = st.unplayable(source, self.match.fmt)
-            if unplayable:
-                session.log.warn(f"{session.client.type} refused: {unplayable}")
-                session.stop("refused")
-                answer(415, unplayable)
-                return
             request.setHeader(b"content-type", self.match.content_type)
             request.setHeader(b"cache-control", b"no-cache")
             request.setHeader(b"server", b"srs-twisted")
@@ -224,6 +221,9 @@ class LiveStreamResource(resource.Resource):
                 return
             if failure.check(LookupError):
                 code, text = 404, failure.getErrorMessage()
+            elif failure.check(st.Unplayable):
+                code, text = 415, failure.getErrorMessage()
+                session.log.warn(f"{session.client.type} refused: {text}")
             elif failure.check(Denied, InvalidStreamName):
                 code, text = 403, failure.getErrorMessage()
                 session.log.warn(f"{session.client.type} refused: {text}")

@@ -173,6 +173,10 @@ def audio_codec(source) -> str | None:
     return None
 
 
+class Unplayable(ValueError):
+    """The stream cannot be played in the asked format (HTTP 415)."""
+
+
 def unplayable(source, fmt: str) -> str:
     """Why ``source`` cannot be played as ``fmt`` at all (an audio-only
     format of a stream with other audio), else ''.  Such a player would
@@ -369,10 +373,15 @@ __all__ = [
     "HttpStreamSink",
     "PLAY_TYPES",
     "StreamMatch",
+    "Unplayable",
     "VIDEO",
     "configure_consumer",
     "match_request",
     "mount_regex",
+    "audio_codec",
+    "mount_format",
+    "mount_warnings",
     "shared_encoder",
     "stream_tracks",
+    "unplayable",
 ]

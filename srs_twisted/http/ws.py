@@ -43,6 +43,8 @@ class LiveWebSocketProtocol(WebSocketServerProtocol):
         reason = failure.getErrorMessage()
         if failure.check(LookupError):
             code = 4404
+        elif failure.check(st.Unplayable):
+            code = 4415
         elif failure.check(Denied, InvalidStreamName):
             code = 4403
         else:

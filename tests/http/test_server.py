@@ -215,6 +215,17 @@ class AudioFormatTests(ServerCase):
         self.assertTrue(r.complete)
         self.assertEqual(self.world.ctx.clients.keys() - {c.id for c in self.publishers()}, set())
 
+    def test_refused_before_the_play_hook(self):
+        policy = self.world.ctx.policy
+        calls = []
+        self.patch(policy, "on_play", lambda client: calls.append(client) or policy.__class__.on_play(policy, client))
+        self.world.publish("mp3.example", stream="s")
+        self.assertEqual(self.get(b"/live/s.mp3", host="mp3.example").status, 415)
+        self.assertEqual(calls, [])
+        self.world.publish("aac.example", stream="s")
+        self.assertEqual(self.get(b"/live/s.aac", host="aac.example").status, 200)
+        self.assertEqual(len(calls), 1)
+
     def test_aac_of_an_mp3_stream_is_415(self):
         source, _ = self.world.publish("aac.example", stream="s", headers=False)
         source.write(MediaPacket(AUDIO, 0, MP3_TAG + MP3_FRAME, codec="mp3"))

@@ -11,6 +11,7 @@ would not have caught a ``.flv`` mount that swallowed the HLS segments.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from twisted.trial import unittest
@@ -186,6 +188,8 @@ class ConfFileTests(unittest.TestCase):
             streams = self.play(out, publisher)
             got = {kind: s["codec_name"] for kind, s in streams.items()}
             self.assertEqual(got, out.expect, out)
+            if out.kind != "rtmp" and conf.http_server.crossdomain:
+                self.check_cors(out)
         if conf.http_api.enabled:  # the API sees what was published
             api = f"http://127.0.0.1:{conf.http_api.listen.rpartition(':')[2]}/api/v1/streams/?count=100"
             code, body = http_get(api, None)
@@ -231,6 +235,38 @@ class ConfFileTests(unittest.TestCase):
                 last = result.stderr.decode(errors="replace")[-300:]
             time.sleep(0.5)
         raise AssertionError(f"{out}: no playable output within {DEADLINE}s: {last}")
+
+    def check_cors(self, out: Output) -> None:
+        """A page on another origin can use the output: a preflight answers
+        200, and every answer on the way (the HLS session 302, the playlist,
+        a segment, a live stream) allows any origin."""
+        parts = urllib.parse.urlsplit(out.url)
+        headers = {"Host": out.host or parts.netloc, "Origin": "http://player.example"}
+
+        def ask(method: str, target: str):
+            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+            try:
+                conn.request(method, target, headers=headers)
+                r = conn.getresponse()
+                body = r.read(65536) if method == "GET" and out.kind in ("hls", "dash") else b""
+                return r.status, r.getheader("access-control-allow-origin"), r.getheader("location"), body
+            finally:
+                conn.close()
+
+        status, allow, _, _ = ask("OPTIONS", parts.path)
+        self.assertEqual((status, allow), (200, "*"), f"preflight of {out}")
+        target = parts.path
+        for _ in range(3):  # the playlist, after the session redirect if any
+            status, allow, location, body = ask("GET", target)
+            self.assertEqual(allow, "*", f"GET {target} of {out}")
+            if status != 302:
+                break
+            target = urllib.parse.urljoin(target, location)
+        self.assertEqual(status, 200, f"GET {target} of {out}")
+        if out.kind == "hls":
+            segment = next(line for line in body.decode().splitlines() if line and not line.startswith("#"))
+            status, allow, _, _ = ask("GET", urllib.parse.urljoin(target, segment))
+            self.assertEqual((status, allow), (200, "*"), f"segment {segment} of {out}")
 
     def env(self) -> dict:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SRS_")}

@@ -1,5 +1,8 @@
 """What the per-stream file writers (HLS, DASH) share: an observer that
-keeps one recorder per stream across publishes, and the dispose timer."""
+keeps one recorder per stream across publishes, and the timer that, after
+the publisher left, disposes of a stream's files (``<name>_dispose N``) or,
+with ``<name>_dispose 0`` (files kept for ever), releases its recorder so
+that memory stays bounded however many stream names come and go."""
 
 from __future__ import annotations
 
@@ -9,6 +12,18 @@ from zope.interface import implementer
 
 from .interfaces import IStreamObserver
 from .log import ContextLogger, log_unexpected
+
+
+# <name>_dispose 0: a recorder is released this long at least after its stream left.
+MIN_RELEASE_SECONDS = 30.0
+
+
+def release_after(keep_seconds: float) -> float:
+    """How long after its publisher left a stream's recorder is kept with
+    ``<name>_dispose 0``: ``keep_seconds`` (what players may still ask
+    for), at least :data:`MIN_RELEASE_SECONDS`.  A republish until then goes
+    on in memory; later a new recorder takes over the files on disk."""
+    return max(MIN_RELEASE_SECONDS, keep_seconds)
 
 
 def unlink(path: str) -> bool:
@@ -22,8 +37,13 @@ def unlink(path: str) -> bool:
 
 class DisposeTimer:
     """Mixed into a recorder: ``dispose()`` after the publisher has been gone
-    ``seconds`` (SRS's ``hls_dispose``/``dash_dispose``).  Needs ``self.ctx``,
-    ``self._dispose_call`` (None) and a ``dispose()`` method."""
+    ``seconds`` (SRS's ``hls_dispose``/``dash_dispose``), or ``release()``.
+    Needs ``self.ctx``, ``self._dispose_call`` (None), ``self.enabled``,
+    ``self.log``, ``self.on_disposed``, ``vhost``/``app``/``stream``, a
+    ``dispose()`` method and, for ``release()``, ``_forget()``; ``kind``
+    names it in the log (``hls``, ``dash``)."""
+
+    kind = ""
 
     def _schedule_dispose(self, seconds: float, action=None) -> None:
         """Call ``action`` (``dispose``) in ``seconds``."""
@@ -38,6 +58,33 @@ class DisposeTimer:
     @property
     def dispose_pending(self) -> bool:
         return self._dispose_call is not None
+
+    def _after_unpublish(self, dispose_seconds: float, keep_seconds: float) -> None:
+        """The publisher left: ``dispose()`` in ``dispose_seconds``, or with
+        0 (files kept for ever) ``release()`` in :func:`release_after`
+        ``(keep_seconds)``."""
+        if dispose_seconds > 0:
+            self._schedule_dispose(dispose_seconds)
+        else:
+            self._schedule_dispose(release_after(keep_seconds), self.release)
+
+    def release(self) -> None:
+        """``<name>_dispose 0``: the stream has been gone a while; forget it.
+        Its files stay on disk for the next recorder of the stream to take
+        over (``_forget()`` removes, with cleanup on, only what the playlist
+        or MPD on disk no longer names), and ``on_disposed`` drops the
+        recorder.  A publish in between (``enabled``) keeps it."""
+        self._cancel_dispose()
+        if self.enabled:
+            return
+        self._forget()
+        self.log.trace(f"{self.kind}: released {self.vhost}/{self.app}/{self.stream}, "
+                       f"files kept ({self.kind}_dispose 0)")
+        if self.on_disposed is not None:
+            self.on_disposed(self)
+
+    def _forget(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
 
 
 @implementer(IStreamObserver)

@@ -20,6 +20,11 @@ before the MPD that lists them.  Files of segments more than
 (``dash_cleanup``), after the MPD that no longer lists them.  At unpublish
 the buffered samples become a last segment each; ``dash_dispose`` seconds
 later every file of the stream is removed, unless it is published again.
+With ``dash_dispose 0`` the files stay and the recorder is released (memory
+stays bounded however many streams come and go) after
+:func:`~srs_twisted.recording.release_after` the keep window; a new
+recorder of the stream takes over the MPD it finds on disk
+(:mod:`.restore`).
 
 Timing.  The MPD's ``availabilityStartTime`` is the wall-clock time of
 media time 0, set at the first frame (as SRS).  A republish, or a
@@ -40,6 +45,7 @@ from ..live.packet import AUDIO, VIDEO
 from ..log import ContextLogger
 from ..recording import DisposeTimer, unlink
 from .mpd import DashLayout, MpdTimes, Representation, Segment, TrackWindow, build_mpd
+from .restore import MAX_MPD_BYTES, read_mpd
 
 __all__ = ["DashRecorder", "BACKWARD_MS", "FORWARD_MS"]
 
@@ -54,6 +60,8 @@ WAIT_FOR_TRACKS = 3
 TRACK_IDS = {"video": 1, "audio": 2}
 # Errors logged one by one; after that every thousandth.
 ERRORS_LOGGED = 10
+# An init segment longer than this is not read back.
+MAX_INIT_BYTES = 1024 * 1024
 
 
 class _Track:
@@ -92,10 +100,13 @@ class DashRecorder(DisposeTimer):
 
     ``start(source)`` at each publish, ``stop()`` at each unpublish,
     ``dispose()`` removes every file (the ``dash_dispose`` timer calls it)
-    and then calls ``on_disposed(recorder)``.  ``ctx`` gives the config and
-    the clock (``callLater``, and ``seconds()`` for the MPD's wall-clock
-    times).
+    and then calls ``on_disposed(recorder)``; with ``dash_dispose 0``,
+    ``release()`` (the timer calls it too) keeps the files and calls
+    ``on_disposed(recorder)``.  ``ctx`` gives the config and the clock
+    (``callLater``, and ``seconds()`` for the MPD's wall-clock times).
     """
+
+    kind = "dash"
 
     def __init__(self, ctx, vhost: str, app: str, stream: str, on_disposed=None) -> None:
         self.ctx = ctx
@@ -116,6 +127,7 @@ class DashRecorder(DisposeTimer):
         self._head = 0  # the newest (mapped) frame time, ms
         self._audio_cut_at: int | None = None  # cut audio at its first frame from here (ms)
         self._mpd_paths: set[str] = set()
+        self._listed: set[str] = set()  # the files the MPD on disk names (segments and init segments)
         self._dispose_call = None
         self._unsupported: set[str] = set()
         self.log = ContextLogger("dash")
@@ -146,6 +158,8 @@ class DashRecorder(DisposeTimer):
         if self.layout is not None and layout != self.layout:
             # dash_path or dash_mpd_file changed (a reload): start over in the new place
             self._remove_files()
+        if self.layout is None:
+            self._take_over(layout)
         self.layout = layout
         for track in self.tracks.values():
             track.active = False
@@ -180,7 +194,8 @@ class DashRecorder(DisposeTimer):
                 self._refresh(final=True)
         self.enabled = False
         if self.conf is not None:
-            self._schedule_dispose(self.conf.dash.dash_dispose)
+            dash = self.conf.dash
+            self._after_unpublish(dash.dash_dispose, 2 * self.window_size * dash.dash_fragment)
 
     def dispose(self) -> None:
         """Remove every file of the stream (MPD, init and media segments)."""
@@ -206,6 +221,7 @@ class DashRecorder(DisposeTimer):
             track.init_path = ""
         paths.extend(sorted(self._mpd_paths))
         self._mpd_paths.clear()
+        self._listed.clear()
         for path in paths:
             try:
                 removed += unlink(path)
@@ -218,6 +234,77 @@ class DashRecorder(DisposeTimer):
                 pass  # not empty, or gone
         return removed
 
+    def _forget(self) -> None:
+        """dash_dispose 0, :meth:`release` after the keep window: the MPD and
+        what it lists stay on disk, for the next recorder to take over; the
+        segments (and init segments) it no longer lists go, with
+        dash_cleanup on."""
+        if self.conf is not None and self._dash.dash_cleanup:
+            listed = self._listed
+            paths = [s.path for t in self._ordered() for s in t.window.segments if s.path not in listed]
+            paths += [t.init_path for t in self._ordered() if t.init_path and t.init_path not in listed]
+            for path in paths:
+                try:
+                    unlink(path)
+                except OSError as e:
+                    self.log.warn(f"dash: cleanup cannot remove {path}: {e}")
+        self.tracks.clear()
+        self._listed.clear()
+
+    def _take_over(self, layout: DashLayout) -> None:
+        """A new recorder: go on from the MPD that a released (or crashed)
+        recorder of this stream left on disk (see :mod:`.restore`)."""
+        try:
+            with open(layout.mpd_path, "rb") as f:
+                data = f.read(MAX_MPD_BYTES + 1)
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            self.log.warn(f"dash: cannot read {layout.mpd_path} to go on from it: {e}")
+            return
+        read = read_mpd(data, layout.prefix)
+        if read is None:
+            self.log.warn(f"dash: {layout.mpd_path} is not an MPD of ours, numbers start at 1")
+            return
+        self.availability_start = read.availability_start
+        self._mpd_paths.add(layout.mpd_path)
+        taken = []
+        for rep in read.representations.values():
+            track = self.tracks[rep.rep_id] = _Track(rep.rep_id)
+            track.sequence = max(0, rep.last_number)
+            if rep.ours:
+                taken.extend(self._take_segments(track, rep, layout))
+        self._listed = set(taken)
+        numbers = ", ".join(f"{t.rep_id} {t.sequence + 1}" for t in self._ordered())
+        self.log.trace(f"dash: {layout.mpd_path} taken over, {len(taken)} files, next {numbers}")
+
+    def _take_segments(self, track: _Track, rep, layout: DashLayout) -> list[str]:
+        """The listed segments of ``rep`` whose files are there, after the
+        last missing one, with their init segment; returns their paths."""
+        init_path = layout.init_path(rep.rep_id)
+        try:
+            with open(init_path, "rb") as f:
+                init = f.read(MAX_INIT_BYTES + 1)
+        except OSError:
+            return []
+        if not init or len(init) > MAX_INIT_BYTES:
+            return []
+        segments: list[Segment] = []
+        for i, (t, d) in enumerate(rep.entries):
+            number = rep.start_number + i
+            path = layout.segment_path(rep.rep_id, number)
+            try:
+                size = os.stat(path).st_size
+            except OSError:
+                segments = []  # the numbers listed must stay consecutive
+                continue
+            segments.append(Segment(number, t, d, rep.timescale, size, path))
+        if not segments:
+            return []
+        track.init, track.init_path = init, init_path
+        for segment in segments:
+            track.window.append(segment)
+        return [init_path] + [s.path for s in segments]
 
     # ---- packets ------------------------------------------------------------------------------
     def on_packet(self, pkt) -> None:
@@ -416,6 +503,8 @@ class DashRecorder(DisposeTimer):
             self._count_error(f"cannot write {path}: {e}")
             return
         self._mpd_paths.add(path)
+        self._listed = {s.path for r in ready for s in r.segments}
+        self._listed.update(self.tracks[r.rep_id].init_path for r in ready)
         self._expire()
 
     def _expire(self) -> None:

@@ -37,6 +37,7 @@ import os
 
 from ..log import ContextLogger
 from ..recording import DisposeTimer, unlink
+from ..recording import release_after as _release_after
 from .restore import read_playlist
 from .segmenter import (
     FilesExpired,
@@ -55,16 +56,15 @@ __all__ = ["HlsRecorder", "write_atomically", "release_after"]
 
 # A playlist longer than this is not read back (it is not one of ours).
 MAX_PLAYLIST_BYTES = 4 * 1024 * 1024
-# hls_dispose 0: a recorder is released this long at least after its stream left.
-MIN_RELEASE_SECONDS = 30.0
 
 
 def release_after(hls) -> float:
     """How long after its publisher left a stream's recorder is kept with
     ``hls_dispose 0``: twice the window (what a viewer session lasts), at
-    least 30 s.  A republish until then goes on in memory; later the next
-    recorder goes on from the playlist on disk."""
-    return max(MIN_RELEASE_SECONDS, 2.0 * hls.hls_window)
+    least 30 s (:func:`srs_twisted.recording.release_after`).  A republish
+    until then goes on in memory; later the next recorder goes on from the
+    playlist on disk."""
+    return _release_after(2.0 * hls.hls_window)
 
 _O_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
 
@@ -111,6 +111,8 @@ class HlsRecorder(DisposeTimer):
     config, the clock (``callLater`` and ``seconds()``, which also names
     files with [timestamp]...) and ``hooks``.
     """
+
+    kind = "hls"
 
     def __init__(self, ctx, vhost: str, app: str, stream: str, on_disposed=None, random_bytes=os.urandom) -> None:
         self.ctx = ctx
@@ -213,10 +215,7 @@ class HlsRecorder(DisposeTimer):
         self.source = None
         if self.segmenter is not None and self.conf is not None:
             hls = self.conf.hls
-            if hls.hls_dispose > 0:
-                self._schedule_dispose(hls.hls_dispose)
-            else:
-                self._schedule_dispose(release_after(hls), self.release)
+            self._after_unpublish(hls.hls_dispose, 2.0 * hls.hls_window)
 
     def _restore(self) -> None:
         """A new recorder: take over the playlist a released (or crashed)
@@ -238,14 +237,11 @@ class HlsRecorder(DisposeTimer):
         self.log.trace(f"hls: {segmenter.m3u8_path} taken over, {taken} of {len(read.entries)} segments, "
                        f"next seq={segmenter.sequence}")
 
-    def release(self) -> None:
-        """hls_dispose 0: the stream has been gone for :func:`release_after`;
-        forget it (the playlist and its segments stay on disk, for the next
-        recorder to take over; segments already out of the playlist go,
-        with hls_cleanup on)."""
-        self._cancel_dispose()
-        if self.enabled:
-            return
+    def _forget(self) -> None:
+        """hls_dispose 0, :meth:`release` after :func:`release_after`: the
+        playlist and its segments stay on disk, for the next recorder to
+        take over; segments already out of the playlist go, with
+        hls_cleanup on."""
         segmenter, self.segmenter = self.segmenter, None
         if self.ll is not None:
             self.ll.close()
@@ -256,9 +252,6 @@ class HlsRecorder(DisposeTimer):
                     unlink(path)
                 except OSError as e:
                     self.log.warn(f"hls: cleanup cannot remove {path}: {e}")
-        self.log.trace(f"hls: released {self.vhost}/{self.app}/{self.stream}, files kept (hls_dispose 0)")
-        if self.on_disposed is not None:
-            self.on_disposed(self)
 
     def dispose(self) -> None:
         """Remove every file of the stream (segments, keys, playlist)."""

@@ -236,8 +236,13 @@ class NeverDisposeTests(RecorderCase):
     def test_files_stay(self):
         self.feed(stream(5))
         self.unpublish()
-        self.assertFalse(self.rec.dispose_pending)
+        files = listing(self.root)
+        # the recorder is released after a while (memory); the files stay
+        self.assertTrue(self.rec.dispose_pending)
         self.clock.advance(3600)
+        self.assertEqual([self.rec], self.disposed)
+        self.assertFalse(self.rec.dispose_pending)
+        self.assertEqual(files, listing(self.root))
         self.assertTrue(os.path.exists(self.path("s.mpd")))
 
 

@@ -147,3 +147,39 @@ class AudioOnlyTests(DashServerCase):
         self.assertNotIn("video", mpd)
         h.assert_streams(h.probe(self.mpd_url()), [("audio", "aac")])
         self.assertFalse(os.path.exists(os.path.join(self.root, "live", "s", "video-init.mp4")))
+
+
+class ReleaseTests(DashServerCase):
+    """dash_dispose 0: the stream's recorder is released 30 s after its
+    publisher left (max(30, 2 * 5 * 2 s)), its files kept; a republish then
+    goes on from the MPD on disk, which players still read."""
+
+    timeout = 180
+    dash = "dash_dispose 0;"
+
+    def test_republish_after_release(self):
+        publisher = self.publish()
+        first = self.wait_segments(2)
+        h.stop_process(publisher)
+        self.server.wait_log(r"dash: released __defaultVhost__/live/s, files kept", timeout=90)
+        self.assertTrue(os.path.exists(os.path.join(self.root, "live", "s.mpd")))
+        last = {rep: first[rep]["start"] + len(first[rep]["entries"]) - 1 for rep in ("video", "audio")}
+        self.publish()
+        self.server.wait_log(r"dash: .*s\.mpd taken over")
+        end = time.monotonic() + 60
+        while True:
+            mpd = parse_mpd(self.fetch(self.mpd_url()))
+            newest = {rep: mpd[rep]["start"] + len(mpd[rep]["entries"]) - 1 for rep in ("video", "audio")}
+            if all(newest[rep] >= last[rep] + 2 for rep in newest):
+                break
+            self.assertLess(time.monotonic(), end, f"no new segments after the republish: {mpd}")
+            time.sleep(0.5)
+        # one timeline, numbers go on
+        self.assertEqual(first["root"]["availabilityStartTime"], mpd["root"]["availabilityStartTime"])
+        for rep in ("video", "audio"):
+            self.assertIn(last[rep] + 1, self.files(rep))
+            times = [t for t, _ in mpd[rep]["entries"]]
+            self.assertEqual(sorted(times), times)
+        streams = h.streams_by_type(h.probe(self.mpd_url()))
+        self.assertEqual({"video", "audio"}, set(streams))
+        self.assertEqual(("h264", "aac"), (streams["video"]["codec_name"], streams["audio"]["codec_name"]))

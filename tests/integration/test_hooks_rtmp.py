@@ -5,17 +5,19 @@ process here is waited for without blocking the reactor)."""
 
 from __future__ import annotations
 
+import json
+
 from twisted.internet import defer
 from twisted.trial import unittest
 
 from . import harness as h
 from .receiver import HOOK_KEYS as KEYS
-from .receiver import ffprobe, sleep, start_receiver, wait_exit
+from .receiver import ffprobe, start_receiver, wait_exit
 
 
 
 class HooksRtmpTests(unittest.TestCase):
-    timeout = 150
+    timeout = 300
 
     def setUp(self):
         h.ffmpeg(), h.ffprobe()
@@ -34,13 +36,13 @@ class HooksRtmpTests(unittest.TestCase):
         self.addCleanup(h.stop_process, proc)
         return proc
 
-    def probe(self, stream="s", rw_timeout_s=10):
+    def probe(self, stream="s", rw_timeout_s=30):
         return ffprobe(f"{self.tc_url}/{stream}", rw_timeout_s)
 
     def bodies(self, action):
         return self.receiver.bodies(action)
 
-    def until(self, predicate, what, timeout=30.0):
+    def until(self, predicate, what, timeout=60.0):
         return self.receiver.wait_for(predicate, timeout, what)
 
     def assert_common(self, body, action):
@@ -61,10 +63,9 @@ class HooksRtmpTests(unittest.TestCase):
     def test_every_action_with_srs_bodies(self):
         pub = self.publisher()
         yield self.until(lambda: self.bodies("on_publish"), "on_publish")
-        yield sleep(1.5)
-        out, err, code = yield self.probe()
+        out, err, code = yield self.probe()  # plays as soon as the publisher is accepted
         self.assertEqual(code, 0, err.decode(errors="replace"))
-        self.assertIn(b'"codec_type": "video"', out)
+        h.assert_streams(json.loads(out), [("video", "h264"), ("audio", "aac")])
         pub.terminate()
         yield wait_exit(pub)
         yield self.until(
@@ -122,9 +123,10 @@ class HooksRtmpTests(unittest.TestCase):
     def test_on_publish_code_1_refuses_the_publisher(self):
         self.receiver.replies["on_publish"] = (200, b'{"code":1}')
         pub = self.publisher(loop=False)
-        code = yield wait_exit(pub, 30)
+        code = yield wait_exit(pub)
         self.assertNotEqual(code, 0)
         self.assertEqual(len(self.bodies("on_publish")), 1)
+        # nobody publishes now: a player gets no data (3 s are enough to see none)
         out, err, code = yield self.probe(rw_timeout_s=3)
         self.assertNotEqual(code, 0, "a player got a stream nobody was allowed to publish")
         self.assertNotIn(b"codec_type", out)
@@ -136,13 +138,22 @@ class HooksRtmpTests(unittest.TestCase):
         self.receiver.replies["on_play"] = (200, b'{"code":1}')
         pub = self.publisher()
         yield self.until(lambda: self.bodies("on_publish"), "on_publish")
-        yield sleep(1.5)
         out, err, code = yield self.probe()
         self.assertNotEqual(code, 0)
         self.assertNotIn(b"codec_type", out)
-        self.assertEqual(len(self.bodies("on_play")), 1)
+        (refused,) = self.bodies("on_play")
+        yield self.until(lambda: [b for b in self.bodies("on_close") if b["client_id"] == refused["client_id"]],
+                         "the refused player's on_close")
         self.assertIsNone(pub.poll(), "the publisher stopped when a player was refused")
-        yield sleep(1.0)
+        # The publisher goes on: the next player, allowed, gets its stream.
+        self.receiver.replies["on_play"] = (200, b'{"code":0}')
+        out, err, code = yield self.probe()
+        self.assertEqual(code, 0, err.decode(errors="replace"))
+        h.assert_streams(json.loads(out), [("video", "h264"), ("audio", "aac")])
+        allowed = self.bodies("on_play")[1]
+        yield self.until(lambda: self.bodies("on_stop"), "the allowed player's on_stop")
+        # on_stop only for the player that played (the refused one's came
+        # before its on_close, which came first)
+        self.assertEqual([b["client_id"] for b in self.bodies("on_stop")], [allowed["client_id"]])
         self.assertIsNone(pub.poll())
-        self.assertEqual(self.bodies("on_stop"), [])
         self.assertEqual(self.bodies("on_unpublish"), [])

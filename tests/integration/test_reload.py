@@ -17,7 +17,7 @@ from twisted.trial import unittest
 from . import harness as h
 
 
-def refuses(port: int, deadline: float = 5.0) -> bool:
+def refuses(port: int, deadline: float = h.WAIT) -> bool:
     """True once nothing accepts on ``port`` (within ``deadline``)."""
     end = time.monotonic() + deadline
     while time.monotonic() < end:
@@ -33,7 +33,7 @@ def refuses(port: int, deadline: float = 5.0) -> bool:
 
 
 class ReloadTests(unittest.TestCase):
-    timeout = 120
+    timeout = 300
 
     def start(self, conf: str = "vhost __defaultVhost__ { play { mw_latency 100; } }"):
         h.ffmpeg(), h.ffprobe()
@@ -64,11 +64,10 @@ class ReloadTests(unittest.TestCase):
         new RTMP port; returns what :meth:`check_moved` needs."""
         old_port = self.server.port
         pub = self.publish(self.server.url("before"))
-        time.sleep(1.5)
         out = os.path.join(self.tmp, "before.flv")
         player = h.start_player(self.server.url("before"), 8, out)
         self.addCleanup(h.stop_process, player)
-        time.sleep(2)
+        h.wait_growing(out, 50_000)  # the player gets the stream before the reload
         return old_port, self.move_rtmp_port(), player, pub, out
 
     def check_moved(self, old_port: int, new_port: int, player, pub, out: str) -> None:
@@ -77,11 +76,10 @@ class ReloadTests(unittest.TestCase):
         self.assertTrue(refuses(old_port), f"port {old_port} still accepts after the reload")
         # The new port takes an FFmpeg publish, playable there.
         self.publish(f"rtmp://127.0.0.1:{new_port}/live/after")
-        time.sleep(1.5)
-        info = h.probe(f"rtmp://127.0.0.1:{new_port}/live/after")
-        self.assertEqual(h.streams_by_type(info)["video"]["codec_name"], "h264")
+        info = h.probe(f"rtmp://127.0.0.1:{new_port}/live/after")  # waits for the publisher
+        h.assert_streams(info, [("video", "h264"), ("audio", "aac")])
         # The player (and publisher) connected before the reload kept going.
-        player.wait(40)
+        player.wait(120)
         self.assertEqual(player.returncode, 0, player.stderr.read().decode(errors="replace"))
         self.assertIsNone(pub.poll(), "the publisher on the old port was dropped")
         duration = float(h.probe(out)["format"]["duration"])
@@ -105,9 +103,9 @@ class ReloadTests(unittest.TestCase):
         )
         h.wait_port(api, proc=server.proc)
         moved = self.play_then_move()
-        with urllib.request.urlopen(f"http://127.0.0.1:{api}/api/v1/raw?rpc=reload", timeout=10) as r:
+        with urllib.request.urlopen(f"http://127.0.0.1:{api}/api/v1/raw?rpc=reload", timeout=h.WAIT) as r:
             self.assertEqual(json.loads(r.read())["code"], 0)
         self.check_moved(*moved)
         # The API port itself was kept.
-        with urllib.request.urlopen(f"http://127.0.0.1:{api}/api/v1/versions", timeout=10) as r:
+        with urllib.request.urlopen(f"http://127.0.0.1:{api}/api/v1/versions", timeout=h.WAIT) as r:
             self.assertEqual(json.loads(r.read())["code"], 0)

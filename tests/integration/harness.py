@@ -383,6 +383,23 @@ def assert_streams(info: dict, expected) -> dict:
     return streams_by_type(info)
 
 
+def wait_http_stream(url: str, min_bytes: int = 1000, timeout: float = WAIT * 2) -> bytes:
+    """The first ``min_bytes`` of a live HTTP stream (HTTP-FLV/TS/AAC/MP3),
+    waiting until it is served (404 until its publisher is live)."""
+    import urllib.error
+    import urllib.request
+
+    def first_bytes():
+        try:
+            with urllib.request.urlopen(url, timeout=WAIT) as r:
+                data = r.read(min_bytes)
+        except (urllib.error.URLError, OSError):
+            return None
+        return data if len(data) >= min_bytes else None
+
+    return wait_for(first_bytes, timeout, interval=0.2, message=f"{url} is not served")
+
+
 def file_size(path: str) -> int:
     try:
         return os.path.getsize(path)

@@ -61,24 +61,18 @@ def alive(pid: int) -> bool:
         return False
 
 
-def wait_for(what: str, check, timeout: float = 20.0, interval: float = 0.2):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = check()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+def wait_for(what: str, check, timeout: float = 60.0, interval: float = 0.2):
+    return h.wait_for(check, timeout, interval, message=what)
 
 
-def probe_when_live(url: str, timeout: float = 30.0) -> dict:
+def probe_when_live(url: str, timeout: float = 120.0) -> dict:
     """ffprobe a stream that may not be published yet (bounded retries)."""
     end = time.monotonic() + timeout
     last = None
     while time.monotonic() < end:
         try:
-            info = h.probe(url, timeout=min(20.0, max(1.0, end - time.monotonic())))
-            if "video" in h.streams_by_type(info):
+            info = h.probe(url, timeout=min(60.0, max(1.0, end - time.monotonic())))
+            if any(kind == "video" for kind, _ in h.av_streams(info)):
                 return info
         except (AssertionError, subprocess.TimeoutExpired) as e:
             last = e
@@ -103,7 +97,7 @@ def jpeg_size(data: bytes) -> tuple[int, int]:
 
 
 class WorkersCase(unittest.TestCase):
-    timeout = 120
+    timeout = 300
 
     def setUp(self):
         h.ffmpeg(), h.ffprobe()
@@ -124,10 +118,9 @@ class WorkersCase(unittest.TestCase):
         return {p: c for p, c in children(self.server.proc.pid).items() if "ffmpeg" in c}
 
     def assert_clip_like(self, info, width=320, height=240):
-        streams = h.streams_by_type(info)
-        self.assertEqual(streams["video"]["codec_name"], "h264")
+        streams = h.assert_streams(info, [("video", "h264"), ("audio", "aac")])
         self.assertEqual((streams["video"]["width"], streams["video"]["height"]), (width, height))
-        self.assertEqual(streams["audio"]["codec_name"], "aac")
+        return streams
 
 
 INGEST_FILE = """
@@ -180,10 +173,15 @@ class IngestTests(WorkersCase):
         self.assertIn("-stream_loop -1", cmd)
         log = os.path.join(self.server.dir, "objs", "ffmpeg-ingest-__defaultVhost__-live-ingested.log")
         self.assertIn("process ppid=", wait_for("the ff log", lambda: _read(log)))
-        # Looped: still published after the 6 s clip ended once.
-        time.sleep(7)
+        # Looped: a player gets 8 s in one go from the 6 s clip, from the same FFmpeg.
+        out = os.path.join(self.tmp, "looped.flv")
+        result = h.record(self.server.url("ingested"), 8, out)
+        self.assertEqual(result.returncode, 0, result.stderr.decode(errors="replace"))
+        info = h.probe(out)
+        self.assert_clip_like(info)
+        self.assertGreaterEqual(float(info["format"]["duration"]), 7.5)
         self.assertTrue(alive(pid))
-        self.assert_clip_like(probe_when_live(self.server.url("ingested")))
+        self.assertEqual(list(self.ffmpeg_children()), [pid])
 
     def test_stream_ingest_relays_another_stream(self):
         port = h.free_port()
@@ -198,10 +196,10 @@ class TranscodeTests(WorkersCase):
         self.start(TRANSCODE)
         self.start_publisher()
         info = probe_when_live(self.server.url("livestream_sd"))
-        self.assert_clip_like(info, 160, 120)
-        self.assertEqual(int(h.streams_by_type(info)["audio"]["sample_rate"]), 44100)
+        streams = self.assert_clip_like(info, 160, 120)
+        self.assertEqual(int(streams["audio"]["sample_rate"]), 44100)
         # livestream_sd matches scope "live" too: SRS's loop check keeps it at one FFmpeg.
-        time.sleep(2)
+        self.server.wait_log(r"transcode: \S*livestream_sd\S* is a transcode output, not transcoded again")
         self.assertEqual(len(self.ffmpeg_children()), 1, self.ffmpeg_children())
         log = os.path.join(self.server.dir, "objs", "ffmpeg-encoder-__defaultVhost__-live-livestream-sd.log")
         self.assertIn("libx264", _read(log))
@@ -212,11 +210,11 @@ class TranscodeTests(WorkersCase):
         probe_when_live(self.server.url("livestream_sd"))
         (old,) = self.ffmpeg_children()
         os.kill(old, signal.SIGKILL)
-        new = wait_for("a new FFmpeg", lambda: [p for p in self.ffmpeg_children() if p != old], timeout=15)
+        new = wait_for("a new FFmpeg", lambda: [p for p in self.ffmpeg_children() if p != old])
         self.assertFalse(alive(old))
         self.assert_clip_like(probe_when_live(self.server.url("livestream_sd")), 160, 120)
         h.stop_process(pub)
-        wait_for("FFmpeg gone after unpublish", lambda: not any(alive(p) for p in new), timeout=10)
+        wait_for("FFmpeg gone after unpublish", lambda: not any(alive(p) for p in new))
         self.assertEqual(self.ffmpeg_children(), {})
 
 
@@ -253,7 +251,7 @@ class ExecTests(WorkersCase):
         self.assertEqual(sorted(pids), sorted(p for p in children(self.server.proc.pid) if p in pids))
         h.stop_process(pub)
         # SIGTERM, and SIGKILL 1 s later for the one that ignores SIGTERM.
-        wait_for("exec children gone", lambda: not any(alive(p) for p in pids), timeout=10)
+        wait_for("exec children gone", lambda: not any(alive(p) for p in pids))
 
 
 class SnapshotTests(WorkersCase):
@@ -262,30 +260,27 @@ class SnapshotTests(WorkersCase):
         self.start(f"http_server {{ enabled on; listen 127.0.0.1:{http_port}; dir {self.tmp}; }}\nvhost __defaultVhost__ {{}}")
         url = f"http://127.0.0.1:{http_port}/snapshot/live/livestream.jpg"
         with self.assertRaises(urllib.error.HTTPError) as caught:
-            urllib.request.urlopen(url, timeout=10)
+            urllib.request.urlopen(url, timeout=h.WAIT)
         self.assertEqual(caught.exception.code, 404)
         self.start_publisher()
-        time.sleep(1)
 
         def fetch():
             try:
-                with urllib.request.urlopen(url, timeout=15) as r:
+                with urllib.request.urlopen(url, timeout=h.WAIT) as r:
                     return r.status, r.headers.get("content-type"), r.read()
             except urllib.error.HTTPError as e:
-                if e.code == 503:
+                if e.code in (404, 503):  # not published yet / no picture yet
                     return None
                 raise
 
-        status, ctype, body = wait_for("a snapshot", fetch, timeout=30)
+        status, ctype, body = wait_for("a snapshot", fetch, timeout=90)
         self.assertEqual((status, ctype), (200, "image/jpeg"))
         self.assertEqual(body[:2], b"\xff\xd8")
         self.assertEqual(body[-2:], b"\xff\xd9")
         self.assertEqual(jpeg_size(body), (320, 240))
         (child,) = self.ffmpeg_children()
-        # A second request is served by the same child, quickly.
-        started = time.monotonic()
+        # A second request is served by the same child (no new FFmpeg).
         self.assertEqual(fetch()[2][:2], b"\xff\xd8")
-        self.assertLess(time.monotonic() - started, 2)
         self.assertEqual(list(self.ffmpeg_children()), [child])
 
 
@@ -305,10 +300,10 @@ class ShutdownTests(WorkersCase):
             f"{engine}}}\n"
         )
         # The ingest publishes live/ingested: the exec and the transcode start for it.
-        wait_for("ingest, transcode and exec", lambda: len(children(self.server.proc.pid)) >= 3, timeout=30)
+        wait_for("ingest, transcode and exec", lambda: len(children(self.server.proc.pid)) >= 3, timeout=90)
         wait_for("the exec pid file", lambda: _read(pidfile))
         pids = list(children(self.server.proc.pid))
         self.assertTrue(all(alive(p) for p in pids))
         self.server.proc.send_signal(signal.SIGTERM)
-        self.server.proc.wait(10)
-        wait_for("no child left", lambda: not any(alive(p) for p in pids), timeout=5)
+        self.server.proc.wait(h.WAIT)
+        wait_for("no child left", lambda: not any(alive(p) for p in pids))

@@ -21,7 +21,7 @@ ACTIONS = ("on_publish", "on_play", "on_stop")
 
 
 class HlsCtxTests(unittest.TestCase):
-    timeout = 120
+    timeout = 300
 
     def setUp(self):
         h.ffmpeg(), h.ffprobe()
@@ -52,7 +52,7 @@ vhost __defaultVhost__ {{
     def published(self):
         proc = h.publish(self.server.url("s"), h.clip("h264-aac"), loop=True)
         self.addCleanup(h.stop_process, proc)
-        yield self.receiver.wait_for(lambda: self.receiver.bodies("on_publish"), 20, "on_publish")
+        yield self.receiver.wait_for(lambda: self.receiver.bodies("on_publish"), 60, "on_publish")
         m3u8 = os.path.join(self.root, "live", "s.m3u8")
 
         def segments():
@@ -61,7 +61,7 @@ vhost __defaultVhost__ {{
                     return f.read().count("#EXTINF")
             except OSError:
                 return 0
-        yield until(segments, lambda n: n >= 2, "two segments", timeout=40)
+        yield until(segments, lambda n: n >= 2, "two segments", timeout=90)
 
     @defer.inlineCallbacks
     def test_ffprobe_plays_with_hooks_and_the_session_expires(self):
@@ -88,7 +88,7 @@ vhost __defaultVhost__ {{
         self.assertEqual(obj["client"]["type"], "hls-play")
 
         # nobody asks any more: on_stop after 2 x hls_window (8 s) at a 5 s tick
-        yield self.receiver.wait_for(lambda: self.receiver.bodies("on_stop"), 30, "on_stop")
+        yield self.receiver.wait_for(lambda: self.receiver.bodies("on_stop"), 60, "on_stop")
         stop = self.receiver.bodies("on_stop")[0]
         self.assertEqual(list(stop), HOOK_KEYS["on_stop"])
         self.assertEqual((stop["client_id"], stop["stream"], stop["param"]), (cid, "s", "?token=abc"))

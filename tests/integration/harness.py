@@ -355,28 +355,29 @@ def start_player(url: str, seconds: float, out_path: str) -> subprocess.Popen:
 
 
 def streams_by_type(info: dict) -> dict:
-    """ffprobe's streams keyed by type; two audio or two video streams (which
-    a dict would collapse into one) are an AssertionError.  Prefer
+    """ffprobe's streams keyed by type; two streams of a type (which a dict
+    would collapse into one) are an AssertionError.  Prefer
     :func:`assert_streams`, which checks the exact list."""
     streams = info.get("streams", [])
-    kinds = [s["codec_type"] for s in streams if s["codec_type"] in ("audio", "video")]
+    kinds = [s.get("codec_type", "") for s in streams]
     if len(kinds) != len(set(kinds)):
         raise AssertionError(f"more than one stream of a type: {av_streams(info)}")
     return {s["codec_type"]: s for s in streams}
 
 
 def av_streams(info: dict) -> list[tuple[str, str]]:
-    """The audio and video streams a player sees, in order, as
-    ``(codec_type, codec_name)``.  Data streams are left out (ffprobe shows
-    one for some RTMP/FLV inputs, whether or not the stream has any data)."""
-    return [(s["codec_type"], s.get("codec_name", "")) for s in info.get("streams", [])
-            if s.get("codec_type") in ("audio", "video")]
+    """Every stream a player sees, in order, as ``(codec_type,
+    codec_name)``: audio, video and anything else (a data stream is what
+    FFmpeg makes of an FLV/RTMP data message it does not know, such as the
+    onStatus NetStream.Data.Start SRS sends: players show it, so it is a
+    defect, never ignored)."""
+    return [(s.get("codec_type", ""), s.get("codec_name", "")) for s in info.get("streams", [])]
 
 
 def assert_streams(info: dict, expected) -> dict:
-    """Assert the exact audio/video streams (count and codecs, in any order):
-    ``expected`` is a list like ``[("video", "h264"), ("audio", "aac")]``.
-    Returns the streams keyed by type."""
+    """Assert the exact streams (count, types and codecs, in any order; data
+    streams included): ``expected`` is a list like ``[("video", "h264"),
+    ("audio", "aac")]``.  Returns the streams keyed by type."""
     got = av_streams(info)
     if sorted(got) != sorted(expected):
         raise AssertionError(f"streams {got}, expected {sorted(expected)}")

@@ -28,11 +28,15 @@ class LateJoinTests(unittest.TestCase):
         h.ffmpeg(), h.ffprobe()
         self.tmp = tempfile.mkdtemp(prefix="srs-late-")
         self.addCleanup(shutil.rmtree, self.tmp, True)
+
+    def start_server(self, ext: str) -> None:
+        """The server with one HTTP stream mount (a mount serves its own
+        extension only, as in SRS)."""
         self.http_port = h.free_port()
         conf = f"""
 http_server {{ enabled on; listen 127.0.0.1:{self.http_port}; }}
 vhost __defaultVhost__ {{
-    http_remux {{ enabled on; mount [vhost]/[app]/[stream].flv; }}
+    http_remux {{ enabled on; mount [vhost]/[app]/[stream].{ext}; }}
 }}
 """
         self.server = h.Server(conf)
@@ -79,18 +83,24 @@ vhost __defaultVhost__ {{
             return float(info["format"]["start_time"])
         raise AssertionError(f"ffprobe never read {url}: {last}")
 
-    def test_rtmp_http_flv_and_ts_players_of_an_old_stream_start_near_0(self):
-        self.publish_until_age("late", AGE_S)
-        base = f"http://127.0.0.1:{self.http_port}/live/late"
-        starts = {
-            "rtmp": self.start_time(self.server.url("late")),
-            "flv": self.start_time(base + ".flv"),
-            "ts": self.start_time(base + ".ts"),
-        }
+    def assert_start_near_0(self, starts: dict) -> None:
         # Before the fix each was the stream's age (>= 5 s here: the GOP cache
         # starts at the last 1 s keyframe).
         for name, start in starts.items():
             self.assertTrue(0.0 <= start < 1.0, f"{name} starts at {start}s: {starts}")
+
+    def test_rtmp_and_http_flv_players_of_an_old_stream_start_near_0(self):
+        self.start_server("flv")
+        self.publish_until_age("late", AGE_S)
+        self.assert_start_near_0({
+            "rtmp": self.start_time(self.server.url("late")),
+            "flv": self.start_time(f"http://127.0.0.1:{self.http_port}/live/late.flv"),
+        })
+
+    def test_http_ts_player_of_an_old_stream_starts_near_0(self):
+        self.start_server("ts")
+        self.publish_until_age("late", AGE_S)
+        self.assert_start_near_0({"ts": self.start_time(f"http://127.0.0.1:{self.http_port}/live/late.ts")})
 
 
 def _progress_seconds(path: str) -> float:

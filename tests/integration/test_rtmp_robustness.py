@@ -455,10 +455,17 @@ def headers_and_keyframe(dts: int = 0) -> list[MediaPacket]:
     ]
 
 
-def synthetic_frame(dts: int, keyframe: bool, size: int, filler: bytes) -> MediaPacket:
-    """An AVC NALU tag of ``size`` bytes: the server only reads the 5-byte header."""
-    head = bytes((0x17 if keyframe else 0x27, 1, 0, 0, 0))
-    return video(dts, head + filler[: size - 5], keyframe=keyframe)
+def synthetic_frame(dts: int, keyframe: bool, size: int, filler: bytes, index: int = 0) -> MediaPacket:
+    """An AVC NALU tag of ``size`` bytes: the server only reads the 5-byte
+    header; the next 4 bytes carry the frame's ``index`` (see frame_index)."""
+    head = bytes((0x17 if keyframe else 0x27, 1, 0, 0, 0)) + index.to_bytes(4, "big")
+    return video(dts, head + filler[: size - 9], keyframe=keyframe)
+
+
+def frame_index(packet: MediaPacket) -> int:
+    """The index synthetic_frame wrote: a player's timestamps are its own
+    (time_jitter full rebases them), the index is the publisher's."""
+    return int.from_bytes(bytes(packet.payload[5:9]), "big")
 
 
 # ---- raw RTMP pieces -------------------------------------------------------------------
@@ -973,7 +980,7 @@ class SlowPlayerTests(_ServerTest):
         t0 = time.monotonic()
         for i in range(frames):
             dts = i * 1000 // self.FPS
-            pub.send(synthetic_frame(dts, i % self.FPS == 0, self.FRAME, filler))
+            pub.send(synthetic_frame(dts, i % self.FPS == 0, self.FRAME, filler, index=i))
             if i % 50 == 25:
                 rss_peak = max(rss_peak, self.server.rss_kb())
                 handshakes.append(handshake_seconds(self.server.port))
@@ -991,13 +998,18 @@ class SlowPlayerTests(_ServerTest):
 
         # The stalled player: drain what it was given, up to the last frame
         # sent (after a jump, it gets the newest GOP); it must have jumped.
-        last_dts = (frames - 1) * 1000 // self.FPS
-        stalled.pump(lambda: any(p.is_video and p.dts == last_dts for p in stalled.packets[-50:]))
-        dts = [p.dts for p in stalled.packets if p.is_video and not p.sequence_header]
-        gaps = [(b - a, i + 1) for i, (a, b) in enumerate(zip(dts, dts[1:]))]
+        # Its timestamps stay continuous (time_jitter full, as SRS), so the
+        # jump shows in the publisher's frame indices, not in the dts.
+        def media():
+            return [p for p in stalled.packets if p.is_video and not p.sequence_header]
+
+        stalled.pump(lambda: any(frame_index(p) == frames - 1 for p in media()[-50:]))
+        indices = [frame_index(p) for p in media()]
+        dts = [p.dts for p in media()]
+        gaps = [((b - a) * 1000 // self.FPS, i + 1) for i, (a, b) in enumerate(zip(indices, indices[1:]))]
         biggest = max(gaps) if gaps else (0, 0)
         print(f"\n  {frames} frames of {self.FRAME} B in {sent_seconds:.1f}s; good player got "
-              f"{good.video_count}; stalled got {len(dts)} (biggest dts gap {biggest[0]} ms); "
+              f"{good.video_count}; stalled got {len(dts)} (biggest jump {biggest[0]} ms of media); "
               f"RSS {rss_before} kB -> peak {rss_peak} kB; slowest handshake {max(handshakes):.3f}s")
 
         self.assertGreaterEqual(good.video_count, frames * 0.9)
@@ -1010,6 +1022,9 @@ class SlowPlayerTests(_ServerTest):
         self.assertLess(len(dts), frames // 2)
         self.assertGreaterEqual(biggest[0], 2000)
         # Where the stalled player jumped, it lands on a keyframe.
-        jumped_to = [p for p in stalled.packets if p.is_video and not p.sequence_header][biggest[1]]
+        jumped_to = media()[biggest[1]]
         self.assertTrue(jumped_to.keyframe)
+        # and its timeline goes on without a step back or a hole (< 1 s).
+        steps = [b - a for a, b in zip(dts, dts[1:])]
+        self.assertTrue(all(0 <= step < 1000 for step in steps), (min(steps), max(steps)))
         assert_no_traceback(self, self.server)

@@ -227,10 +227,11 @@ class ConfFileTests(unittest.TestCase):
                 last = "ffprobe timed out"
                 continue
             if result.returncode == 0:
-                streams = h.streams_by_type(json.loads(result.stdout))
-                if set(streams) >= set(out.expect):
-                    return streams
-                last = f"tracks {sorted(streams)}"
+                info = json.loads(result.stdout)
+                kinds = sorted(kind for kind, _ in h.av_streams(info))
+                if kinds == sorted(out.expect):  # exactly these tracks, as players see them
+                    return h.streams_by_type(info)
+                last = f"tracks {h.av_streams(info)}"
             else:
                 last = result.stderr.decode(errors="replace")[-300:]
             time.sleep(0.5)

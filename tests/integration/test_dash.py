@@ -180,6 +180,4 @@ class ReleaseTests(DashServerCase):
             self.assertIn(last[rep] + 1, self.files(rep))
             times = [t for t, _ in mpd[rep]["entries"]]
             self.assertEqual(sorted(times), times)
-        streams = h.streams_by_type(h.probe(self.mpd_url()))
-        self.assertEqual({"video", "audio"}, set(streams))
-        self.assertEqual(("h264", "aac"), (streams["video"]["codec_name"], streams["audio"]["codec_name"]))
+        h.assert_streams(h.probe(self.mpd_url()), [("video", "h264"), ("audio", "aac")])

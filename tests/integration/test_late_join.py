@@ -76,10 +76,8 @@ vhost __defaultVhost__ {{
                 last = e
                 time.sleep(0.5)
                 continue
-            streams = h.streams_by_type(info)
-            self.assertIn("video", streams)
-            self.assertIn("audio", streams)
-            self.assertNotIn("subtitle", streams)
+            h.assert_streams(info, [("video", "h264"), ("audio", "aac")])
+            self.assertNotIn("subtitle", [s["codec_type"] for s in info["streams"]])
             return float(info["format"]["start_time"])
         raise AssertionError(f"ffprobe never read {url}: {last}")
 

@@ -894,9 +894,21 @@ class FragmenterTests(unittest.TestCase):
 
 
 def _tools():
+    """imageio-ffmpeg's FFmpeg (9.x: writes Opus and HEVC into enhanced FLV)
+    else PATH's, and ffprobe."""
     from tests.integration import harness
 
     return harness.ffmpeg(), harness.ffprobe()
+
+
+def _missing(message: str) -> None:
+    """An FFmpeg without a feature skips locally and fails in CI, as a
+    missing tool does (tests/integration/harness.need)."""
+    from tests.integration import harness
+
+    if harness.IN_CI:
+        raise AssertionError(message)
+    raise unittest.SkipTest(message)
 
 
 _CLIPS = {}  # clip name -> packets, shared by the tests of one run
@@ -952,8 +964,8 @@ class FFmpegTests(unittest.TestCase):
         result = subprocess.run([ffmpeg, "-hide_banner", "-v", "error", "-y", *self.CLIPS[name],
                                  "-f", "flv", path], capture_output=True, timeout=120)
         if result.returncode and name == "h264-opus":
-            raise unittest.SkipTest("this FFmpeg cannot write Opus into FLV (needs >= 6.1): "
-                                    + result.stderr.decode(errors="replace")[-200:])
+            _missing("this FFmpeg cannot write Opus into FLV (needs >= 6.1, as imageio-ffmpeg's): "
+                     + result.stderr.decode(errors="replace")[-200:])
         self.assertEqual(result.returncode, 0, result.stderr.decode(errors="replace")[-800:])
         with open(path, "rb") as f:
             tags = flv.FlvReader().feed(f.read())
@@ -961,7 +973,7 @@ class FFmpegTests(unittest.TestCase):
 
         pkts = [media_packet(t.tag_type, t.timestamp, t.payload) for t in tags]
         if name == "h264-opus" and not any(p.codec == "opus" for p in pkts):
-            raise unittest.SkipTest("this FFmpeg wrote no Opus into FLV (needs enhanced FLV)")
+            _missing("this FFmpeg wrote no Opus into FLV (needs enhanced FLV, as imageio-ffmpeg's)")
         return pkts
 
     @staticmethod
@@ -1034,7 +1046,9 @@ class FFmpegTests(unittest.TestCase):
         result = self.run_tool([ffprobe, "-v", "error", "-count_frames", "-show_streams",
                                 "-show_format", "-of", "json", path])
         info = json.loads(result.stdout)
-        return info, {s["codec_type"]: s for s in info["streams"]}
+        from tests.integration import harness
+
+        return info, harness.streams_by_type(info)  # one stream per type, or an AssertionError
 
     def decode_silently(self, path):
         ffmpeg, _ = _tools()

@@ -76,6 +76,7 @@ class RecorderCase(unittest.TestCase):
         return sorted(int(n[len(rep) + 1:-4]) for n in names)
 
     def assertContiguous(self, entries):
+        self.assertGreaterEqual(len(entries), 2, entries)  # something to compare
         for (t1, d1), (t2, _) in zip(entries, entries[1:]):
             self.assertEqual(t1 + d1, t2)
 
@@ -98,6 +99,7 @@ class AudioVideoTests(RecorderCase):
         self.assertEqual([(0, 180000), (180000, 180000), (360000, 180000), (540000, 180000), (720000, 90000)],
                          video_["entries"])
         self.assertContiguous(audio_["entries"])
+        self.assertEqual(len(audio_["entries"]), 5)
         for (vt, _), (at, _) in zip(video_["entries"], audio_["entries"]):
             self.assertLess(abs(vt / 90000 - at / 44100), 0.024)  # audio cut at its first frame from the keyframe
         self.assertEqual({"codecs": "avc1.42c01e", "width": "320", "height": "240", "id": "video"},
@@ -186,6 +188,7 @@ class WindowTests(RecorderCase):
         mpd = self.mpd()
         for rep in ("video", "audio"):
             start = mpd[rep]["start"]
+            self.assertEqual(len(mpd[rep]["entries"]), 3, rep)  # dash_window_size 3
             for i in range(len(mpd[rep]["entries"])):
                 self.assertTrue(os.path.exists(self.path("s", f"{rep}-{start + i}.m4s")))
 

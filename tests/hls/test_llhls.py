@@ -64,6 +64,7 @@ class PartTests(unittest.TestCase):
             for part in parts:
                 self.assertLessEqual(part.duration, target + 1e-9, (fps, target, part))
             # all but a segment's last part are at least 85% of the target
+            self.assertTrue(closed(events), (fps, target))
             for s in closed(events):
                 for part in s.parts[:-1]:
                     self.assertGreaterEqual(part.duration, 0.85 * target, (fps, target, part))
@@ -82,6 +83,7 @@ class PartTests(unittest.TestCase):
         events = feed(seg, stream(20)) + list(seg.on_unpublish())
         data = segment_bytes(events)
         added = parts_of(events)
+        self.assertEqual(len(closed(events)), 10)  # 20 s in segments of 2 s
         for s in closed(events):
             self.assertTrue(s.parts)
             total = sum(p.duration for p in s.parts)
@@ -97,6 +99,8 @@ class PartTests(unittest.TestCase):
         seg.on_publish()
         events += feed(seg, stream(6, start=50000)) + list(seg.on_unpublish())
         parts = [e.part for e in parts_of(events)]
+        self.assertEqual(len(parts), 40)  # 10 s + 6 s in parts of 0.5 s (the last of each publish is cut short)
+        self.assertEqual(len(closed(events)), 8)
         self.assertEqual([p.number for p in parts], list(range(len(parts))))
         self.assertEqual(seg.next_part, len(parts))
         for e in parts_of(events):
@@ -196,12 +200,13 @@ class PartTests(unittest.TestCase):
         # cannot be split, so the part target must be above the frame duration
         seg = make("hls_low_latency on; hls_part_duration 0.6; hls_fragment 2; hls_window 10;")
         events = feed(seg, [p for p in stream(8, fps=2, audio_on=False)])
-        for e in parts_of(events):
-            self.assertLessEqual(e.part.duration, 0.6)
+        # 16 frames of 0.5 s: a part each, the last one still open
+        self.assertEqual([e.part.duration for e in parts_of(events)], [0.5] * 15)
 
     def test_video_only_frames_after_a_gap(self):
         seg = make()
         packets = [p for p in stream(6, audio_on=False) if not (p.kind == VIDEO and 2500 <= p.dts < 2700)]
         events = feed_checking(self, seg, packets)
+        self.assertGreaterEqual(len(parts_of(events)), 10)  # 6 s in parts of at most 0.5 s
         for e in parts_of(events):
             self.assertLessEqual(e.part.duration, 0.5)

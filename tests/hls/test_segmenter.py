@@ -116,10 +116,8 @@ class CuttingTests(unittest.TestCase):
         # SRS's absolute overflow: audio cuts at hls_aof_ratio * hls_fragment.
         seg = make("hls_fragment 2; hls_window 60;")
         events = feed(seg, stream(12, gop_ms=10000))
-        got = durations(events)
-        self.assertTrue(got)
-        for d in got:
-            self.assertLessEqual(d, 4200 + 40)
+        # 12 s in one GOP: cut by audio at 4.2 s and 8.4 s, the rest still open
+        self.assertEqual(durations(events), [4200, 4200])
 
     def test_video_without_keyframes_is_still_cut(self):
         seg = make("hls_fragment 2; hls_window 60;")
@@ -133,14 +131,15 @@ class CuttingTests(unittest.TestCase):
     def test_no_cut_before_200ms(self):
         seg = make("hls_fragment 0.1; hls_window 60;")
         events = feed(seg, stream(2, gop_ms=40, audio_on=False))
-        for d in durations(events):
-            self.assertGreaterEqual(d, 200)
+        # a keyframe every 40 ms, a fragment of 100 ms: cut every 200 ms, the last still open
+        self.assertEqual(durations(events), [200] * 9)
 
     def test_durations_tile_the_stream(self):
         seg = make("hls_fragment 2; hls_window 600;")
         events = feed(seg, stream(30, start=5000))
         events += seg.on_unpublish()
         segs = closed(events)
+        self.assertEqual(len(segs), 15)
         for a, b in zip(segs, segs[1:]):
             self.assertEqual(a.start_dts + a.duration_ms, b.start_dts)
         # the last one ends with its last frame's duration: audio at 34992 + 23 ms
@@ -342,6 +341,7 @@ class KeyTests(unittest.TestCase):
                    random_bytes=lambda n: b"\x42" * n)
         events = feed(seg, stream(8.1))
         data = segment_bytes(events)
+        self.assertEqual([s.seq for s in closed(events)], [0, 1, 2, 3])
         for s in closed(events):
             blob = data[s.seq]
             self.assertEqual(len(blob) % 16, 0)
@@ -371,6 +371,7 @@ class KeyTests(unittest.TestCase):
 class TimestampTests(unittest.TestCase):
     def check_valid(self, seg, events):
         info = parse_playlist(seg.playlist())
+        self.assertTrue(durations(events), "no segment was closed")
         for d in durations(events):
             self.assertGreater(d, 0)
             self.assertLessEqual(d, 4200 + 1000)
@@ -423,6 +424,7 @@ class TimestampTests(unittest.TestCase):
         events += seg.on_unpublish()
         info = parse_playlist(seg.playlist())
         self.assertTrue(info["entries"])
+        self.assertTrue(durations(events), "no segment was closed")
         for d in durations(events):
             self.assertGreater(d, 0)
             self.assertLessEqual(d, 4200 + 2000)
@@ -462,6 +464,7 @@ class TrackTests(unittest.TestCase):
     def test_every_segment_starts_with_pat_and_pmt(self):
         seg = make("hls_fragment 2;")
         events = feed(seg, stream(12, gop_ms=10000))  # cut by audio, mid-GOP
+        self.assertEqual(len(segment_bytes(events)), 2)
         for blob in segment_bytes(events).values():
             self.assertEqual(((blob[1] & 0x1F) << 8) | blob[2], PAT_PID)
 

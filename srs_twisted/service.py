@@ -46,8 +46,20 @@ def inert_settings(config) -> list[str]:
     * ``publish.mr`` / ``mr_latency`` (merged read, when ``min_latency`` is
       off): SRS sleeps after a small read so the next read is bigger; the
       reactor already reads whatever the socket holds in one go.
+    * ``rtc_server.enabled on``: WebRTC is not served yet (issue 10); its
+      settings, and the vhosts' ``rtc`` ones, are parsed and checked only.
+      One message, whatever the vhosts say.
     """
     out = []
+    rtc = config.rtc_server
+    if rtc.enabled:
+        where = "udp " + " ".join(rtc.listens)
+        if rtc.tcp.enabled:
+            where += ", tcp " + " ".join(rtc.tcp.listens)
+        out.append(
+            f"rtc_server.enabled on has no effect: WebRTC is not served yet by this version (nothing listens "
+            f"on {where}, /rtc/v1/ is not answered); the rtc_server and vhost rtc settings are only checked"
+        )
     for name, vhost in config.vhosts.items():
         if vhost.play.send_min_interval > 0:
             out.append(

@@ -62,3 +62,25 @@ class InertSettingsTests(unittest.TestCase):
         self.assertEqual(sum("send_min_interval" in line for line in lines), 1)
         self.srv.reload(conf("vhost __defaultVhost__ { play { send_min_interval 7; } }\n"))
         self.assertEqual(sum("send_min_interval 7ms" in line for line in lines), 1)
+
+    def test_rtc_server_enabled_says_webrtc_is_not_served_once(self):
+        body = (
+            "rtc_server { enabled on; listen 8000 9000; tcp { enabled on; listen 8001; } }\n"
+            "vhost a { rtc { enabled on; rtmp_to_rtc on; } }\nvhost b { rtc { enabled on; rtc_to_rtmp on; } }\n"
+        )
+        lines = self.start(body)
+        self.assertEqual(
+            [line for line in lines if "rtc" in line],
+            ["warn: rtc_server.enabled on has no effect: WebRTC is not served yet by this version (nothing "
+             "listens on udp 8000 9000, tcp 8001, /rtc/v1/ is not answered); the rtc_server and vhost rtc "
+             "settings are only checked"],
+        )
+
+    def test_rtc_server_enabled_by_the_environment(self):
+        config = srs_config.load_string("vhost v {}", {"SRS_RTC_SERVER_ENABLED": "on"})
+        self.assertEqual(len([m for m in inert_settings(config) if "WebRTC is not served yet" in m]), 1)
+
+    def test_rtc_off_says_nothing(self):
+        for body in ("rtc_server { enabled off; } vhost v { rtc { enabled on; rtmp_to_rtc on; } }",
+                     "vhost v { rtc { enabled on; } }"):
+            self.assertEqual(inert_settings(conf(body)), [], body)

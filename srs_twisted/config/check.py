@@ -21,6 +21,7 @@ from typing import Mapping
 
 from .env import env_lookup
 from .parser import ConfigError, Directive, parse_string
+from .rtc import black_hole_problem, candidate_problem, expand_candidate
 
 __all__ = ["check", "SCHEMA", "parse_endpoint", "atoi", "atof"]
 
@@ -258,6 +259,7 @@ def _check_values(root: Directive, environ) -> None:
         elif path == ("vhost",) and not node.args:
             raise ConfigError.at(node, "vhost needs a name")
     _check_env_values(environ)
+    _check_rtc(root, environ)
 
     if _flag(root, ("is_full",), None, False):
         raise ConfigError.at(root.get("is_full"), "never use full.conf: it is an example of every directive")
@@ -316,6 +318,33 @@ def _check_env_values(environ) -> None:
                 f"<env {name}>", 0, 0,
                 f"chunk_size {value!r} must be an integer in {_MIN_CHUNK_SIZE}..{_MAX_CHUNK_SIZE}",
             )
+
+
+def _check_rtc(root: Directive, environ) -> None:
+    """``rtc_server.candidate`` (``*``, an address or name with an optional port, ``$NAME``)
+    and ``black_hole.addr`` (IPv4 ``ip:port``), in the file and from the environment."""
+    server = root.get("rtc_server")
+    candidate = _first(server, "candidate")
+    if candidate is not None and candidate.arg():
+        problem = candidate_problem(candidate.arg())
+        if problem:
+            raise ConfigError.at(candidate, f"invalid rtc_server.candidate: {problem}", 0)
+    override = (environ or {}).get("SRS_RTC_SERVER_CANDIDATE") or ""
+    if override.startswith("$") and candidate_problem(override):
+        raise ConfigError("<env SRS_RTC_SERVER_CANDIDATE>", 0, 0,
+                          f"invalid rtc_server.candidate: {candidate_problem(override)}")
+    value, variable = expand_candidate(candidate.arg() if candidate is not None else None, environ)
+    problem = candidate_problem(value, allow_variable=False) if variable else None
+    if problem:
+        raise ConfigError(f"<env {variable}>", 0, 0, f"invalid rtc_server.candidate: {problem}")
+
+    addr, addr_dir, addr_env = _value(server, ("black_hole", "addr"), environ, ("rtc_server", "black_hole", "addr"))
+    problem = black_hole_problem(addr) if addr else None
+    if problem:
+        message = f"invalid rtc_server.black_hole.addr: {problem}"
+        if addr_dir is not None:
+            raise ConfigError.at(addr_dir, message, 0)
+        raise ConfigError(f"<env {addr_env}>", 0, 0, message)
 
 
 def _check_https(root: Directive, environ) -> None:

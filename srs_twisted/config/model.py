@@ -42,6 +42,7 @@ from typing import Any, Callable, Mapping
 from .check import atof, atoi, check
 from .env import config_file, env_lookup, expand_dollar, getenv, is_env_only
 from .parser import ConfigError, Directive, parse_file, parse_string
+from .rtc import expand_candidate
 from .transform import transform
 
 __all__ = [
@@ -204,7 +205,8 @@ class BlackHoleConfig:
 class RtcServerConfig(_Listens):
     enabled: bool = _only_on(False)
     listens: list[str] = _list(["8000"], "listen")  # UDP
-    # ``*`` auto-detects; ``$NAME`` is replaced by that environment variable (``*`` if unset).
+    # ``*`` auto-detects; ``$NAME`` is replaced by that environment variable (``*`` if unset);
+    # loaded expanded (see :mod:`srs_twisted.config.rtc`), checked by check.py.
     candidate: str = _str("*")
     protocol: str = _str("udp", choices=("udp", "tcp", "all"))
     ip_family: str = _str("ipv4", choices=("ipv4", "ipv6", "all"))
@@ -214,7 +216,7 @@ class RtcServerConfig(_Listens):
     use_auto_detect_network_ip: bool = _on(True)
     ecdsa: bool = _on(True)
     encrypt: bool = _on(True)
-    reuseport: int = _int(1)
+    reuseport: int = _int(1, low=1)  # sockets on the UDP port (0 would listen on none)
     merge_nalus: bool = _only_on(False)
     tcp: RtcTcpConfig = _section(RtcTcpConfig)
     black_hole: BlackHoleConfig = _section(BlackHoleConfig)
@@ -610,7 +612,7 @@ class RtcConfig:
     nack: bool = _on(True)
     nack_no_copy: bool = _on(True)
     twcc: bool = _on(True)
-    stun_timeout: int = _int(30)  # seconds
+    stun_timeout: int = _int(30, low=1)  # seconds (0 would end every session at once)
     stun_strict_check: bool = _only_on(False)
     dtls_role: str = _str("passive", choices=("passive", "active"))
     dtls_version: str = _str("auto", choices=("auto", "dtls1.0", "dtls1.2"))
@@ -854,6 +856,12 @@ def _build(cls: type, node: Directive | None, path: Path, environ: Env, defaults
     return cls(**values)
 
 
+def _arg(node: Directive | None, keys: Path) -> str | None:
+    """The first argument of the directive at ``keys`` as written in the file, or None."""
+    found = _first(node, keys)
+    return found.arg() if found is not None else None
+
+
 def _given(node: Directive | None, keys: Path, path: Path, environ: Env) -> bool:
     """Whether ``keys`` was set explicitly (in the file or by a variable)."""
     if env_lookup(path + keys, environ) is not None:
@@ -904,13 +912,6 @@ def _server_id(root: Directive, environ: Env) -> str:
     return value
 
 
-def _rtc_candidate(configured: str, environ: Env) -> str:
-    override = getenv("srs.rtc_server.candidate", environ)
-    if override and not override.startswith("$"):
-        return override
-    return expand_dollar(override or configured, environ, "*")
-
-
 def build(root: Directive, environ: Env = None, path: str | None = None) -> SrsConfig:
     """The typed configuration for an already checked tree."""
     cfg: SrsConfig = _build(SrsConfig, root, (), environ)
@@ -931,7 +932,7 @@ def build(root: Directive, environ: Env = None, path: str | None = None) -> SrsC
         server_id=_server_id(root, environ),
         tcmalloc_release_rate=min(10.0, max(0.0, cfg.tcmalloc_release_rate)),
         http_api=http_api,
-        rtc_server=replace(cfg.rtc_server, candidate=_rtc_candidate(cfg.rtc_server.candidate, environ)),
+        rtc_server=replace(cfg.rtc_server, candidate=expand_candidate(_arg(root, ("rtc_server", "candidate")), environ)[0]),
         stream_casters=[_stream_caster(n, environ) for n in root.get_all("stream_caster")],
         vhosts=vhosts,
         root=root,

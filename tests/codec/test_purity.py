@@ -21,7 +21,7 @@ class PurityTests(unittest.TestCase):
     def test_codec_modules_listed(self):
         names = codec_modules()
         for expected in ("errors", "bitreader", "amf0", "amf3", "flv", "avc", "hevc", "aac",
-                         "mp3", "opus", "av1", "vp9", "info", "stun"):
+                         "mp3", "opus", "av1", "vp9", "info", "stun", "sdp", "sdp_negotiate"):
             self.assertIn("srs_twisted.codec." + expected, names)
 
     def test_no_twisted_in_subprocess(self):

@@ -1,0 +1,119 @@
+"""What of a WebRTC offer SRS can serve: checks, codec choice, DTLS role.
+
+Pure functions over :mod:`.sdp` models.  Each refusal is one
+:class:`~.sdp.SdpError` with ``code`` SDP_EXCHANGE (SRS's
+``ERROR_RTC_SDP_EXCHANGE``) whose message names what is missing.
+"""
+
+from .sdp import SDP_EXCHANGE, Codec, Media, SdpError, SessionDescription
+
+__all__ = ["TWCC_URI", "ice_credentials", "check_offer", "pick_h264", "pick_opus", "find_rtx",
+           "answer_setup"]
+
+TWCC_URI = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
+
+
+def _refuse(message):
+    return SdpError(message, SDP_EXCHANGE)
+
+
+def _label(media):
+    return "m=%s mid=%s" % (media.kind, media.mid)
+
+
+def ice_credentials(desc: SessionDescription):
+    """(ufrag, pwd) of a BUNDLE offer: the first media section's, else the
+    session's (OBS puts them there), as SRS does."""
+    first = desc.media[0] if desc.media else desc
+    ufrag = first.ice_ufrag or desc.ice_ufrag
+    pwd = first.ice_pwd or desc.ice_pwd
+    if not ufrag or not pwd:
+        raise _refuse("the offer has no ICE credentials (a=ice-ufrag and a=ice-pwd)")
+    return ufrag, pwd
+
+
+def check_offer(desc: SessionDescription, publish: bool) -> None:
+    """Refuse, with one precise error, an offer SRS could not serve: no media,
+    no BUNDLE, a section that is not audio/video, lacks rtcp-mux, is outside
+    the BUNDLE group or has the wrong direction, no ICE credentials, no
+    DTLS fingerprint."""
+    if not desc.media:
+        raise _refuse("the offer has no media sections")
+    bundle = desc.group("BUNDLE")
+    if bundle is None:
+        raise _refuse("the offer must use a=group:BUNDLE")
+    wanted = ("sendrecv", "sendonly") if publish else ("sendrecv", "recvonly")
+    for media in desc.media:
+        if media.kind not in ("audio", "video"):
+            raise _refuse("unsupported media type in %s" % _label(media))
+        if not media.rtcp_mux:
+            raise _refuse("%s lacks a=rtcp-mux" % _label(media))
+        if media.mid is None or media.mid not in bundle.ids:
+            raise _refuse("%s is not in the BUNDLE group" % _label(media))
+        direction = media.direction or desc.direction or "sendrecv"
+        if direction not in wanted:
+            raise _refuse("%s is %s but %s needs %s" % (
+                _label(media), direction, "publish" if publish else "play", " or ".join(wanted)))
+    ice_credentials(desc)
+    if not desc.fingerprints and not all(media.fingerprints for media in desc.media):
+        raise _refuse("the offer has no DTLS a=fingerprint")
+
+
+def _profile(codec):
+    """(profile_idc, profile-iop, level_idc) of an H.264 payload type, or None."""
+    plid = codec.params.get("profile-level-id", "420010")   # RFC 6184 8.1 default
+    if len(plid) != 6 or not all(c in "0123456789abcdefABCDEF" for c in plid):
+        return None
+    return tuple(bytes.fromhex(plid))
+
+
+def pick_h264(media: Media, prefer: str = "42e01f") -> Codec:
+    """The H.264 payload type (packetization-mode=1) to use: ``prefer``'s
+    profile-level-id, else the same profile at another level, else
+    constrained baseline, main, baseline, then any other (high...); ties go
+    to level-asymmetry-allowed=1, then to the offer's order."""
+    wanted = tuple(bytes.fromhex(prefer))
+    ranked = []
+    for order, codec in enumerate(media.codecs):
+        params, profile = codec.params, _profile(codec)
+        if codec.name.upper() != "H264" or codec.clock_rate != 90000 \
+                or params.get("packetization-mode") != "1" or profile is None:
+            continue
+        idc, iop, _level = profile
+        if profile == wanted:
+            rank = 0
+        elif (idc, iop) == wanted[:2]:
+            rank = 1
+        elif idc == 0x42 and iop & 0x40:   # constraint_set1: constrained baseline
+            rank = 2
+        else:
+            rank = {0x4D: 3, 0x42: 4}.get(idc, 5)
+        ranked.append((rank, params.get("level-asymmetry-allowed") != "1", order, codec))
+    if not ranked:
+        raise _refuse("no H.264 payload type with packetization-mode=1 in %s" % _label(media))
+    return min(ranked, key=lambda item: item[:3])[3]
+
+
+def pick_opus(media: Media) -> Codec:
+    """The first Opus 48000/2 payload type."""
+    for codec in media.codecs:
+        if codec.name.lower() == "opus" and codec.clock_rate == 48000 and codec.channels == 2:
+            return codec
+    raise _refuse("no Opus 48000/2 payload type in %s" % _label(media))
+
+
+def find_rtx(media: Media, pt: int):
+    """The rtx payload type whose apt= is ``pt``, or None."""
+    return next((codec for codec in media.codecs if codec.name.lower() == "rtx"
+                 and codec.params.get("apt") == str(pt)), None)
+
+
+def answer_setup(offer_setup, preferred="passive"):
+    """Our a=setup for an offer's (RFC 5763): actpass or none -> ``preferred``
+    (SRS's dtls_role), passive -> active (FFmpeg's WHIP muxer), active -> passive."""
+    if preferred not in ("active", "passive"):
+        raise ValueError("our DTLS role must be active or passive, not %r" % preferred)
+    roles = {None: preferred, "actpass": preferred, "passive": "active", "active": "passive"}
+    if offer_setup not in roles:
+        raise _refuse("cannot answer a=setup:%s" % offer_setup)
+    return roles[offer_setup]

@@ -79,9 +79,11 @@ def _encode_chunks(symbols: list) -> bytes:
 class TransportCC(_Rtcp):
     """Transport-wide congestion control feedback.
 
-    ``packets`` lists ``(seq, delta)`` from ``base_seq`` on: ``delta`` is the
-    receive delta in 250 us ticks, None for a packet not received.
-    ``reference_time`` counts 64 ms units (24 bits).
+    It reports ``status_count`` packets from ``base_seq`` on; ``received``
+    lists those that arrived as ``(seq, delta)``, ``delta`` being the receive
+    delta in 250 us ticks; the others were lost.  ``reference_time`` counts
+    64 ms units (24 bits).  Parsing costs time in proportion to the bytes,
+    whatever the status count claims.
     """
 
     sender_ssrc: int
@@ -89,53 +91,63 @@ class TransportCC(_Rtcp):
     base_seq: int = 0
     reference_time: int = 0
     fb_count: int = 0
-    packets: list = field(default_factory=list)
+    status_count: int = 0
+    received: list = field(default_factory=list)
     packet_type = RTPFB
 
     @classmethod
     def parse(cls, fmt: int, body) -> "TransportCC":
         _need(body, 16, "transport-cc feedback")
         sender, media, base, status_count, ref = _TWCC_HEAD.unpack_from(body)
-        symbols = []
+        marks = []  # (index, symbol) of the received packets
+        index = need = 0
         pos = 16
-        while len(symbols) < status_count:
+        while index < status_count:
             _need(body, pos + 2, "transport-cc packet chunk")
             word = _U16.unpack_from(body, pos)[0]
             pos += 2
-            left = status_count - len(symbols)
+            left = status_count - index
             if not word & 0x8000:
-                symbols.extend([(word >> 13) & 3] * min(word & 0x1FFF, left))
+                symbol, n = (word >> 13) & 3, min(word & 0x1FFF, left)
+                if symbol:  # check the room for its deltas before expanding a run
+                    _need(body, pos + need + min(symbol, 2) * n, "transport-cc receive deltas")
+                symbols = () if not symbol else [symbol] * n
             elif word & 0x4000:
-                symbols.extend([(word >> (12 - 2 * k)) & 3 for k in range(min(7, left))])
+                n = min(7, left)
+                symbols = [(word >> (12 - 2 * k)) & 3 for k in range(n)]
             else:
-                symbols.extend([(word >> (13 - k)) & 1 for k in range(min(14, left))])
-        packets = []
-        for k, symbol in enumerate(symbols):
-            seq = (base + k) & 0xFFFF
-            if symbol == 0:
-                packets.append((seq, None))
-            elif symbol == 1:
-                _need(body, pos + 1, "transport-cc receive delta")
-                packets.append((seq, body[pos]))
-                pos += 1
-            elif symbol == 2:
-                _need(body, pos + 2, "transport-cc receive delta")
-                packets.append((seq, _I16.unpack_from(body, pos)[0]))
-                pos += 2
-            else:
-                raise RtcpError("transport-cc status symbol 3 is reserved")
-        return cls(sender, media, base, ref >> 8, ref & 0xFF, packets)
+                n = min(14, left)
+                symbols = [(word >> (13 - k)) & 1 for k in range(n)]
+            for k, symbol in enumerate(symbols):
+                if symbol:
+                    if symbol == 3:
+                        raise RtcpError("transport-cc status symbol 3 is reserved")
+                    marks.append((index + k, symbol))
+                    need += symbol
+            _need(body, pos + need, "transport-cc receive deltas")
+            index += n
+        received = []
+        for k, symbol in marks:
+            _need(body, pos + symbol, "transport-cc receive delta")
+            delta = body[pos] if symbol == 1 else _I16.unpack_from(body, pos)[0]
+            pos += symbol
+            received.append(((base + k) & 0xFFFF, delta))
+        return cls(sender, media, base, ref >> 8, ref & 0xFF, status_count, received)
 
     def arrivals(self) -> list:
         """``[(seq, arrival_us)]`` of the received packets, on the sender of
         the feedback's clock (reference time * 64 ms plus the deltas)."""
         t = self.reference_time * _TWCC_REF_US
         out = []
-        for seq, delta in self.packets:
-            if delta is not None:
-                t += delta * _TWCC_TICK_US
-                out.append((seq, t))
+        for seq, delta in self.received:
+            t += delta * _TWCC_TICK_US
+            out.append((seq, t))
         return out
+
+    def lost(self) -> list:
+        """The sequence numbers reported as not received."""
+        got = {seq for seq, _ in self.received}
+        return [s for s in ((self.base_seq + k) & 0xFFFF for k in range(self.status_count)) if s not in got]
 
     def _count(self) -> int:
         return FMT_TWCC
@@ -151,17 +163,21 @@ class TransportCC(_Rtcp):
         return bytes(data)
 
     def _body(self) -> bytes:
-        if len(self.packets) > 0xFFFF:
-            raise RtcpError("transport-cc feedback of %d packets is too long" % len(self.packets))
-        symbols = [_symbol(delta) for _, delta in self.packets]
+        if not 0 <= self.status_count <= 0xFFFF:
+            raise RtcpError("transport-cc status count %d does not fit 16 bits" % self.status_count)
+        symbols = []
         deltas = bytearray()
-        for symbol, (_, delta) in zip(symbols, self.packets):
-            if symbol == 1:
-                deltas.append(delta)
-            elif symbol == 2:
-                deltas += _I16.pack(delta)
+        for seq, delta in self.received:
+            index = (seq - self.base_seq) & 0xFFFF
+            if not len(symbols) <= index < self.status_count:
+                raise RtcpError("transport-cc packet %d is out of order or past the status count" % seq)
+            symbols.extend([0] * (index - len(symbols)))
+            symbol = _symbol(delta)
+            symbols.append(symbol)
+            deltas += bytes((delta,)) if symbol == 1 else _I16.pack(delta)
+        symbols.extend([0] * (self.status_count - len(symbols)))
         return b"".join((_TWCC_HEAD.pack(self.sender_ssrc, self.media_ssrc, self.base_seq & 0xFFFF,
-                                         len(self.packets),
+                                         self.status_count,
                                          ((self.reference_time & 0xFFFFFF) << 8) | (self.fb_count & 0xFF)),
                          _encode_chunks(symbols), bytes(deltas)))
 
@@ -177,7 +193,7 @@ def build_transport_cc(sender_ssrc: int, media_ssrc: int, arrivals, fb_count: in
     """
     packets = []
     current = None
-    base = prev_ticks = next_seq = delta_bytes = 0
+    base = prev_ticks = delta_bytes = 0
     for seq, arrival in sorted(dict(arrivals).items()):
         ticks = arrival // _TWCC_TICK_US
         if current is not None:
@@ -191,15 +207,14 @@ def build_transport_cc(sender_ssrc: int, media_ssrc: int, arrivals, fb_count: in
             current = TransportCC(sender_ssrc, media_ssrc, seq & 0xFFFF, ref & 0xFFFFFF,
                                   (fb_count + len(packets)) & 0xFF)
             packets.append(current)
-            base = next_seq = seq
+            base = seq
             prev_ticks = ref * (_TWCC_REF_US // _TWCC_TICK_US)
             delta_bytes = 0
         delta = ticks - prev_ticks
-        current.packets.extend((s & 0xFFFF, None) for s in range(next_seq, seq))
-        current.packets.append((seq & 0xFFFF, delta))
+        current.received.append((seq & 0xFFFF, delta))
+        current.status_count = seq - base + 1
         delta_bytes += 1 if 0 <= delta <= 255 else 2
         prev_ticks = ticks
-        next_seq = seq + 1
     return packets
 
 

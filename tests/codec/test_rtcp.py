@@ -135,22 +135,24 @@ class FeedbackTests(unittest.TestCase):
 class TransportCCTests(unittest.TestCase):
     def test_pion_vectors(self):
         (p,) = rtcp.parse_compound(TWCC_1)
-        self.assertEqual(p, TransportCC(4195875351, 1124282272, 153, 4057090, 23, [(153, 148)]))
+        self.assertEqual(p, TransportCC(4195875351, 1124282272, 153, 4057090, 23, 1, [(153, 148)]))
         self.assertEqual(p.arrivals(), [(153, 4057090 * 64000 + 37000)])
         (p,) = rtcp.parse_compound(TWCC_6)
         self.assertEqual((p.sender_ssrc, p.media_ssrc, p.base_seq, p.reference_time, p.fb_count),
                          (2608133663, 2473712828, 34108, 6551830, 179))
-        self.assertEqual([d for _, d in p.packets], [155, 170, 106, 170, 123, None, 265, None, None])
-        self.assertEqual([s for s, _ in p.packets], list(range(34108, 34117)))
+        self.assertEqual(p.status_count, 9)
+        self.assertEqual(p.received, [(34108, 155), (34109, 170), (34110, 106), (34111, 170), (34112, 123),
+                                      (34114, 265)])
+        self.assertEqual(p.lost(), [34113, 34115, 34116])
         ref = 6551830 * 64000
         self.assertEqual(p.arrivals(), [(34108, ref + 38750), (34109, ref + 81250), (34110, ref + 107750),
                                         (34111, ref + 150250), (34112, ref + 181000), (34114, ref + 247250)])
         (p,) = rtcp.parse_compound(TWCC_4)
-        self.assertEqual(p.packets, [(4 + i, d) for i, d in enumerate((76, 36, 36, 16, 12, 12, 16))])
+        self.assertEqual(p.received, [(4 + i, d) for i, d in enumerate((76, 36, 36, 16, 12, 12, 16))])
         # our encoder picks the same chunks as pion and pads the same way (P bit)
         self.assertEqual(bytes(p), TWCC_4)
         (p,) = rtcp.parse_compound(TWCC_7)
-        self.assertEqual((p.sender_ssrc, p.packets), (2596996162, []))
+        self.assertEqual((p.sender_ssrc, p.status_count, p.received), (2596996162, 0, []))
         self.assertEqual(bytes(p), TWCC_7)
 
     def test_reserved_symbol_and_truncation(self):
@@ -162,17 +164,29 @@ class TransportCCTests(unittest.TestCase):
         self.assertRaises(RtcpError, rtcp.parse_compound, bad)
 
     def test_round_trip_mixed_symbols(self):
-        packets = [(65530, 0), (65531, 255), (65532, None), (65533, 256), (65534, -1), (65535, None),
-                   (0, 32767), (1, -32768)] + [(2 + i, None) for i in range(20)] + [(22, 5)]
-        fb = TransportCC(1, 2, 65530, 0xABCDEF, 9, packets)
+        received = [(65530, 0), (65531, 255), (65533, 256), (65534, -1), (0, 32767), (1, -32768), (22, 5)]
+        fb = TransportCC(1, 2, 65530, 0xABCDEF, 9, 40, received)  # ends with 11 lost packets
         self.assertEqual(rtcp.parse_compound(bytes(fb)), [fb])
-        self.assertRaises(RtcpError, bytes, TransportCC(1, 2, 0, 0, 0, [(0, 40000)]))
+        self.assertEqual(fb.lost(), [65532, 65535] + list(range(2, 22)) + list(range(23, 34)))
+        self.assertRaises(RtcpError, bytes, TransportCC(1, 2, 0, 0, 0, 1, [(0, 40000)]))
+        self.assertRaises(RtcpError, bytes, TransportCC(1, 2, 0, 0, 0, 2, [(1, 0), (0, 0)]))  # order
+        self.assertRaises(RtcpError, bytes, TransportCC(1, 2, 0, 0, 0, 2, [(2, 0)]))  # past the count
+        self.assertRaises(RtcpError, bytes, TransportCC(1, 2, 0, 0, 0, 1 << 16, []))
+
+    def test_parse_cost_bounded_by_bytes(self):
+        # 40 bytes claiming 65535 lost packets in nine run-length chunks
+        lost = bytes.fromhex("8fcd0009" "00000001" "00000002" "0000ffff" "00000000") + bytes.fromhex("1fff") * 9 + bytes(2)
+        (p,) = rtcp.parse_compound(lost)
+        self.assertEqual((p.status_count, p.received), (65535, []))
+        # the same claiming 65535 received packets: refused before expanding them
+        got = bytes.fromhex("8fcd0009" "00000001" "00000002" "0000ffff" "00000000") + bytes.fromhex("3fff") * 9 + bytes(2)
+        self.assertRaises(RtcpError, rtcp.parse_compound, got)
 
     def test_encoder_chunks(self):
         # 14 one-bit symbols fit a one-bit vector; a run of 7+ becomes run-length
-        fb = TransportCC(1, 2, 0, 0, 0, [(i, None if i % 3 else 1) for i in range(14)])
+        fb = TransportCC(1, 2, 0, 0, 0, 14, [(i, 1) for i in range(14) if not i % 3])
         self.assertEqual(bytes(fb)[20:22], bytes.fromhex("a492"))
-        fb = TransportCC(1, 2, 0, 0, 0, [(i, 1) for i in range(100)])
+        fb = TransportCC(1, 2, 0, 0, 0, 100, [(i, 1) for i in range(100)])
         self.assertEqual(bytes(fb)[20:22], bytes.fromhex("2064"))
         self.assertEqual(len(bytes(fb)), 20 + 2 + 100 + 2)
 
@@ -186,7 +200,8 @@ class TransportCCTests(unittest.TestCase):
         back = rtcp.parse_compound(bytes(fb))[0]
         self.assertEqual(back, fb)
         got = dict(back.arrivals())
-        self.assertEqual(len(back.packets), 11)
+        self.assertEqual((back.status_count, len(back.received)), (11, 5))
+        self.assertEqual(back.lost(), list(range(70004 & 0xFFFF, 70010 & 0xFFFF)))
         self.assertEqual(sorted(got), sorted(s & 0xFFFF for s, _ in arrivals))
         for seq, t in arrivals:  # 250 us resolution
             self.assertLess(abs(got[seq & 0xFFFF] - t), 250)
@@ -194,7 +209,8 @@ class TransportCCTests(unittest.TestCase):
     def test_build_splits(self):
         # a jump of more than 8 s in arrival time does not fit a delta
         (a, b) = rtcp.build_transport_cc(1, 2, [(1, 0), (2, 1000), (3, 9_000_000), (4, 9_001_000)], fb_count=7)
-        self.assertEqual(([s for s, _ in a.packets], [s for s, _ in b.packets]), ([1, 2], [3, 4]))
+        self.assertEqual(([s for s, _ in a.received], [s for s, _ in b.received]), ([1, 2], [3, 4]))
+        self.assertEqual((a.status_count, b.status_count), (2, 2))
         self.assertEqual((a.fb_count, b.fb_count), (7, 8))
         self.assertEqual(b.reference_time, 9_000_000 // 64000)
         # a size bound: many packets spread over several feedback messages

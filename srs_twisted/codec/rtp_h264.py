@@ -264,9 +264,10 @@ class H264Depayloader:
         """Take one RTP packet; returns the frames it completes (0 to 2).
 
         A malformed payload raises :class:`RtpError` and is otherwise
-        treated as lost.
+        treated as lost.  An empty payload (a padding-only packet, as
+        Chrome sends to probe bandwidth) only keeps the sequence unbroken.
         """
-        parsed = parse_payload(packet.payload)
+        parsed = parse_payload(packet.payload) if len(packet.payload) else None
         seq = packet.sequence_number
         out = []
         if ((self._last_seq is not None and seq_diff(seq, self._last_seq) <= 0)
@@ -341,7 +342,10 @@ class H264Depayloader:
         """NAL units from the payloads of one frame in order, None if broken."""
         nalus = []
         fu = None
-        for kind, units, frag in parsed:
+        for item in parsed:
+            if item is None:  # padding-only packet
+                continue
+            kind, units, frag = item
             if frag is None:
                 if fu is not None:
                     return None

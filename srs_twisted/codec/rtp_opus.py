@@ -85,8 +85,8 @@ class OpusDepayloader:
     """Opus frames from a publisher's RTP packets, in order.
 
     ``lost`` counts sequence numbers skipped; late and duplicate packets
-    are dropped (``late``).  Empty payloads (a sender's keep-alive) yield
-    nothing.
+    are dropped (``late``).  Empty payloads (padding-only packets) yield
+    nothing but keep the sequence unbroken.
     """
 
     def __init__(self):
@@ -97,9 +97,7 @@ class OpusDepayloader:
 
     def push(self, packet):
         payload = packet.payload
-        if not len(payload):
-            return None
-        samples = opus_samples(payload)
+        samples = opus_samples(payload) if len(payload) else 0
         seq = packet.sequence_number
         if self._last_seq is not None:
             d = seq_diff(seq, self._last_seq)
@@ -112,4 +110,4 @@ class OpusDepayloader:
                 self.lost += d - 1
         self._late_run = 0
         self._last_seq = seq
-        return OpusFrame(packet.timestamp, bytes(payload), samples)
+        return OpusFrame(packet.timestamp, bytes(payload), samples) if samples else None

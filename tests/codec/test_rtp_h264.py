@@ -218,6 +218,26 @@ class DepayloaderTests(unittest.TestCase):
         got = self.push(self.frame(idr(300, 1)))
         self.assertEqual([f.keyframe for f in got], [True])
 
+    def padding(self, ts):
+        """A padding-only packet (empty payload), as Chrome sends to probe bandwidth."""
+        p = RtpPacket.parse(bytes(RtpPacket(102, self.seq, ts, 1, False, b"", padding=200)))
+        self.seq = (self.seq + 1) & 0xFFFF
+        return p
+
+    def test_padding_packets_keep_the_sequence(self):
+        self.push(self.frame(idr(300)))
+        pads = [self.padding(self.ts - 3000), self.padding(self.ts - 3000)]
+        inter = self.frame(slice_(800))
+        pads.append(self.padding(self.ts))  # a timestamp of its own, between frames
+        got = self.push(pads[:2] + inter + pads[2:] + self.frame(slice_(100, 1)))
+        self.assertEqual([f.nalus for f in got], [[slice_(800)], [slice_(100, 1)]])
+        self.assertEqual(self.dep.dropped, 0)
+        # a lost packet is still a loss when padding follows it
+        self.frame(slice_(100, 2))
+        got = self.push([self.padding(self.ts)] + self.frame(slice_(100, 3)))
+        self.assertEqual(got, [])
+        self.assertTrue(self.dep.needs_keyframe)
+
     def test_bounded_frame(self):
         pkts = packets([b"\x41" + bytes(10)] * 5000, 0, 90)
         for p in pkts:

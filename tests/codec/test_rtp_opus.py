@@ -71,8 +71,10 @@ class DepayloaderTests(unittest.TestCase):
         self.assertEqual(got[0], OpusFrame(0, b"\xfc\x01\x02", 960))
         self.assertEqual([g.timestamp if g else None for g in got], [0, 960, 2880, None, None, 3840])
         self.assertEqual((dep.lost, dep.late), (1, 2))
-        self.assertIsNone(dep.push(self.packet(3, 4800, b"")))
-        self.assertRaises(RtpError, dep.push, self.packet(4, 5760, toc(1, code=3)))
+        self.assertIsNone(dep.push(self.packet(3, 4800, b"")))  # padding only: not a loss
+        self.assertEqual(dep.push(self.packet(4, 4800)).timestamp, 4800)
+        self.assertEqual(dep.lost, 1)
+        self.assertRaises(RtpError, dep.push, self.packet(5, 5760, toc(1, code=3)))
 
     def test_sequence_restart_followed(self):
         dep = OpusDepayloader()

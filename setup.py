@@ -18,6 +18,7 @@ setup(
         "klein>=23.5",
         "imageio-ffmpeg>=0.4.9",
         "prometheus_client>=0.17",
+        "pylibsrtp>=0.10",
     ],
     extras_require={"test": ["treq>=23.11", "pyyaml>=6.0", "jsonschema>=4.0", "openapi-spec-validator>=0.7"]},
     entry_points={"console_scripts": ["srs = srs_twisted.cli:main"]},

@@ -1,16 +1,13 @@
 """DTLS-SRTP (RFC 5763/5764) as a sans-I/O endpoint over pyOpenSSL memory BIOs.
 
-One :class:`DtlsContext` per server holds the certificate and the OpenSSL
-context; each WebRTC session gets a :class:`DtlsEndpoint` in either role
-(``client=False``: the SDP says ``setup:passive``, we wait for the ClientHello;
-``client=True``: ``setup:active``, we send it, as when FFmpeg's WHIP muxer
-offers ``passive``).  The caller feeds datagrams with ``receive_data(datagram,
-now)``, sends what ``data_to_send()`` returns, reads events with
-``next_event()`` and calls ``handle_timeout(now)`` when ``next_timeout()``
-says so.  Nothing here touches a socket or reads a clock.
-
-Events: :class:`HandshakeComplete` (the SRTP profile and the exported keys),
-:class:`ApplicationData`, :class:`Closed` and :class:`Error`.
+One :class:`DtlsContext` per server holds the certificate and OpenSSL context;
+each session gets a :class:`DtlsEndpoint` in either role (``client=False`` for
+``setup:passive``: wait for the ClientHello; ``client=True`` for
+``setup:active``, as when FFmpeg's WHIP muxer offers ``passive``).  Feed
+datagrams to ``receive_data(datagram, now)``, send what ``data_to_send()``
+returns, read ``next_event()`` (:class:`HandshakeComplete` with the SRTP
+profile and keys, :class:`ApplicationData`, :class:`Closed`, :class:`Error`)
+and call ``handle_timeout(now)`` at ``next_timeout()``.  No socket, no clock.
 
 How this wraps OpenSSL, and why:
 
@@ -19,12 +16,11 @@ How this wraps OpenSSL, and why:
   (``set_ciphertext_mtu`` with ``OP_NO_QUERY_MTU``, as SRS does), so OpenSSL
   fragments handshake messages into records that each fit; we cut the run at
   record boundaries and pack whole records into datagrams of at most ``mtu``
-  bytes.  Incoming datagrams are checked record by record before OpenSSL sees
-  them: a record whose header or handshake-fragment header is malformed is
-  dropped (counted in ``malformed``), so garbage cannot make OpenSSL wait for
-  bytes that belong to the next datagram or raise a fatal alert.  Records that
-  are well framed but fail OpenSSL's checks (a bad MAC, a replayed sequence
-  number) are discarded silently by OpenSSL itself, as RFC 6347 4.1.2.7 asks.
+  bytes.  Incoming records are checked before OpenSSL sees them: a malformed
+  record header or handshake-fragment header (which OpenSSL would answer with
+  a fatal illegal_parameter alert) is dropped and counted in ``malformed``.
+  OpenSSL itself silently discards well-framed records that fail its checks
+  (a bad MAC, a replayed sequence number), as RFC 6347 4.1.2.7 asks.
 * Retransmission.  OpenSSL times its DTLS retransmissions with the wall clock
   (``gettimeofday``) and pyOpenSSL does not expose ``DTLS_set_timer_cb``.  So
   the schedule is ours, on the caller's clock (RFC 6347 4.2.4.1: 1 s, doubled
@@ -68,7 +64,7 @@ SRTP_KEY_SALT = {SRTP_AES128_CM_SHA1_80: (16, 14), SRTP_AEAD_AES_128_GCM: (16, 1
 DEFAULT_SRTP_PROFILES = (SRTP_AES128_CM_SHA1_80, SRTP_AEAD_AES_128_GCM)
 EXPORTER_LABEL = b"EXTRACTOR-dtls_srtp"
 
-# SRS's dtls_version: auto, dtls1.0, dtls1.2 -> (min, max) protocol versions.
+# SRS's dtls_version -> the one version allowed; "auto" is whatever OpenSSL offers by default (here DTLS 1.2).
 _VERSIONS = {"auto": None, "dtls1.0": 0xFEFF, "dtls1.2": 0xFEFD}
 
 DEFAULT_MTU = 1200  # what browsers use for DTLS; leaves room for any tunnel under UDP
@@ -77,8 +73,10 @@ INITIAL_TIMEOUT = 1.0  # RFC 6347 4.2.4.1
 MAX_TIMEOUT = 60.0
 MAX_RETRANSMITS = 12  # per flight; OpenSSL gives up after 12 timeouts too
 # Our deadline lands this much after OpenSSL's, so that with a real clock its
-# timer has expired when ours fires and it retransmits with fresh sequence numbers.
-_SLACK = 0.01
+# timer has expired when ours fires and it retransmits with fresh sequence numbers;
+# if it is still a little early (a busy process), we wait for it once.
+_SLACK = 0.02
+_CLOCK_SKEW = 0.25
 
 _HEADER = 13  # type(1) version(2) epoch(2) sequence(6) length(2)
 _HANDSHAKE_HEADER = 12  # type(1) length(3) message_seq(2) fragment_offset(3) fragment_length(3)
@@ -261,6 +259,7 @@ class DtlsEndpoint:
         self._epoch0_sequence = 0
         self._interval = initial_timeout
         self._tries = 0  # retransmissions of the current flight
+        self._waited = False
         self._deadline: float | None = None
 
     # -- the caller's side ---------------------------------------------------------------------------------------
@@ -321,8 +320,14 @@ class DtlsEndpoint:
             self._flight = fresh
             self._send(fresh)
         else:
+            remaining = self._conn.DTLSv1_get_timeout()
+            if remaining is not None and remaining < _CLOCK_SKEW and not self._waited:
+                self._waited = True  # OpenSSL's timer is about to expire: let it retransmit
+                self._deadline = now + remaining + _SLACK
+                return
             self._send(self._flight)
             self.replays += 1
+        self._waited = False
         self.retransmits += 1
         self._tries += 1
         self._interval = min(self._interval * 2, self.max_timeout)
@@ -485,9 +490,7 @@ class DtlsEndpoint:
 
 
 def _describe(error: SSL.Error) -> str:
-    """OpenSSL's error queue as one line: 'reason (function)'; or the exception's text."""
-    parts = []
-    for item in error.args[0] if error.args and isinstance(error.args[0], list) else []:
-        if isinstance(item, tuple) and len(item) == 3:
-            parts.append(str(item[2]))
-    return "; ".join(parts) or str(error) or type(error).__name__
+    """The reasons in OpenSSL's error queue, e.g. 'unsupported protocol'; else the exception's text."""
+    queue = error.args[0] if error.args and isinstance(error.args[0], list) else []
+    reasons = [str(item[2]) for item in queue if isinstance(item, tuple) and len(item) == 3]
+    return "; ".join(reasons) or str(error) or type(error).__name__

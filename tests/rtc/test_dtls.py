@@ -179,7 +179,7 @@ class LossTests(unittest.TestCase):
             link.client.handle_timeout(link.now)
             if link.client.state == DtlsEndpoint.HANDSHAKING:
                 self.assertEqual(len(link.client.data_to_send()), 1)
-        self.assertEqual(deadlines, [1.01, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0, 60.0, 60.0, 60.0, 60.0, 60.0])
+        self.assertEqual(deadlines, [1.02, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0, 60.0, 60.0, 60.0, 60.0, 60.0])
         self.assertEqual(link.client.retransmits, 12)
         link.collect_events()
         error = link.only("client", Error)

@@ -14,6 +14,8 @@ from srs_twisted.codec.rtp import RtpPacket
 from srs_twisted.codec.rtp_h264 import H264Depayloader, H264Payloader
 from srs_twisted.codec.rtp_opus import OpusDepayloader, OpusPayloader, opus_samples
 
+from .. import optional
+
 try:
     import av
     from aiortc import rtp as artp
@@ -24,7 +26,7 @@ try:
 except ImportError:
     av = None
 
-SKIP = None if av else "aiortc is not installed (pip install aiortc; a test-only dependency)"
+SKIP = optional.skip_reason(av is not None, "aiortc")
 TWCC_URI = rtp.TRANSPORT_CC_URI
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 

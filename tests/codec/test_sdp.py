@@ -12,6 +12,7 @@ from srs_twisted.codec.sdp import (
 from srs_twisted.codec.sdp_negotiate import (
     TWCC_URI, answer_setup, check_offer, find_rtx, ice_credentials, pick_h264, pick_opus)
 
+from .. import optional
 from .sdp_fixtures import AIORTC_OFFER, CHROMIUM_OFFER, FFMPEG_WHIP_OFFER
 
 try:
@@ -20,7 +21,6 @@ try:
 except ImportError:  # test-only dependency (the "test" extra)
     aiortc = aiortc_sdp = None
 
-AIORTC_SKIP = "aiortc is not installed (pip install aiortc: a test-only dependency)"
 OFFERS = {"ffmpeg": FFMPEG_WHIP_OFFER, "aiortc": AIORTC_OFFER, "chromium": CHROMIUM_OFFER}
 FFMPEG_FP = ("27:5D:A2:52:80:05:97:25:86:CA:E3:41:FA:0C:46:EB:34:9F:E6:F9:77:DA:BF:F0:98:33:"
              "C9:26:6A:FD:A3:A8")
@@ -136,7 +136,7 @@ class AiortcOfferTests(unittest.TestCase):
     def test_live_create_offer(self):
         """aiortc's own createOffer (no gathering: no sockets) parses and negotiates."""
         if aiortc is None:
-            raise unittest.SkipTest(AIORTC_SKIP)
+            raise optional.missing("aiortc")
         from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
         async def create_offer():
@@ -299,7 +299,7 @@ class AnswerTests(unittest.TestCase):
 
     def test_aiortc_reads_our_answer(self):
         if aiortc_sdp is None:
-            raise unittest.SkipTest(AIORTC_SKIP)
+            raise optional.missing("aiortc")
         parsed = aiortc_sdp.SessionDescription.parse(sdp.render(self.answer(sdp.parse(AIORTC_OFFER))))
         audio, video = parsed.media
         self.assertTrue(audio.ice.iceLite)
@@ -318,7 +318,7 @@ class AnswerTests(unittest.TestCase):
 
     def test_aiortc_reads_our_rendering_of_its_offer(self):
         if aiortc_sdp is None:
-            raise unittest.SkipTest(AIORTC_SKIP)
+            raise optional.missing("aiortc")
         ours = sdp.render(sdp.parse(AIORTC_OFFER))
         self.assertEqual(str(aiortc_sdp.SessionDescription.parse(ours)),
                          str(aiortc_sdp.SessionDescription.parse(AIORTC_OFFER)))

@@ -9,6 +9,7 @@ from twisted.trial import unittest
 from srs_twisted.codec import stun
 from srs_twisted.codec.stun import StunError, StunErrorCode, StunMessage
 
+from .. import optional
 from .bits import assert_fuzz
 
 try:
@@ -447,7 +448,7 @@ class AioiceCrossTests(unittest.TestCase):
     """Messages aioice (aiortc's ICE stack) builds parse and verify in ours, and back."""
 
     if aioice_stun is None:
-        skip = "aioice is not installed (pip install aioice: a test-only dependency)"
+        skip = optional.skip_reason(False, "aioice")
 
     def aioice_request(self, password=PASSWORD):
         request = aioice_stun.Message(message_method=aioice_stun.Method.BINDING,

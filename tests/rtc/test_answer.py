@@ -11,7 +11,8 @@ from srs_twisted.codec.sdp_negotiate import TWCC_URI
 from srs_twisted.rtc.answer import CANDIDATE_PRIORITY, build_answer, random_string
 
 from ..codec.sdp_fixtures import AIORTC_OFFER, CHROMIUM_OFFER, FFMPEG_WHIP_OFFER
-from ..codec.test_sdp import AIORTC_SKIP, edit
+from .. import optional
+from ..codec.test_sdp import edit
 
 try:
     import aiortc
@@ -281,7 +282,7 @@ class RefusalTests(unittest.TestCase):
 class AiortcTests(unittest.TestCase):
     def setUp(self):
         if aiortc is None:
-            raise unittest.SkipTest(AIORTC_SKIP)
+            raise optional.missing("aiortc")
 
     def aiortc_offer(self, direction):
         from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack

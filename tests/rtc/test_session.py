@@ -5,6 +5,8 @@ import random
 from twisted.trial import unittest
 
 from srs_twisted.codec import stun
+
+from .. import optional
 from srs_twisted.rtc.session import (
     COUNTERS, AddressChanged, DtlsIn, RtcpIn, RtpIn, Send, SessionError, SessionTable,
     SessionTimeout)
@@ -304,7 +306,7 @@ class AioiceCrossCheckTests(unittest.TestCase):
 
     def setUp(self):
         if aioice_stun is None:
-            raise unittest.SkipTest("aioice is not installed (a test-only dependency of aiortc)")
+            raise optional.missing("aioice")
 
     def aioice_check(self, tid, use_candidate):
         request = aioice_stun.Message(message_method=aioice_stun.Method.BINDING,

@@ -1,0 +1,396 @@
+"""A WebRTC (WHEP) player of a live stream: MediaPackets in, SRTP datagrams out.
+
+Serialize once.  :class:`RtpEncoder` (one per stream and payload size, kept
+in ``source.outputs`` as the HTTP-TS muxer is) turns each MediaPacket into
+RTP payloads once: H.264 FLV/AVC bodies through
+:class:`~srs_twisted.codec.rtp_h264.H264Payloader` (single NAL units, FU-A,
+SPS+PPS in a STAP-A before every IDR), Opus through
+:class:`~srs_twisted.codec.rtp_opus.OpusPayloader`.  Other codecs (AAC and
+MP3 audio, which need the transcoding bridge, HEVC...) give nothing and are
+counted in ``skipped``.  The encoded form is what the live core caches and
+shares through ``IMediaSink.wire_key``/``encode``: a run of records, each
+``>HBq`` (payload length, flags: marker and audio, pts in ms) followed by
+the payload.  Players in step receive the same joined bytes object, and a
+player's payloads are memoryviews into it: the payload bytes are never
+copied per player except into its outgoing datagram.
+
+Per player (:class:`RtcPlayer`, an ``IMediaSink``) only the 12-byte header
+is made: the SSRC and payload type of its negotiated
+:class:`~srs_twisted.rtc.answer.Track`, its own sequence numbers (random
+start), an RTP timestamp ``base + t * rate`` where ``t`` is the player's own
+timeline in ms (0 at its first packet, moved on by the wall clock when the
+stream's time jumps or a new publisher comes) and ``base`` is random, and a
+transport-cc extension with a per-player transport sequence number when the
+track negotiated ``twcc``.  Then ``protect_rtp`` (SRTP) and ``send``.
+
+Feedback (:meth:`RtcPlayer.on_rtcp`, plain RTCP after SRTCP unprotect):
+generic NACKs are answered from a per-track :class:`~.rtp_cache.RtpCache`
+of the last ``cache_size`` packets (``nack on``), PLI and FIR call
+``request_keyframe``, RR/REMB/TWCC/SR/SDES/BYE are counted and otherwise
+ignored.  :meth:`RtcPlayer.rtcp_tick` returns, at most once per
+``SR_INTERVAL`` seconds, one compound datagram with an SR per sending track
+(NTP time, the RTP timestamp of that instant, packet and payload octet
+counts) and an SDES CNAME, for the caller to protect with SRTCP and send.
+
+Backpressure: the player holds no queue, it sends as it is written to.  Over
+UDP nothing pushes back; over TCP the caller registers ``player.consumer``
+(the live core's ``IPushProducer``) with its transport, and the core keeps
+its rules (bounded lag, whole GOPs dropped, players restart at a keyframe
+with the sequence headers).  Errors of ``protect_rtp``/``send`` (ValueError,
+OSError) are counted and cost only that packet: a player's write runs
+inside the source's flush of every player.
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+import time
+from dataclasses import dataclass
+
+from zope.interface import implementer
+
+from ..codec.rtcp import (Bye, Fir, Nack, Pli, RawRtcp, ReceiverReport, Remb, RtcpError, Sdes, SdesChunk,
+                          SenderReport, TransportCC, ntp_timestamp, parse_compound, serialize_compound)
+from ..codec.rtp import RtpError, twcc_extension_block
+from ..codec.rtp_h264 import DEFAULT_MAX_PAYLOAD, H264Payloader
+from ..codec.rtp_opus import OpusPayloader
+from ..interfaces import IMediaSink
+from ..live.packet import AUDIO, VIDEO
+from .rtp_cache import DEFAULT_SIZE, RtpCache
+
+__all__ = ["RtcPlayer", "RtpEncoder", "PlayerStats", "shared_encoder", "parse_records", "SR_INTERVAL"]
+
+SR_INTERVAL = 1.0  # seconds between sender reports
+F_MARKER = 0x01
+F_AUDIO = 0x02
+_REC = struct.Struct(">HBq")  # payload length, flags, pts (ms)
+_FIXED = struct.Struct(">BBHII")
+# A step of the stream's time beyond these (ms) is a jump: the player's
+# timeline goes on from its last time plus the wall clock's step instead.
+JUMP_BACK = 3000
+JUMP_FORWARD = 10000
+SDES_CNAME = 1
+
+
+class RtpEncoder:
+    """RTP payload records for the MediaPackets of one stream (shared)."""
+
+    def __init__(self, max_payload: int = DEFAULT_MAX_PAYLOAD) -> None:
+        self.h264 = H264Payloader(max_payload)
+        self.opus = OpusPayloader()
+        self.skipped = 0  # packets of codecs WebRTC does not get (AAC, MP3, HEVC...)
+        self.errors = 0  # packets whose bodies could not be payloaded
+
+    def encode(self, pkt) -> bytes:
+        """The records of one MediaPacket (b"" for headers, data, other codecs)."""
+        kind = pkt.kind
+        try:
+            if kind == VIDEO:
+                if pkt.codec != "h264":
+                    self.skipped += 1
+                    return b""
+                payloads = self.h264.payload_flv(pkt.payload)
+                flags = 0
+            elif kind == AUDIO:
+                if pkt.codec != "opus":
+                    self.skipped += 1
+                    return b""
+                payload = self.opus.payload_flv(pkt.payload)
+                payloads = [payload] if payload is not None else []
+                flags = F_AUDIO
+            else:
+                return b""
+        except RtpError:
+            self.errors += 1
+            return b""
+        if not payloads:
+            return b""
+        parts = []
+        last = len(payloads) - 1
+        pts = pkt.pts
+        for i, payload in enumerate(payloads):
+            # The marker ends a video frame; audio leaves it clear.
+            parts.append(_REC.pack(len(payload), flags | (F_MARKER if i == last and not flags else 0), pts))
+            parts.append(payload)
+        return b"".join(parts)
+
+
+def shared_encoder(source, max_payload: int = DEFAULT_MAX_PAYLOAD):
+    """``(wire_key, encoder)`` every RTC player of ``source`` with this
+    payload size uses; a new encoder is primed with the current AVC
+    sequence header."""
+    key = ("rtc", max_payload)
+    encoder = source.outputs.get(key)
+    if encoder is None:
+        encoder = source.outputs[key] = RtpEncoder(max_payload)
+        if source.video_sh is not None:
+            source.video_sh.wire(key, encoder.encode)
+    return key, encoder
+
+
+def parse_records(data):
+    """``[(payload memoryview, flags, pts)]`` of joined records."""
+    view = memoryview(data)
+    out = []
+    pos, end = 0, len(view)
+    size = _REC.size
+    while pos + size <= end:
+        n, flags, pts = _REC.unpack_from(view, pos)
+        pos += size
+        out.append((view[pos:pos + n], flags, pts))
+        pos += n
+    return out
+
+
+@dataclass
+class PlayerStats:
+    """What one RTC player sent and was told (for the API and metrics)."""
+
+    packets: int = 0
+    octets: int = 0  # payload bytes
+    nacks: int = 0  # NACK packets received
+    nack_seqs: int = 0  # sequence numbers asked for
+    retransmits: int = 0  # packets sent again
+    nack_misses: int = 0  # asked for but no longer (or never) cached
+    plis: int = 0
+    firs: int = 0
+    keyframe_requests: int = 0
+    receiver_reports: int = 0
+    remb: int = 0
+    remb_bitrate: int = 0
+    twcc: int = 0
+    rtcp_ignored: int = 0  # SR, SDES, BYE, APP/XR...
+    rtcp_errors: int = 0
+    send_errors: int = 0
+    sender_reports: int = 0
+    fraction_lost: int = 0  # from the latest receiver report
+    jitter: int = 0
+
+
+class _Out:
+    """One sending track of a player."""
+
+    __slots__ = ("track", "ssrc", "pt", "rate_ms", "seq", "base", "twcc_id", "cache", "packets", "octets")
+
+    def __init__(self, track, seq: int, base: int, cache_size: int) -> None:
+        self.track = track
+        self.ssrc = track.ssrc & 0xFFFFFFFF
+        self.pt = track.pt & 0x7F
+        self.rate_ms = track.clock_rate // 1000
+        self.seq = seq & 0xFFFF
+        self.base = base & 0xFFFFFFFF
+        self.twcc_id = track.twcc_id
+        self.cache = RtpCache(cache_size)
+        self.packets = 0
+        self.octets = 0
+
+    def rtp_time(self, t_ms: float) -> int:
+        return (self.base + int(t_ms * self.rate_ms)) & 0xFFFFFFFF
+
+
+@implementer(IMediaSink)
+class RtcPlayer:
+    """One WHEP session's media out: see the module docstring.
+
+    ``tracks`` are the negotiated :class:`~.answer.Track` objects of the play
+    answer (an H.264 video and an Opus audio one are used, others ignored);
+    ``send(datagram)`` puts one datagram on the session's path;
+    ``protect_rtp(bytes) -> bytes`` is SRTP (identity by default);
+    ``request_keyframe(reason)`` asks the publisher for a keyframe (reason
+    "join", "pli" or "fir"); ``clock()`` gives Unix seconds.
+    """
+
+    def __init__(self, source, tracks, send, *, protect_rtp=None, request_keyframe=None,
+                 clock=time.time, nack: bool = True, cache_size: int = DEFAULT_SIZE,
+                 max_payload: int = DEFAULT_MAX_PAYLOAD, cname: str = "", rng=None) -> None:
+        self.source = source
+        self.wire_key, self.encoder = shared_encoder(source, max_payload)
+        self.encode = self.encoder.encode
+        self._send = send
+        self._protect = protect_rtp
+        self._request_keyframe = request_keyframe
+        self._clock = clock
+        self.nack = nack
+        self.cname = cname.encode() if isinstance(cname, str) else bytes(cname)
+        rng = rng or random.Random()
+        self.video = self.audio = None
+        for track in tracks:
+            if track.ssrc is None:
+                continue
+            codec = track.codec.lower()
+            if track.kind == "video" and codec == "h264" and self.video is None:
+                self.video = _Out(track, rng.getrandbits(16), rng.getrandbits(32), cache_size)
+            elif track.kind == "audio" and codec == "opus" and self.audio is None:
+                self.audio = _Out(track, rng.getrandbits(16), rng.getrandbits(32), cache_size)
+        self._outs = {o.ssrc: o for o in (self.video, self.audio) if o is not None}
+        self._twcc_seq = 0
+        self._offset = None  # stream pts - player time, None until anchored
+        self._last_pts = 0
+        self._last_t = 0  # the newest player time sent (ms) ...
+        self._last_wall = 0.0  # ... and the wall clock then
+        self._last_sr = None
+        self.stats = PlayerStats()
+        self.consumer = None
+        self._handlers = {
+            Nack: self._on_nack, Pli: self._on_pli, Fir: self._on_fir, ReceiverReport: self._on_rr,
+            Remb: self._on_remb, TransportCC: self._on_twcc, SenderReport: self._ignore,
+            Sdes: self._ignore, Bye: self._ignore, RawRtcp: self._ignore,
+        }
+
+    # ---- life cycle ---------------------------------------------------------
+    def subscribe(self):
+        """Join the source (from the GOP cache's keyframe with SPS/PPS) and
+        ask the publisher for a keyframe; returns the live core's consumer."""
+        if self.consumer is None:
+            self.consumer = self.source.subscribe(self)
+            self.consumer.accept_audio = self.audio is not None
+            self.consumer.accept_video = self.video is not None
+            self._keyframe("join")
+        return self.consumer
+
+    def close(self) -> None:
+        """Leave the source."""
+        if self.consumer is not None:
+            self.consumer.close()
+
+    # ---- IMediaSink -----------------------------------------------------------
+    def write(self, data) -> None:
+        if not data:
+            return
+        now = self._clock()
+        view = memoryview(data)
+        pos, end = 0, len(view)
+        size = _REC.size
+        video, audio = self.video, self.audio
+        while pos + size <= end:
+            n, flags, pts = _REC.unpack_from(view, pos)
+            pos += size
+            out = audio if flags & F_AUDIO else video
+            if out is not None:
+                self._send_rtp(out, view[pos:pos + n], flags & F_MARKER, self._player_time(pts, now))
+            pos += n
+
+    def stream_published(self) -> None:
+        self._offset = None  # a new publisher's time: re-anchored at its first packet
+
+    def stream_unpublished(self) -> None:
+        self._offset = None
+
+    # ---- sending ----------------------------------------------------------------
+    def _player_time(self, pts: int, now: float) -> int:
+        offset = self._offset
+        if offset is None or not -JUMP_BACK <= pts - self._last_pts <= JUMP_FORWARD:
+            if offset is None and not self.stats.packets:
+                t = 0
+            else:
+                t = self._last_t + max(1, int((now - self._last_wall) * 1000))
+            offset = self._offset = pts - t
+            self._last_t, self._last_wall = t, now
+        self._last_pts = pts
+        t = pts - offset
+        if t > self._last_t:
+            self._last_t, self._last_wall = t, now
+        return t
+
+    def _send_rtp(self, out: _Out, payload, marker: int, t: int) -> None:
+        seq = out.seq
+        out.seq = (seq + 1) & 0xFFFF
+        b1 = (0x80 if marker else 0) | out.pt
+        if out.twcc_id:
+            header = _FIXED.pack(0x90, b1, seq, out.rtp_time(t), out.ssrc) + twcc_extension_block(
+                out.twcc_id, self._twcc_seq)
+            self._twcc_seq = (self._twcc_seq + 1) & 0xFFFF
+        else:
+            header = _FIXED.pack(0x80, b1, seq, out.rtp_time(t), out.ssrc)
+        out.cache.put(seq, header, payload)
+        out.packets += 1
+        out.octets += len(payload)
+        self.stats.packets += 1
+        self.stats.octets += len(payload)
+        self._emit(header, payload)
+
+    def _emit(self, header: bytes, payload) -> None:
+        datagram = b"".join((header, payload))
+        try:
+            if self._protect is not None:
+                datagram = self._protect(datagram)
+            self._send(datagram)
+        except (ValueError, OSError):
+            self.stats.send_errors += 1
+
+    # ---- RTCP from the player ---------------------------------------------------
+    def on_rtcp(self, data) -> None:
+        """Handle one plain (SRTCP-unprotected) RTCP compound datagram."""
+        try:
+            packets = parse_compound(data)
+        except RtcpError:
+            self.stats.rtcp_errors += 1
+            return
+        for packet in packets:
+            self._handlers.get(type(packet), self._ignore)(packet)
+
+    def _ignore(self, packet) -> None:
+        self.stats.rtcp_ignored += 1
+
+    def _on_nack(self, packet) -> None:
+        self.stats.nacks += 1
+        out = self._outs.get(packet.media_ssrc)
+        lost = list(dict.fromkeys(packet.lost))
+        self.stats.nack_seqs += len(lost)
+        if out is None or not self.nack:
+            self.stats.nack_misses += len(lost)
+            return
+        for seq in lost[:out.cache.size]:
+            entry = out.cache.get(seq)
+            if entry is None:
+                self.stats.nack_misses += 1
+                continue
+            self.stats.retransmits += 1
+            self._emit(*entry)
+
+    def _on_pli(self, packet) -> None:
+        self.stats.plis += 1
+        self._keyframe("pli")
+
+    def _on_fir(self, packet) -> None:
+        self.stats.firs += 1
+        self._keyframe("fir")
+
+    def _keyframe(self, reason: str) -> None:
+        if self._request_keyframe is not None and self.video is not None:
+            self.stats.keyframe_requests += 1
+            self._request_keyframe(reason)
+
+    def _on_rr(self, packet) -> None:
+        self.stats.receiver_reports += 1
+        for block in packet.reports:
+            if block.ssrc in self._outs:
+                self.stats.fraction_lost = block.fraction_lost
+                self.stats.jitter = block.jitter
+
+    def _on_remb(self, packet) -> None:
+        self.stats.remb += 1
+        self.stats.remb_bitrate = packet.bitrate
+
+    def _on_twcc(self, packet) -> None:
+        self.stats.twcc += 1
+
+    # ---- RTCP to the player ------------------------------------------------------
+    def rtcp_tick(self, now: float) -> list:
+        """Plain RTCP datagrams due at ``now`` (Unix seconds): a compound SR +
+        SDES per ``SR_INTERVAL`` once something was sent; protect each with
+        SRTCP and send it."""
+        if self._last_sr is not None and now - self._last_sr < SR_INTERVAL:
+            return []
+        outs = [o for o in (self.video, self.audio) if o is not None and o.packets]
+        if not outs:
+            return []
+        self._last_sr = now
+        ntp = ntp_timestamp(now)
+        t = self._last_t + max(0.0, now - self._last_wall) * 1000
+        packets = [SenderReport(o.ssrc, ntp, o.rtp_time(t), o.packets & 0xFFFFFFFF, o.octets & 0xFFFFFFFF)
+                   for o in outs]
+        packets.append(Sdes([SdesChunk(o.ssrc, [(SDES_CNAME, self.cname)]) for o in outs]))
+        self.stats.sender_reports += len(outs)
+        return [serialize_compound(packets)]

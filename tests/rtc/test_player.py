@@ -5,6 +5,7 @@ RTMP) go through a LiveSource to RtcPlayers with identity SRTP; what they
 send is depayloaded again and compared with the input byte for byte."""
 
 import atexit
+import dataclasses
 import os
 import random
 import shutil
@@ -375,3 +376,52 @@ class RobustnessTests(unittest.TestCase):
         records = parse_records(frame.wire(player.wire_key, player.encode))
         self.assertEqual({pts for _, _, pts in records}, {frame.pts})
         self.assertEqual([flags for _, flags, _ in records], [0] * (len(records) - 1) + [1])
+
+
+class TransportTests(unittest.TestCase):
+    def test_transport_cc_numbers_span_both_tracks(self):
+        fx = Fixture()
+        tracks = [dataclasses.replace(VIDEO_TRACK, twcc_id=3), dataclasses.replace(AUDIO_TRACK, twcc_id=3)]
+        player = fx.player(tracks=tracks)
+        fx.publish(fresh(clip("opus")))
+        packets = rtp(player.sent)
+        self.assertEqual({p.ssrc for p in packets}, {VIDEO_TRACK.ssrc, AUDIO_TRACK.ssrc})
+        self.assertEqual([p.transport_sequence(3) for p in packets], list(range(len(packets))))
+        # the extension does not disturb the media
+        self.assertEqual(len(depayload_video(rtp(player.sent, VIDEO_TRACK.ssrc))[0]), 50)
+
+    def test_srtp_loss_recovered_by_nack(self):
+        from srs_twisted.rtc.dtls import SRTP_AES128_CM_SHA1_80
+        from srs_twisted.rtc.srtp import SrtpSession
+
+        ours, theirs = bytes(range(30)), bytes(range(100, 130))
+        server = SrtpSession(SRTP_AES128_CM_SHA1_80, ours, theirs)
+        client = SrtpSession(SRTP_AES128_CM_SHA1_80, theirs, ours)
+        fx = Fixture()
+        player = fx.player(protect_rtp=server.protect_rtp)
+        fx.publish(fresh(clip("aac")))
+        got = {}
+        lost = []
+        for i, datagram in enumerate(player.sent):
+            if i % 10 == 5:  # the network drops every tenth packet
+                lost.append(RtpPacket.parse(datagram).sequence_number)  # the header is in clear
+                continue
+            plain = client.unprotect_rtp(datagram)
+            self.assertIsNotNone(plain)
+            got[RtpPacket.parse(plain).sequence_number] = plain
+        n = len(player.sent)
+        nack = client.protect_rtcp(bytes(Nack(1, VIDEO_TRACK.ssrc, lost)))
+        player.on_rtcp(server.unprotect_rtcp(nack))
+        self.assertEqual(player.stats.retransmits, len(lost))
+        for datagram in player.sent[n:]:
+            plain = client.unprotect_rtp(datagram)
+            self.assertIsNotNone(plain)
+            got[RtpPacket.parse(plain).sequence_number] = plain
+        first = RtpPacket.parse(player.sent[0]).sequence_number  # headers travel in clear
+        ordered = [RtpPacket.parse(got[(first + i) & 0xFFFF]) for i in range(len(got))]
+        frames, dep = depayload_video(ordered)
+        self.assertEqual(len(frames), 50)
+        self.assertEqual(dep.dropped, 0)
+        (sr,) = player.rtcp_tick(fx.now)
+        report = parse_compound(client.unprotect_rtcp(server.protect_rtcp(sr)))[0]
+        self.assertEqual(report.packet_count, len(got))

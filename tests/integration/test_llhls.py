@@ -210,7 +210,7 @@ class LatencyTests(unittest.TestCase):
             for p in packets:
                 due = begin + p.dts / 1000.0
                 if due > reactor.seconds():
-                    yield task.deferLater(reactor, due - reactor.seconds(), lambda: None)
+                    yield task.deferLater(reactor, max(0.0, due - reactor.seconds()), lambda: None)
                 pub.write(p)
                 if p.kind == VIDEO and p.keyframe and not p.sequence_header:
                     self.sent[p.dts] = reactor.seconds()

@@ -39,7 +39,7 @@ class TwistedClientTests(unittest.TestCase):
         for p in packets:
             due = start + p.dts / 1000.0
             if due > reactor.seconds():
-                yield task.deferLater(reactor, due - reactor.seconds(), lambda: None)
+                yield task.deferLater(reactor, max(0.0, due - reactor.seconds()), lambda: None)
             pub.write(p)
 
     @defer.inlineCallbacks

@@ -23,6 +23,13 @@ class IMediaSink(Interface):
     def encode(packet):
         """Return the wire bytes of one MediaPacket."""
 
+    realtime = Attribute(
+        "Optional: true for a sink that must get every packet at once (WebRTC: "
+        "RTP has its own pacing and the players' jitter buffers are short). While "
+        "such a player is subscribed, the source does no merged writes "
+        "(mw_latency/mw_msgs) for that stream."
+    )
+
     retime = Attribute(
         "Optional: ``retime(packet, ts)`` returns bytes-like pieces that join to "
         "the packet's wire form stamped ``ts`` ms instead of its dts, reusing "

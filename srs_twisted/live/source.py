@@ -99,6 +99,7 @@ class LiveSource:
         self._since_lag_check = 0
         self._unflushed = 0
         self._flush_call = None
+        self._realtime = 0  # players whose sink is ``realtime``: no merged writes
         self._jitter = TimeJitter(self.options.time_jitter)
         self._kind_last: dict = {}  # kind -> (ring index, dts) of its newest packet
         self._mix = MixQueue() if self.options.mix_correct else None
@@ -294,6 +295,8 @@ class LiveSource:
         cache, then live packets (or waits for the next keyframe)."""
         c = Consumer(self, sink)
         self.consumers.append(c)
+        if getattr(sink, "realtime", False):
+            self._realtime += 1
         self._position_new(c)
         self.flush_one(c)
         if self._on_players is not None:
@@ -313,6 +316,8 @@ class LiveSource:
             self.consumers.remove(c)
         except ValueError:
             return
+        if getattr(c.sink, "realtime", False):
+            self._realtime -= 1
         self._trim()
         if self._on_players is not None:
             self._on_players(self)
@@ -368,7 +373,7 @@ class LiveSource:
     def _schedule_flush(self) -> None:
         self._unflushed += 1
         opts = self.options
-        if opts.mw_latency <= 0 or self._unflushed >= max(1, opts.mw_msgs):
+        if opts.mw_latency <= 0 or self._realtime or self._unflushed >= max(1, opts.mw_msgs):
             self.flush()
         elif self._flush_call is None:
             self._flush_call = self.clock.callLater(opts.mw_latency / 1000.0, self.flush)

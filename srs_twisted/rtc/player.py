@@ -201,6 +201,10 @@ class RtcPlayer:
     "join", "pli" or "fir"); ``clock()`` gives Unix seconds.
     """
 
+    #: every packet at once (IMediaSink.realtime): no merged writes while a
+    #: WebRTC player plays, as SRS's RTC path has none
+    realtime = True
+
     def __init__(self, source, tracks, send, *, protect_rtp=None, request_keyframe=None,
                  clock=time.time, nack: bool = True, cache_size: int = DEFAULT_SIZE,
                  max_payload: int = DEFAULT_MAX_PAYLOAD, cname: str = "", rng=None) -> None:

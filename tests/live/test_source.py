@@ -122,6 +122,26 @@ class FanOutTests(unittest.TestCase):
         clock.advance(0.002)
         self.assertEqual(len(sink.writes), 2)
 
+    def test_a_realtime_player_turns_merged_writes_off_while_it_plays(self):
+        clock = Clock()
+        src = LiveSource("v", "a", "s", clock, SourceOptions(time_jitter="off", mw_latency=350, mw_msgs=8))
+        src.registerProducer(Publisher())
+        merged, realtime = Sink(), Sink()
+        realtime.realtime = True
+        src.subscribe(merged)
+        c = src.subscribe(realtime)
+        for i in range(3):
+            src.write(audio(i * 23))
+            # every packet goes out at once, to both players
+            self.assertEqual(len(realtime.packets()), i + 1)
+            self.assertEqual(len(merged.packets()), i + 1)
+        self.assertEqual(clock.getDelayedCalls(), [])
+        src.unsubscribe(c)
+        src.write(audio(3 * 23))
+        self.assertEqual(len(merged.packets()), 3)  # merged again
+        clock.advance(0.351)
+        self.assertEqual(len(merged.packets()), 4)
+
     def test_new_player_without_gop_cache_waits_for_keyframe(self):
         src, _ = make_source(gop_cache=False)
         src.registerProducer(Publisher())

@@ -46,19 +46,15 @@ def inert_settings(config) -> list[str]:
     * ``publish.mr`` / ``mr_latency`` (merged read, when ``min_latency`` is
       off): SRS sleeps after a small read so the next read is bigger; the
       reactor already reads whatever the socket holds in one go.
-    * ``rtc_server.enabled on``: WebRTC is not served yet (issue 10); its
-      settings, and the vhosts' ``rtc`` ones, are parsed and checked only.
-      One message, whatever the vhosts say.
+    * ``rtc_server.tcp.enabled on``: WebRTC over TCP is not served yet (issue 10);
+      WebRTC is served on the UDP port only (WHIP publishing).
     """
     out = []
     rtc = config.rtc_server
-    if rtc.enabled:
-        where = "udp " + " ".join(rtc.listens)
-        if rtc.tcp.enabled:
-            where += ", tcp " + " ".join(rtc.tcp.listens)
+    if rtc.enabled and rtc.tcp.enabled:
         out.append(
-            f"rtc_server.enabled on has no effect: WebRTC is not served yet by this version (nothing listens "
-            f"on {where}, /rtc/v1/ is not answered); the rtc_server and vhost rtc settings are only checked"
+            f"rtc_server.tcp.enabled on has no effect: WebRTC over TCP is not served yet by this version "
+            f"(nothing listens on tcp {' '.join(rtc.tcp.listens)}); WebRTC uses udp {' '.join(rtc.listens)} only"
         )
     for name, vhost in config.vhosts.items():
         if vhost.play.send_min_interval > 0:
@@ -103,6 +99,7 @@ class SrsService(service.MultiService):
         self._add_observers()
         self._add_rtmp()
         self._add_http()
+        self._add_rtc()
         self._add_heartbeat()
 
     @property
@@ -281,6 +278,15 @@ class SrsService(service.MultiService):
         soft, hard = self._file_limit
         self.log.trace(f"open files limit soft={soft} hard={hard}, max_connections={self.config.max_connections}")
 
+    def _add_rtc(self) -> None:
+        """The WebRTC server (UDP port, certificate, sessions) when rtc_server is enabled."""
+        self.ctx.rtc = None
+        if self.config.rtc_server.enabled:
+            from .rtc.service import RtcServer
+
+            self.ctx.rtc = RtcServer(self.ctx, self.bind_host)
+            self.ctx.rtc.setServiceParent(self)
+
     def _add_heartbeat(self) -> None:
         if self.config.heartbeat.enabled:
             from .heartbeat import HeartbeatService
@@ -314,6 +320,12 @@ class SrsService(service.MultiService):
                 self.removeService(hb)
             self._add_heartbeat()
             changes.append(f"heartbeat={'on' if config.heartbeat.enabled else 'off'}")
+        if old.rtc_server != config.rtc_server:
+            rtc = self.namedServices.get("rtc")
+            if rtc is not None:
+                self.removeService(rtc)
+            self._add_rtc()
+            changes.append(f"rtc={'on' if config.rtc_server.enabled else 'off'} (sessions restarted)")
         self.workers.reload()
         inert = inert_settings(config)
         if inert != inert_settings(old):

@@ -645,6 +645,14 @@ class SrsApi:
 
         defer.maybeDeferred(self.reload_call).addCallbacks(done, failed)
 
+    @app.route("/rtc/v1/", branch=True)
+    def rtc(self, request):
+        from ..rtc.api import RtcApi
+
+        if getattr(self, "_rtc", None) is None:
+            self._rtc = RtcApi(self)
+        return self._rtc.render(request, request.path.decode("utf-8", "replace"))
+
     @app.route("/metrics")
     def metrics(self, request):
         if not self.ctx.config.exporter.enabled:

@@ -5,8 +5,8 @@ a free loopback port (relative paths such as ./objs/nginx/html then land in
 the temp dir), run the server on it, publish once with FFmpeg (one process,
 one RTMP output per vhost that can take a publisher), then play with ffprobe
 every output the file enables: RTMP on each vhost, its HTTP live mount
-(FLV/TS/AAC/MP3), HLS and DASH, and check the codecs.  WebRTC is not served
-yet: a file that enables it is checked to say so and not to answer WHIP.  ``srs -t`` alone
+(FLV/TS/AAC/MP3), HLS and DASH, and check the codecs.  A file that enables
+WebRTC is checked to answer a bad WHIP offer with SRS's error code.  ``srs -t`` alone
 would not have caught a ``.flv`` mount that swallowed the HLS segments.
 """
 
@@ -203,14 +203,12 @@ class ConfFileTests(unittest.TestCase):
             log = f.read()
         self.assertNotIn("Traceback", log, log[-3000:])
         if conf.rtc_server.enabled:
-            self.check_rtc_not_served(conf, log)
+            self.check_rtc_served(conf, log)
 
-    def check_rtc_not_served(self, conf, log: str) -> None:
-        """WebRTC is configured but not served yet (issue 10): the server says
-        so once at start and does not pretend: a WHIP offer gets no answer
-        (no 201, no SDP; /rtc/v1/ falls to the API root listing as any
-        unknown API path does)."""
-        self.assertEqual(log.count("WebRTC is not served yet by this version"), 1, log[-3000:])
+    def check_rtc_served(self, conf, log: str) -> None:
+        """WebRTC is served (WHIP publishing, issue 10): no "not served" warning, and
+        a WHIP offer that is not SDP gets SRS's SDP decode error (5012), not an answer."""
+        self.assertNotIn("WebRTC is not served yet", log, log[-3000:])
         if conf.http_api.enabled:
             port = int(conf.http_api.listen.rpartition(":")[2])
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -218,11 +216,9 @@ class ConfFileTests(unittest.TestCase):
                 conn.request("POST", "/rtc/v1/whip/?app=live&stream=livestream", body=b"v=0\r\n",
                              headers={"Content-Type": "application/sdp"})
                 r = conn.getresponse()
-                kind = r.getheader("content-type") or ""
                 body = r.read(65536)
-                self.assertNotEqual(r.status, 201, body)
-                self.assertNotIn("application/sdp", kind)
-                self.assertNotIn(b"v=0", body)
+                self.assertEqual(r.status, 400, body)
+                self.assertIn(b"code 5012", body)
             finally:
                 conn.close()
 
@@ -329,8 +325,7 @@ class ConfFileTests(unittest.TestCase):
         self.run_conf("rtmp.conf")
 
     def test_rtc(self):
-        # WebRTC is not served yet: RTMP and HTTP-FLV play, the WebRTC part is
-        # checked to be reported as not available (check_rtc_not_served).
+        # RTMP and HTTP-FLV play; WHIP answers a bad offer with SRS's error (check_rtc_served).
         self.run_conf("rtc.conf")
 
     def test_srs(self):

@@ -1,0 +1,258 @@
+"""WebRTC signalling on the HTTP API: WHIP publish and SRS's legacy ``/rtc/v1/publish/``.
+
+* ``POST /rtc/v1/whip/?app=&stream=`` with an SDP offer: 201, ``application/sdp``,
+  ``Location: /rtc/v1/whip/?action=delete&token=T&app=A&stream=S&session=U`` and the
+  answer; ``DELETE`` (or ``?action=delete``) with that token and session ends it (200).
+* ``POST /rtc/v1/publish/`` with ``{sdp, streamurl, ...}``: ``{code:0, server, service,
+  pid, sdp, sessionid}``.
+* Errors: WHIP answers HTTP 400 with ``code N: reason`` (text); the JSON API answers
+  HTTP 200 with SRS's ``code`` (5012 SDP decode, 5018 SDP negotiation, 5021 RTC
+  disabled, 5023 bad parameters, 1028 stream busy, 2048 no such stream for a
+  refused publish...).
+
+A publish goes through the same chain as RTMP's: the vhost must serve the stream
+(``validate_names``), the policy (security rules, ``on_publish`` hooks with client
+type ``rtc-publish``) must allow it, and the registry allows one publisher per stream,
+whatever protocol the other one uses.  The session ends on DELETE, ``stun_timeout``,
+a DTLS failure or an API kick; then ``on_unpublish`` is sent and the stream released.
+WHEP/``/rtc/v1/play/`` are answered with 5021 until RTC players exist.
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qs, urlsplit
+
+from twisted.internet import defer
+
+from ..codec.sdp import SdpError
+from ..context import ClientInfo
+from ..errors import Denied, InvalidStreamName, StreamBusy
+from ..log import ContextLogger
+from ..url import StreamRequest, validate_names
+from .answer import build_answer
+from .connection import RtcConnection
+from .publisher import RtcPublishPeer
+
+__all__ = ["RtcApi", "RtcApiError"]
+
+ERROR_SYSTEM_STREAM_BUSY = 1028
+ERROR_RTC_API_BODY = 5019
+ERROR_RTC_DISABLED = 5021
+ERROR_RTC_INVALID_PARAMS = 5023
+ERROR_RTC_NO_SESSION = 5022
+ERROR_DENIED = 2048  # hooks/security refusal, as SRS's on_publish failure surfaces
+
+
+class RtcApiError(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _query(request) -> dict:
+    return {k.decode("utf-8", "replace"): v[0].decode("utf-8", "replace") for k, v in request.args.items() if v}
+
+
+def _host(request) -> str:
+    host = (request.getHeader(b"host") or b"").decode("latin-1")
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if ":" in host else host
+
+
+class RtcApi:
+    """The ``/rtc/v1/`` routes for one server; ``api`` is the SrsApi (envelope, reply)."""
+
+    def __init__(self, api) -> None:
+        self.api = api
+        self.ctx = api.ctx
+        self.log = ContextLogger()
+
+    @property
+    def server(self):
+        return getattr(self.ctx, "rtc", None)
+
+    # --- routes ---
+
+    def render(self, request, path: str):
+        kind = path.rstrip("/").rsplit("/", 1)[-1]
+        query = _query(request)
+        if kind == "whip":
+            if request.method == b"DELETE" or query.get("action") == "delete":
+                return self._delete(request, query)
+            if request.method != b"POST":
+                request.setResponseCode(405)
+                return b""
+            offer = request.content.read().decode("utf-8", "replace")
+            d = self._publish(request, offer, query.get("app") or "live", query.get("stream") or "livestream",
+                              query)
+            return d.addCallbacks(lambda answer: self._whip_created(request, answer, query),
+                                  lambda f: self._whip_error(request, f))
+        if kind == "publish":
+            if request.method != b"POST":
+                request.setResponseCode(405)
+                return b""
+            return self._legacy(request)
+        if kind in ("whep", "whip-play", "play"):
+            return self._fail(request, kind != "play", RtcApiError(ERROR_RTC_DISABLED, "WebRTC play is not served yet"))
+        request.setResponseCode(404)
+        return b""
+
+    def _fail(self, request, whip: bool, error: RtcApiError):
+        self.log.warn(f"RTC API {request.path.decode('utf-8', 'replace')}: code {error.code}: {error}")
+        if whip:
+            body = f"code {error.code}: {error}".encode("utf-8")
+            request.setResponseCode(400)
+            request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+            request.setHeader(b"content-length", b"%d" % len(body))
+            return body
+        return self.api.error(request, error.code)
+
+    def _whip_error(self, request, failure):
+        failure.trap(RtcApiError)
+        return self._fail(request, True, failure.value)
+
+    def _whip_created(self, request, answer, query):
+        token = self.server.find(answer.username).token
+        app, stream = query.get("app") or "live", query.get("stream") or "livestream"
+        location = f"/rtc/v1/whip/?action=delete&token={token}&app={app}&stream={stream}&session={answer.username}"
+        body = answer.sdp.encode("utf-8")
+        request.setResponseCode(201)
+        request.setHeader(b"content-type", b"application/sdp")
+        request.setHeader(b"location", location.encode("utf-8"))
+        request.setHeader(b"connection", b"close")
+        request.setHeader(b"content-length", b"%d" % len(body))
+        return body
+
+    def _delete(self, request, query):
+        server = self.server
+        entry = server.find(query.get("session", "")) if server is not None else None
+        if entry is None or entry.token != query.get("token"):
+            return self._fail(request, True, RtcApiError(ERROR_RTC_NO_SESSION, "no session with that id and token"))
+        server.end(entry.peer, "DELETE by the client")
+        request.setResponseCode(200)
+        request.setHeader(b"content-length", b"0")
+        return b""
+
+    def _legacy(self, request):
+        try:
+            body = json.loads(request.content.read().decode("utf-8"))
+            offer, url = body["sdp"], body["streamurl"]
+            if not isinstance(offer, str) or not isinstance(url, str):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            return self._fail(request, False, RtcApiError(ERROR_RTC_API_BODY, "the body is not {sdp, streamurl} JSON"))
+        parts = urlsplit(url)
+        path = parts.path.strip("/")
+        app, _, stream = path.rpartition("/")
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        d = self._publish(request, offer, app or "live", stream or "livestream", query, vhost=parts.hostname or "")
+
+        def ok(answer):
+            return self.api.reply(request, self.api.envelope(sdp=answer.sdp, sessionid=answer.username))
+
+        def failed(f):
+            f.trap(RtcApiError)
+            return self._fail(request, False, f.value)
+
+        return d.addCallbacks(ok, failed)
+
+    # --- publishing ---
+
+    def _publish(self, request, offer: str, app: str, stream: str, query: dict, vhost: str = "") -> defer.Deferred:
+        try:
+            return self._start_publish(request, offer, app, stream, query, vhost)
+        except RtcApiError as e:
+            return defer.fail(e)
+
+    def _start_publish(self, request, offer, app, stream, query, vhost):
+        server = self.server
+        if server is None or not self.ctx.config.rtc_server.enabled:
+            raise RtcApiError(ERROR_RTC_DISABLED, "rtc_server is disabled")
+        host = vhost or _host(request)
+        conf = self.ctx.vhost(query.get("vhost") or query.get("domain") or host)
+        if conf is None or not conf.enabled:
+            raise RtcApiError(ERROR_RTC_INVALID_PARAMS, f"vhost {host} is not served")
+        if not conf.rtc.enabled:
+            raise RtcApiError(ERROR_RTC_DISABLED, f"rtc is disabled in vhost {conf.name}")
+        try:
+            validate_names(app, stream)
+        except InvalidStreamName as e:
+            raise RtcApiError(ERROR_RTC_INVALID_PARAMS, str(e)) from None
+        rtc = conf.rtc
+        eip = query.get("eip") or query.get("candidate") or ""
+        try:
+            answer = build_answer(
+                offer, publish=True, fingerprint=server.certificate.fingerprint,
+                candidates=server.candidates(eip=eip, api_host=_host(request)), app=app, stream=stream,
+                dtls_role=rtc.dtls_role, nack=rtc.nack, twcc=rtc.twcc,
+                ice_ufrag=query.get("ice-ufrag") or None, ice_pwd=query.get("ice-pwd") or None)
+        except SdpError as e:
+            raise RtcApiError(e.code, f"SDP offer refused: {e}") from None
+        except ValueError as e:
+            raise RtcApiError(ERROR_RTC_INVALID_PARAMS, str(e)) from None
+        if server.find(answer.username) is not None:
+            raise RtcApiError(ERROR_RTC_INVALID_PARAMS, f"session {answer.username} exists")
+
+        peer_ip = request.getClientAddress().host if request.getClientAddress() else ""
+        param = "&".join(f"{k}={v}" for k, v in query.items() if k not in ("app", "stream"))
+        req = StreamRequest(schema="webrtc", host=host, port=0, vhost=conf.name, app=app, stream=stream,
+                            param=f"?{param}" if param else "", tc_url=f"webrtc://{host}/{app}")
+        client = ClientInfo(ip=peer_ip, type="rtc-publish", protocol="rtc", request=req, publish=True)
+        self.ctx.add_client(client)
+        source = client.source = self.ctx.registry.fetch_or_create(req.vhost, req.app, req.stream)
+        encrypt = self.ctx.config.rtc_server.encrypt and query.get("encrypt") != "false"
+        connection = RtcConnection(server.dtls_context(rtc.dtls_version), answer.setup == "active",
+                                   answer.remote_fingerprints, encrypt)
+        now = self.ctx.clock.seconds()
+
+        def on_close(peer, reason):
+            self._ended(peer, client, source, reason)
+
+        peer = RtcPublishPeer(answer, connection, source, server.protocol.send, on_close, now)
+        client.recv_bytes = lambda: peer.recv_bytes
+        client.kick = lambda: server.end(peer, "kicked by the API")
+
+        def allowed(_):
+            try:
+                self.ctx.registry.publish(source, peer, client)
+            except StreamBusy as e:
+                raise RtcApiError(ERROR_SYSTEM_STREAM_BUSY, str(e)) from None
+            peer.published = True
+            try:
+                server.add(answer, peer, client, rtc.stun_timeout, rtc.stun_strict_check)
+            except ValueError as e:
+                self.ctx.registry.unpublish(source)
+                raise RtcApiError(ERROR_RTC_INVALID_PARAMS, str(e)) from None
+            self.log.trace(f"RTC publish {req.vhost}/{app}/{stream} session {answer.username} "
+                           f"dtls {'client' if connection.client else 'server'}, from {peer_ip}")
+            return answer
+
+        def denied(f):
+            self.ctx.remove_client(client, error=True)
+            client.publish = False
+            source.release_if_idle()
+            if f.check(RtcApiError):
+                return f
+            reason = f.getErrorMessage() if f.check(Denied) else repr(f.value)
+            raise RtcApiError(ERROR_DENIED, f"publish denied: {reason}")
+
+        peer.published = False
+        d = self.ctx.policy.on_publish(client)
+        d.addCallback(allowed)
+        d.addErrback(denied)
+        return d
+
+    def _ended(self, peer, client, source, reason: str) -> None:
+        server = self.server
+        if server is not None:
+            server.forget(peer)
+        self.log.trace(f"RTC session {client.request.vhost}/{client.request.app}/{client.request.stream} "
+                       f"ended: {reason}")
+        if peer.published:
+            peer.published = False
+            client.publish = False
+            self.ctx.registry.unpublish(source)
+            self.ctx.policy.on_unpublish(client)
+        self.ctx.remove_client(client)

@@ -1,0 +1,116 @@
+"""The UDP port every WebRTC session shares (``rtc_server.listen``): a thin adapter.
+
+Datagrams go to the sans-I/O :class:`~.session.SessionTable` with the reactor's
+time; its :class:`~.session.Send` events are written back, the rest are handed
+to the session's owner (a peer such as :class:`~.publisher.RtcPublishPeer`),
+which answers through :meth:`RtcUdpProtocol.send`.  A periodic tick
+(:data:`TICK`) ends silent sessions and drives every peer's timers (DTLS
+retransmission, PLI).
+"""
+
+from __future__ import annotations
+
+import traceback
+
+from twisted.internet import protocol, task
+
+from ..log import ContextLogger
+from .session import AddressChanged, DtlsIn, RtcpIn, RtpIn, Send, SessionTable, SessionTimeout
+
+__all__ = ["RtcUdpProtocol", "TICK"]
+
+TICK = 0.1  # seconds between timer checks: DTLS retransmissions are >= 1 s apart
+
+
+class RtcUdpProtocol(protocol.DatagramProtocol):
+    """One UDP socket, every session (see the module docstring).
+
+    A peer (``IceSession.owner``) has ``address_changed(now)``, ``dtls_in(data, now)``,
+    ``rtp_in(data, now)``, ``rtcp_in(data, now)``, ``tick(now)`` and ``closed(reason)``.
+    """
+
+    def __init__(self, clock, table: SessionTable | None = None) -> None:
+        self.clock = clock
+        self.table = table or SessionTable()
+        self.log = ContextLogger()
+        self.sent_bytes = 0
+        self.recv_bytes = 0
+        self._ticker: task.LoopingCall | None = None
+
+    # --- life ---
+
+    def startProtocol(self) -> None:
+        self._ticker = task.LoopingCall(self.tick)
+        self._ticker.clock = self.clock
+        self._ticker.start(TICK, now=False)
+
+    def stopProtocol(self) -> None:
+        if self._ticker is not None and self._ticker.running:
+            self._ticker.stop()
+        self._ticker = None
+        for session in list(self.table):
+            self.remove(session, "the RTC port closed")
+
+    # --- sessions ---
+
+    def add(self, answer, peer, stun_timeout: float, strict_check: bool = False):
+        """Register the ICE-lite session of an answer, owned by ``peer``."""
+        session = self.table.add(answer.local_ufrag, answer.local_pwd, answer.remote_ufrag,
+                                 self.clock.seconds(), stun_timeout, peer, strict_check)
+        peer.session = session
+        return session
+
+    def remove(self, session, reason: str) -> None:
+        """End a session (DELETE, kick, failure); its peer hears ``closed``."""
+        if session.closed:
+            return
+        self.table.remove(session)
+        if session.owner is not None:
+            session.owner.closed(reason)
+
+    def send(self, session, datagrams) -> None:
+        address = session.address
+        if address is None or self.transport is None:
+            return
+        for data in datagrams:
+            self.sent_bytes += len(data)
+            self.transport.write(data, address[:2])
+
+    # --- the socket ---
+
+    def datagramReceived(self, data: bytes, addr) -> None:
+        self.recv_bytes += len(data)
+        now = self.clock.seconds()
+        for event in self.table.receive_datagram(data, addr, now):
+            try:
+                self._dispatch(event, now)
+            except Exception:  # one session's bug must not stop the others
+                self.log.error(f"RTC datagram from {addr[0]}:{addr[1]}: {traceback.format_exc()}")
+
+    def _dispatch(self, event, now: float) -> None:
+        if isinstance(event, Send):
+            self.sent_bytes += len(event.data)
+            self.transport.write(event.data, event.addr[:2])
+            return
+        peer = event.session.owner
+        if peer is None:
+            return
+        if isinstance(event, DtlsIn):
+            peer.dtls_in(event.data, now)
+        elif isinstance(event, RtpIn):
+            peer.rtp_in(event.data, now)
+        elif isinstance(event, RtcpIn):
+            peer.rtcp_in(event.data, now)
+        elif isinstance(event, AddressChanged) and event.address is not None:
+            peer.address_changed(now)
+
+    def tick(self) -> None:
+        now = self.clock.seconds()
+        for event in self.table.tick(now):
+            if isinstance(event, SessionTimeout) and event.session.owner is not None:
+                event.session.owner.closed("stun_timeout: no valid traffic")
+        for session in self.table:
+            try:
+                session.owner.tick(now)
+            except Exception:
+                self.log.error(f"RTC session tick: {traceback.format_exc()}")

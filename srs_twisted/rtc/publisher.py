@@ -1,0 +1,226 @@
+"""A WebRTC publisher (WHIP or ``/rtc/v1/publish/``) feeding the live core.
+
+:class:`RtcIngest` is sans-I/O: plain RTP packets in, :class:`MediaPacket`
+out, the same FLV-style bodies an RTMP publisher's packets carry, so every
+output (RTMP, HTTP-FLV, HLS, DVR...) serves the stream unchanged:
+
+* H.264 (90 kHz): frames from :class:`~..codec.rtp_h264.H264Depayloader`; an
+  AVC sequence header (``AVCDecoderConfigurationRecord`` of the SPS/PPS seen)
+  before the first keyframe and whenever the parameter sets change, then
+  ``0x17``/``0x27`` NALU bodies (4-byte lengths).  The depayloader drops
+  frames until a keyframe after a loss: ``needs_keyframe`` asks for a PLI.
+* Opus (48 kHz): an Enhanced-RTMP Opus sequence header (``OpusHead``) once,
+  then one coded-frames body per Opus packet (Opus in FLV as SRS 6+ relays it).
+* Timestamps: each track's RTP timestamps are unwrapped and turned into
+  milliseconds (90 or 48 per ms) from the arrival time of the track's first
+  packet, so audio and video share one timeline without RTCP SR mapping.
+
+:class:`RtcPublishPeer` is the session owner the UDP protocol drives: its
+:class:`~.connection.RtcConnection` in the answered DTLS role, PLI (at most one
+per :data:`PLI_INTERVAL`) while a keyframe is needed, and the stream's
+publish/unpublish in the registry and the policy (hooks) as RTMP does.
+"""
+
+from __future__ import annotations
+
+from ..codec import rtp_h264, rtp_opus
+from ..codec.errors import CodecError
+from ..codec.opus import make_opus_head
+from ..codec.rtcp_packets import Pli
+from ..codec.rtp import ts_diff
+from ..live.packet import AUDIO, VIDEO, MediaPacket
+from .connection import Connected, Failed, RtcConnection
+
+__all__ = ["RtcIngest", "RtcPublishPeer", "PLI_INTERVAL"]
+
+PLI_INTERVAL = 1.0  # seconds between PLIs while the depayloader waits for a keyframe
+OUR_SSRC = 1  # the sender SSRC of our RTCP feedback
+
+
+class _Clock:
+    """One track's RTP timestamps as milliseconds on the publisher's timeline."""
+
+    def __init__(self, rate: int, base_ms: float) -> None:
+        self.rate = rate
+        self.base_ms = base_ms
+        self.last = None
+        self.ticks = 0
+
+    def ms(self, timestamp: int) -> int:
+        if self.last is not None:
+            self.ticks += ts_diff(timestamp, self.last)
+        self.last = timestamp
+        return max(0, int(self.base_ms + self.ticks * 1000 // self.rate))
+
+
+class RtcIngest:
+    """RTP of one publisher's agreed tracks -> live-core packets (see the module docstring)."""
+
+    def __init__(self, video_pt: int | None, audio_pt: int | None, start: float) -> None:
+        self.video_pt = video_pt
+        self.audio_pt = audio_pt
+        self.start = start
+        self.h264 = rtp_h264.H264Depayloader()
+        self.opus = rtp_opus.OpusDepayloader()
+        self.video_ssrc = None
+        self.malformed = 0
+        self.frames = 0
+        self._clocks: dict[int, _Clock] = {}
+        self._avc_config = None
+        self._opus_head = False
+
+    @property
+    def needs_keyframe(self) -> bool:
+        return self.video_pt is not None and self.h264.needs_keyframe
+
+    def push(self, packet, now: float) -> list:
+        if packet.payload_type == self.video_pt and self.video_pt is not None:
+            self.video_ssrc = packet.ssrc
+            return self._video(packet, now)
+        if packet.payload_type == self.audio_pt and self.audio_pt is not None:
+            return self._audio(packet, now)
+        return []
+
+    def _clock(self, kind: int, rate: int, now: float) -> _Clock:
+        clock = self._clocks.get(kind)
+        if clock is None:
+            clock = self._clocks[kind] = _Clock(rate, (now - self.start) * 1000.0)
+        return clock
+
+    def _video(self, packet, now: float) -> list:
+        try:
+            frames = self.h264.push(packet)
+        except CodecError:
+            self.malformed += 1
+            return []
+        clock = self._clock(VIDEO, rtp_h264.CLOCK_RATE, now)
+        out = []
+        for frame in frames:
+            dts = clock.ms(frame.timestamp)
+            config = self.h264.decoder_config()
+            if config is None:
+                continue
+            if config != self._avc_config:
+                if not frame.keyframe:
+                    continue
+                self._avc_config = config
+                out.append(MediaPacket(VIDEO, dts, b"\x17\x00\x00\x00\x00" + config, codec="h264",
+                                       keyframe=True, sequence_header=True))
+            head = b"\x17\x01\x00\x00\x00" if frame.keyframe else b"\x27\x01\x00\x00\x00"
+            out.append(MediaPacket(VIDEO, dts, head + frame.avcc(), codec="h264", keyframe=frame.keyframe))
+            self.frames += 1
+        return out
+
+    def _audio(self, packet, now: float) -> list:
+        try:
+            frame = self.opus.push(packet)
+        except CodecError:
+            self.malformed += 1
+            return []
+        if frame is None:
+            return []
+        dts = self._clock(AUDIO, rtp_opus.CLOCK_RATE, now).ms(frame.timestamp)
+        out = []
+        if not self._opus_head:
+            self._opus_head = True
+            out.append(MediaPacket(AUDIO, dts, b"\x90Opus" + make_opus_head(2, 48000), codec="opus",
+                                   sequence_header=True))
+        out.append(MediaPacket(AUDIO, dts, b"\x91Opus" + frame.data, codec="opus"))
+        return out
+
+
+class RtcPublishPeer:
+    """One publishing session: transport, ingest and the stream (see the module docstring).
+
+    ``transmit(session, datagrams)`` sends to the session's address; ``on_close(peer,
+    reason)`` is told once when the session ends for any reason.
+    """
+
+    def __init__(self, answer, connection: RtcConnection, source, transmit, on_close, now: float) -> None:
+        self.answer = answer
+        self.connection = connection
+        self.source = source
+        self.transmit = transmit
+        self.on_close = on_close
+        self.session = None
+        self.ended = False
+        self.reason = ""
+        self.recv_bytes = 0
+        video, audio = answer.track("video"), answer.track("audio")
+        self.ingest = RtcIngest(video.pt if video else None, audio.pt if audio else None, now)
+        self._last_pli = None
+        self.plis = 0
+
+    # --- IPushProducer, for the source ---
+
+    def pauseProducing(self) -> None:
+        pass
+
+    def resumeProducing(self) -> None:
+        pass
+
+    def stopProducing(self) -> None:
+        self.closed("stopped by the stream")
+
+    # --- from the UDP protocol ---
+
+    def address_changed(self, now: float) -> None:
+        self.connection.start(now)
+        self._flush(now)
+
+    def dtls_in(self, data: bytes, now: float) -> None:
+        self.connection.receive_dtls(data, now)
+        self._flush(now)
+
+    def rtp_in(self, data: bytes, now: float) -> None:
+        self.recv_bytes += len(data)
+        packet = self.connection.receive_rtp(data)
+        if packet is None or self.ended:
+            return
+        for media in self.ingest.push(packet, now):
+            self.source.write(media)
+        self._maybe_pli(now)
+        self._flush(now)
+
+    def rtcp_in(self, data: bytes, now: float) -> None:
+        self.recv_bytes += len(data)
+        self.connection.receive_rtcp(data)  # SR/SDES/REMB/TWCC from a publisher: parsed and unused
+
+    def tick(self, now: float) -> None:
+        deadline = self.connection.next_timeout()
+        if deadline is not None and now >= deadline:
+            self.connection.handle_timeout(now)
+        self._maybe_pli(now)
+        self._flush(now)
+
+    def closed(self, reason: str) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        self.reason = reason
+        self.on_close(self, reason)
+
+    # --- inside ---
+
+    def _maybe_pli(self, now: float) -> None:
+        if self.connection.srtp is None or not self.ingest.needs_keyframe or self.ingest.video_ssrc is None:
+            return
+        if self._last_pli is not None and now - self._last_pli < PLI_INTERVAL:
+            return
+        self._last_pli = now
+        self.plis += 1
+        self.connection.send_rtcp([Pli(OUR_SSRC, self.ingest.video_ssrc)])
+
+    def _flush(self, now: float) -> None:
+        while (event := self.connection.next_event()) is not None:
+            if isinstance(event, Connected):
+                self._maybe_pli(now)
+            elif isinstance(event, Failed):
+                out = self.connection.data_to_send()
+                if out and self.session is not None:
+                    self.transmit(self.session, out)
+                self.closed(event.reason)
+                return
+        out = self.connection.data_to_send()
+        if out and self.session is not None:
+            self.transmit(self.session, out)

@@ -1,0 +1,124 @@
+"""WHIP publishing into the live core, with real WebRTC clients on 127.0.0.1.
+
+aiortc (its H.264 and Opus encoders; the server is the DTLS server) and FFmpeg 9's
+``-f whip`` muxer (it offers ``setup:passive``: the server is the DTLS client)
+publish to the real server; FFmpeg 9 plays the stream over RTMP, copying it into
+Matroska, and ffprobe reads H.264 at the published size and Opus.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import subprocess
+import sys
+import time
+
+from twisted.trial import unittest
+
+from tests.integration import harness as h
+from tests.optional import missing
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def ffmpeg9() -> str:
+    """imageio-ffmpeg's FFmpeg (9.x: a WHIP muxer, Opus in Enhanced FLV)."""
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except Exception:
+        raise missing("imageio-ffmpeg") from None
+
+
+def need_aiortc() -> None:
+    try:
+        import aiortc  # noqa: F401
+    except ImportError:
+        raise missing("aiortc") from None
+
+
+class WhipPublish(unittest.TestCase):
+    def setUp(self):
+        self.ff = ffmpeg9()
+        self.api_port = h.free_port()
+        self.udp_port = h.free_port()
+        self.srv = h.Server(
+            f"http_api {{ enabled on; listen 127.0.0.1:{self.api_port}; }}\n"
+            f"rtc_server {{ enabled on; listen 127.0.0.1:{self.udp_port}; candidate 127.0.0.1; }}\n"
+            "vhost __defaultVhost__ { rtc { enabled on; } }\n"
+        )
+        self.addCleanup(self.srv.stop)
+        self.procs = []
+        self.addCleanup(self._stop_procs)
+
+    def _stop_procs(self):
+        for proc in self.procs:
+            h.stop_process(proc)
+
+    def whip_url(self, stream: str) -> str:
+        return f"http://127.0.0.1:{self.api_port}/rtc/v1/whip/?app=live&stream={stream}"
+
+    def start(self, args) -> subprocess.Popen:
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.procs.append(proc)
+        return proc
+
+    def played_streams(self, stream: str, proc) -> dict:
+        """Play the stream over RTMP with FFmpeg 9 (copy into Matroska) and probe the file."""
+        self.srv.wait_log(rf"RTC publish __defaultVhost__/live/{stream} ", timeout=60)
+        out = os.path.join(self.srv.dir, f"{stream}.mkv")
+        deadline = time.monotonic() + 90
+        last = ""
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                self.fail(f"the publisher ended early: {proc.stdout.read()[-2000:]!r}")
+            run = subprocess.run([self.ff, "-v", "error", "-rw_timeout", "20000000", "-i", self.srv.url(stream),
+                                  "-t", "3", "-c", "copy", "-y", out], capture_output=True, timeout=60)
+            if run.returncode == 0:
+                info = h.probe(out)
+                return h.assert_streams(info, [("video", "h264"), ("audio", "opus")])
+            last = run.stderr.decode(errors="replace")[-500:]
+        self.fail(f"no RTMP play of {stream}: {last}")
+
+    def test_aiortc_publishes_h264_and_opus(self):
+        need_aiortc()
+        proc = self.start([sys.executable, os.path.join(HERE, "whip_aiortc.py"), self.whip_url("aio"), "12",
+                           "320", "240"])
+        streams = self.played_streams("aio", proc)
+        self.assertEqual((streams["video"]["width"], streams["video"]["height"]), (320, 240))
+        output = proc.communicate(timeout=60)[0].decode(errors="replace")
+        self.assertEqual(proc.returncode, 0, output)
+        self.assertIn("STATUS 201 application/sdp", output)
+        self.assertRegex(output, r"LOCATION http://127\.0\.0\.1:\d+/rtc/v1/whip/\?action=delete&token=[0-9a-f]+"
+                                 r"&app=live&stream=aio&session=[0-9a-z]{8}:\S+")
+        self.assertIn("DELETE 200", output)
+        self.srv.wait_log(r"RTC session __defaultVhost__/live/aio ended: DELETE by the client")
+
+    def test_ffmpeg_whip_with_the_server_as_dtls_client(self):
+        proc = self.start([self.ff, "-v", "warning", "-re", "-f", "lavfi", "-i", "testsrc=size=352x288:rate=25",
+                           "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-pix_fmt", "yuv420p",
+                           "-c:v", "libx264", "-profile:v", "baseline", "-tune", "zerolatency", "-g", "25",
+                           "-bf", "0", "-c:a", "libopus", "-ar", "48000", "-ac", "2", "-t", "40",
+                           "-f", "whip", self.whip_url("ff")])
+        streams = self.played_streams("ff", proc)
+        self.assertEqual((streams["video"]["width"], streams["video"]["height"]), (352, 288))
+        self.assertRegex(self.srv.log(), r"RTC publish __defaultVhost__/live/ff session \S+ dtls client")
+
+    def test_bad_offers_get_srs_codes(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.api_port, timeout=10)
+        self.addCleanup(conn.close)
+        conn.request("POST", "/rtc/v1/whip/?app=live&stream=x", body=b"not sdp")
+        r = conn.getresponse()
+        self.assertEqual((r.status, r.read()[:9]), (400, b"code 5012"))
+        conn.request("POST", "/rtc/v1/publish/", body=b'{"sdp": "v=0\\r\\n", "streamurl": "webrtc://h/live/x"}')
+        r = conn.getresponse()
+        self.assertEqual(r.status, 200)
+        self.assertIn(b'"code":5012', r.read())
+        conn.request("POST", "/rtc/v1/publish/", body=b"{")
+        r = conn.getresponse()
+        self.assertIn(b'"code":5019', r.read())
+        conn.request("DELETE", "/rtc/v1/whip/?app=live&stream=x&session=a:b&token=t")
+        r = conn.getresponse()
+        self.assertEqual((r.status, r.read()[:9]), (400, b"code 5022"))

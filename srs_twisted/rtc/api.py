@@ -1,10 +1,11 @@
-"""WebRTC signalling on the HTTP API: WHIP publish and SRS's legacy ``/rtc/v1/publish/``.
+"""WebRTC signalling on the HTTP API: WHIP/WHEP and SRS's legacy ``/rtc/v1/publish/`` and ``/play/``.
 
-* ``POST /rtc/v1/whip/?app=&stream=`` with an SDP offer: 201, ``application/sdp``,
-  ``Location: /rtc/v1/whip/?action=delete&token=T&app=A&stream=S&session=U`` and the
+* ``POST /rtc/v1/whip/?app=&stream=`` (publish), ``/rtc/v1/whep/`` or ``/rtc/v1/whip-play/``
+  (play) with an SDP offer: 201, ``application/sdp``,
+  ``Location: /rtc/v1/<route>/?action=delete&token=T&app=A&stream=S&session=U`` and the
   answer; ``DELETE`` (or ``?action=delete``) with that token and session ends it (200).
-* ``POST /rtc/v1/publish/`` with ``{sdp, streamurl, ...}``: ``{code:0, server, service,
-  pid, sdp, sessionid}``.
+* ``POST /rtc/v1/publish/`` and ``/rtc/v1/play/`` with ``{sdp, streamurl, ...}``:
+  ``{code:0, server, service, pid, sdp, sessionid}``.
 * Errors: WHIP answers HTTP 400 with ``code N: reason`` (text); the JSON API answers
   HTTP 200 with SRS's ``code`` (5012 SDP decode, 5018 SDP negotiation, 5021 RTC
   disabled, 5023 bad parameters, 1028 stream busy, 2048 no such stream for a
@@ -13,9 +14,9 @@
 A publish goes through the same chain as RTMP's: the vhost must serve the stream
 (``validate_names``), the policy (security rules, ``on_publish`` hooks with client
 type ``rtc-publish``) must allow it, and the registry allows one publisher per stream,
-whatever protocol the other one uses.  The session ends on DELETE, ``stun_timeout``,
-a DTLS failure or an API kick; then ``on_unpublish`` is sent and the stream released.
-WHEP/``/rtc/v1/play/`` are answered with 5021 until RTC players exist.
+whatever protocol the other one uses.  A play asks ``on_play`` (client type ``rtc-play``).
+The session ends on DELETE, ``stun_timeout``, a DTLS failure or an API kick; then
+``on_unpublish`` (or ``on_stop``) is sent and the stream released.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from ..log import ContextLogger
 from ..url import StreamRequest, validate_names
 from .answer import build_answer
 from .connection import RtcConnection
+from .play import RtcPlayPeer
 from .publisher import RtcPublishPeer
 
 __all__ = ["RtcApi", "RtcApiError"]
@@ -78,7 +80,7 @@ class RtcApi:
     def render(self, request, path: str):
         kind = path.rstrip("/").rsplit("/", 1)[-1]
         query = _query(request)
-        if kind == "whip":
+        if kind in ("whip", "whep", "whip-play"):
             if request.method == b"DELETE" or query.get("action") == "delete":
                 return self._delete(request, query)
             if request.method != b"POST":
@@ -86,16 +88,14 @@ class RtcApi:
                 return b""
             offer = request.content.read().decode("utf-8", "replace")
             d = self._publish(request, offer, query.get("app") or "live", query.get("stream") or "livestream",
-                              query)
-            return d.addCallbacks(lambda answer: self._whip_created(request, answer, query),
+                              query, publish=kind == "whip")
+            return d.addCallbacks(lambda answer: self._whip_created(request, answer, query, kind),
                                   lambda f: self._whip_error(request, f))
-        if kind == "publish":
+        if kind in ("publish", "play"):
             if request.method != b"POST":
                 request.setResponseCode(405)
                 return b""
-            return self._legacy(request)
-        if kind in ("whep", "whip-play", "play"):
-            return self._fail(request, kind != "play", RtcApiError(ERROR_RTC_DISABLED, "WebRTC play is not served yet"))
+            return self._legacy(request, kind == "publish")
         request.setResponseCode(404)
         return b""
 
@@ -113,10 +113,10 @@ class RtcApi:
         failure.trap(RtcApiError)
         return self._fail(request, True, failure.value)
 
-    def _whip_created(self, request, answer, query):
+    def _whip_created(self, request, answer, query, kind):
         token = self.server.find(answer.username).token
         app, stream = query.get("app") or "live", query.get("stream") or "livestream"
-        location = f"/rtc/v1/whip/?action=delete&token={token}&app={app}&stream={stream}&session={answer.username}"
+        location = f"/rtc/v1/{kind}/?action=delete&token={token}&app={app}&stream={stream}&session={answer.username}"
         body = answer.sdp.encode("utf-8")
         request.setResponseCode(201)
         request.setHeader(b"content-type", b"application/sdp")
@@ -135,7 +135,7 @@ class RtcApi:
         request.setHeader(b"content-length", b"0")
         return b""
 
-    def _legacy(self, request):
+    def _legacy(self, request, publish: bool):
         try:
             body = json.loads(request.content.read().decode("utf-8"))
             offer, url = body["sdp"], body["streamurl"]
@@ -147,7 +147,8 @@ class RtcApi:
         path = parts.path.strip("/")
         app, _, stream = path.rpartition("/")
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-        d = self._publish(request, offer, app or "live", stream or "livestream", query, vhost=parts.hostname or "")
+        d = self._publish(request, offer, app or "live", stream or "livestream", query, vhost=parts.hostname or "",
+                          publish=publish)
 
         def ok(answer):
             return self.api.reply(request, self.api.envelope(sdp=answer.sdp, sessionid=answer.username))
@@ -160,13 +161,14 @@ class RtcApi:
 
     # --- publishing ---
 
-    def _publish(self, request, offer: str, app: str, stream: str, query: dict, vhost: str = "") -> defer.Deferred:
+    def _publish(self, request, offer: str, app: str, stream: str, query: dict, vhost: str = "",
+                 publish: bool = True) -> defer.Deferred:
         try:
-            return self._start_publish(request, offer, app, stream, query, vhost)
+            return self._start(request, offer, app, stream, query, vhost, publish)
         except RtcApiError as e:
             return defer.fail(e)
 
-    def _start_publish(self, request, offer, app, stream, query, vhost):
+    def _start(self, request, offer, app, stream, query, vhost, publish):
         server = self.server
         if server is None or not self.ctx.config.rtc_server.enabled:
             raise RtcApiError(ERROR_RTC_DISABLED, "rtc_server is disabled")
@@ -184,7 +186,7 @@ class RtcApi:
         eip = query.get("eip") or query.get("candidate") or ""
         try:
             answer = build_answer(
-                offer, publish=True, fingerprint=server.certificate.fingerprint,
+                offer, publish=publish, fingerprint=server.certificate.fingerprint,
                 candidates=server.candidates(eip=eip, api_host=_host(request)), app=app, stream=stream,
                 dtls_role=rtc.dtls_role, nack=rtc.nack, twcc=rtc.twcc,
                 ice_ufrag=query.get("ice-ufrag") or None, ice_pwd=query.get("ice-pwd") or None)
@@ -199,7 +201,8 @@ class RtcApi:
         param = "&".join(f"{k}={v}" for k, v in query.items() if k not in ("app", "stream"))
         req = StreamRequest(schema="webrtc", host=host, port=0, vhost=conf.name, app=app, stream=stream,
                             param=f"?{param}" if param else "", tc_url=f"webrtc://{host}/{app}")
-        client = ClientInfo(ip=peer_ip, type="rtc-publish", protocol="rtc", request=req, publish=True)
+        client = ClientInfo(ip=peer_ip, type="rtc-publish" if publish else "rtc-play", protocol="rtc", request=req,
+                            publish=publish)
         self.ctx.add_client(client)
         source = client.source = self.ctx.registry.fetch_or_create(req.vhost, req.app, req.stream)
         encrypt = self.ctx.config.rtc_server.encrypt and query.get("encrypt") != "false"
@@ -210,22 +213,30 @@ class RtcApi:
         def on_close(peer, reason):
             self._ended(peer, client, source, reason)
 
-        peer = RtcPublishPeer(answer, connection, source, server.protocol.send, on_close, now)
+        if publish:
+            peer = RtcPublishPeer(answer, connection, source, server.protocol.send, on_close, now)
+        else:
+            peer = RtcPlayPeer(answer, connection, source, server.protocol.send, on_close, nack=rtc.nack)
+        peer.published = peer.playing = False
         client.recv_bytes = lambda: peer.recv_bytes
+        client.send_bytes = lambda: peer.sent_bytes
         client.kick = lambda: server.end(peer, "kicked by the API")
 
         def allowed(_):
-            try:
-                self.ctx.registry.publish(source, peer, client)
-            except StreamBusy as e:
-                raise RtcApiError(ERROR_SYSTEM_STREAM_BUSY, str(e)) from None
-            peer.published = True
+            if publish:
+                try:
+                    self.ctx.registry.publish(source, peer, client)
+                except StreamBusy as e:
+                    raise RtcApiError(ERROR_SYSTEM_STREAM_BUSY, str(e)) from None
+                peer.published = True
+            else:
+                peer.playing = True
             try:
                 server.add(answer, peer, client, rtc.stun_timeout, rtc.stun_strict_check)
             except ValueError as e:
-                self.ctx.registry.unpublish(source)
+                self._ended(peer, client, source, str(e))
                 raise RtcApiError(ERROR_RTC_INVALID_PARAMS, str(e)) from None
-            self.log.trace(f"RTC publish {req.vhost}/{app}/{stream} session {answer.username} "
+            self.log.trace(f"RTC {'publish' if publish else 'play'} {req.vhost}/{app}/{stream} session {answer.username} "
                            f"dtls {'client' if connection.client else 'server'}, from {peer_ip}")
             return answer
 
@@ -236,10 +247,9 @@ class RtcApi:
             if f.check(RtcApiError):
                 return f
             reason = f.getErrorMessage() if f.check(Denied) else repr(f.value)
-            raise RtcApiError(ERROR_DENIED, f"publish denied: {reason}")
+            raise RtcApiError(ERROR_DENIED, f"{'publish' if publish else 'play'} denied: {reason}")
 
-        peer.published = False
-        d = self.ctx.policy.on_publish(client)
+        d = self.ctx.policy.on_publish(client) if publish else self.ctx.policy.on_play(client)
         d.addCallback(allowed)
         d.addErrback(denied)
         return d
@@ -255,4 +265,8 @@ class RtcApi:
             client.publish = False
             self.ctx.registry.unpublish(source)
             self.ctx.policy.on_unpublish(client)
+        elif peer.playing:
+            peer.playing = False
+            self.ctx.policy.on_stop(client)
+            source.release_if_idle()
         self.ctx.remove_client(client)

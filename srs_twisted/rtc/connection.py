@@ -30,7 +30,7 @@ from ..codec.rtp import RtpError, RtpPacket
 from .dtls import Closed, Error, HandshakeComplete
 from .srtp import session_for
 
-__all__ = ["RtcConnection", "Connected", "Failed"]
+__all__ = ["RtcConnection", "Connected", "Failed", "Peer"]
 
 
 @dataclass(frozen=True)
@@ -144,3 +144,82 @@ class RtcConnection:
                 self.state = self.FAILED
                 reason = event.message if isinstance(event, Error) else "DTLS closed by the peer"
                 self._events.append(Failed(reason))
+
+
+class Peer:
+    """What the UDP protocol drives for one session (``IceSession.owner``): the
+    transport glue a publishing and a playing session share.
+
+    ``transmit(session, datagrams)`` sends to the session's address;
+    ``on_close(peer, reason)`` is told once when the session ends for any reason.
+    Subclasses add ``rtp_in``/``rtcp_in`` and may override ``on_connected(now)``,
+    ``on_tick(now)`` and ``on_closed(reason)``.
+    """
+
+    def __init__(self, answer, connection: RtcConnection, source, transmit, on_close) -> None:
+        self.answer = answer
+        self.connection = connection
+        self.source = source
+        self.transmit = transmit
+        self.on_close = on_close
+        self.session = None
+        self.ended = False
+        self.reason = ""
+        self.recv_bytes = 0
+        self.sent_bytes = 0
+
+    def address_changed(self, now: float) -> None:
+        self.connection.start(now)
+        self._flush(now)
+
+    def dtls_in(self, data: bytes, now: float) -> None:
+        self.recv_bytes += len(data)
+        self.connection.receive_dtls(data, now)
+        self._flush(now)
+
+    def rtp_in(self, data: bytes, now: float) -> None:
+        self.recv_bytes += len(data)
+
+    def rtcp_in(self, data: bytes, now: float) -> None:
+        self.recv_bytes += len(data)
+
+    def tick(self, now: float) -> None:
+        deadline = self.connection.next_timeout()
+        if deadline is not None and now >= deadline:
+            self.connection.handle_timeout(now)
+        if self.connection.srtp is not None and not self.ended:
+            self.on_tick(now)
+        self._flush(now)
+
+    def closed(self, reason: str) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        self.reason = reason
+        self.on_closed(reason)
+        self.on_close(self, reason)
+
+    def on_connected(self, now: float) -> None:
+        pass
+
+    def on_tick(self, now: float) -> None:
+        pass
+
+    def on_closed(self, reason: str) -> None:
+        pass
+
+    def _send(self, datagrams) -> None:
+        if datagrams and self.session is not None:
+            self.sent_bytes += sum(len(d) for d in datagrams)
+            self.transmit(self.session, datagrams)
+
+    def _flush(self, now: float) -> None:
+        while (event := self.connection.next_event()) is not None:
+            if isinstance(event, Connected):
+                self._send(self.connection.data_to_send())
+                self.on_connected(now)
+            elif isinstance(event, Failed):
+                self._send(self.connection.data_to_send())
+                self.closed(event.reason)
+                return
+        self._send(self.connection.data_to_send())

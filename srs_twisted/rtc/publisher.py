@@ -29,7 +29,7 @@ from ..codec.opus import make_opus_head
 from ..codec.rtcp_packets import Pli
 from ..codec.rtp import ts_diff
 from ..live.packet import AUDIO, VIDEO, MediaPacket
-from .connection import Connected, Failed, RtcConnection
+from .connection import Peer, RtcConnection
 
 __all__ = ["RtcIngest", "RtcPublishPeer", "PLI_INTERVAL"]
 
@@ -129,26 +129,15 @@ class RtcIngest:
         return out
 
 
-class RtcPublishPeer:
-    """One publishing session: transport, ingest and the stream (see the module docstring).
-
-    ``transmit(session, datagrams)`` sends to the session's address; ``on_close(peer,
-    reason)`` is told once when the session ends for any reason.
-    """
+class RtcPublishPeer(Peer):
+    """One publishing session: transport, ingest and the stream (see the module docstring)."""
 
     def __init__(self, answer, connection: RtcConnection, source, transmit, on_close, now: float) -> None:
-        self.answer = answer
-        self.connection = connection
-        self.source = source
-        self.transmit = transmit
-        self.on_close = on_close
-        self.session = None
-        self.ended = False
-        self.reason = ""
-        self.recv_bytes = 0
+        super().__init__(answer, connection, source, transmit, on_close)
         video, audio = answer.track("video"), answer.track("audio")
         self.ingest = RtcIngest(video.pt if video else None, audio.pt if audio else None, now)
         self._last_pli = None
+        self._pli_wanted = False
         self.plis = 0
 
     # --- IPushProducer, for the source ---
@@ -162,15 +151,11 @@ class RtcPublishPeer:
     def stopProducing(self) -> None:
         self.closed("stopped by the stream")
 
+    def request_keyframe(self) -> None:
+        """A player joined or lost a picture: PLI now (still at most one per PLI_INTERVAL)."""
+        self._pli_wanted = True
+
     # --- from the UDP protocol ---
-
-    def address_changed(self, now: float) -> None:
-        self.connection.start(now)
-        self._flush(now)
-
-    def dtls_in(self, data: bytes, now: float) -> None:
-        self.connection.receive_dtls(data, now)
-        self._flush(now)
 
     def rtp_in(self, data: bytes, now: float) -> None:
         self.recv_bytes += len(data)
@@ -186,41 +171,22 @@ class RtcPublishPeer:
         self.recv_bytes += len(data)
         self.connection.receive_rtcp(data)  # SR/SDES/REMB/TWCC from a publisher: parsed and unused
 
-    def tick(self, now: float) -> None:
-        deadline = self.connection.next_timeout()
-        if deadline is not None and now >= deadline:
-            self.connection.handle_timeout(now)
+    def on_tick(self, now: float) -> None:
         self._maybe_pli(now)
-        self._flush(now)
 
-    def closed(self, reason: str) -> None:
-        if self.ended:
-            return
-        self.ended = True
-        self.reason = reason
-        self.on_close(self, reason)
+    def on_connected(self, now: float) -> None:
+        self._maybe_pli(now)
 
     # --- inside ---
 
     def _maybe_pli(self, now: float) -> None:
-        if self.connection.srtp is None or not self.ingest.needs_keyframe or self.ingest.video_ssrc is None:
+        if self.connection.srtp is None or self.ingest.video_ssrc is None:
+            return
+        if not (self.ingest.needs_keyframe or self._pli_wanted):
             return
         if self._last_pli is not None and now - self._last_pli < PLI_INTERVAL:
             return
         self._last_pli = now
+        self._pli_wanted = False
         self.plis += 1
         self.connection.send_rtcp([Pli(OUR_SSRC, self.ingest.video_ssrc)])
-
-    def _flush(self, now: float) -> None:
-        while (event := self.connection.next_event()) is not None:
-            if isinstance(event, Connected):
-                self._maybe_pli(now)
-            elif isinstance(event, Failed):
-                out = self.connection.data_to_send()
-                if out and self.session is not None:
-                    self.transmit(self.session, out)
-                self.closed(event.reason)
-                return
-        out = self.connection.data_to_send()
-        if out and self.session is not None:
-            self.transmit(self.session, out)

@@ -1,15 +1,18 @@
-"""WHIP publishing into the live core, with real WebRTC clients on 127.0.0.1.
+"""WHIP publishing and WHEP playing, with real WebRTC clients on 127.0.0.1.
 
 aiortc (its H.264 and Opus encoders; the server is the DTLS server) and FFmpeg 9's
 ``-f whip`` muxer (it offers ``setup:passive``: the server is the DTLS client)
 publish to the real server; FFmpeg 9 plays the stream over RTMP, copying it into
-Matroska, and ffprobe reads H.264 at the published size and Opus.
+Matroska, and ffprobe reads H.264 at the published size and Opus.  aiortc plays
+over WHEP (an RTMP publisher's stream, and a WHIP publisher's) and decodes video
+frames at the published size and audio frames.
 """
 
 from __future__ import annotations
 
 import http.client
 import os
+import re
 import subprocess
 import sys
 import time
@@ -97,14 +100,47 @@ class WhipPublish(unittest.TestCase):
         self.srv.wait_log(r"RTC session __defaultVhost__/live/aio ended: DELETE by the client")
 
     def test_ffmpeg_whip_with_the_server_as_dtls_client(self):
-        proc = self.start([self.ff, "-v", "warning", "-re", "-f", "lavfi", "-i", "testsrc=size=352x288:rate=25",
-                           "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-pix_fmt", "yuv420p",
-                           "-c:v", "libx264", "-profile:v", "baseline", "-tune", "zerolatency", "-g", "25",
-                           "-bf", "0", "-c:a", "libopus", "-ar", "48000", "-ac", "2", "-t", "40",
-                           "-f", "whip", self.whip_url("ff")])
+        proc = self.ffmpeg_publish("ff", "whip", self.whip_url("ff"))
         streams = self.played_streams("ff", proc)
         self.assertEqual((streams["video"]["width"], streams["video"]["height"]), (352, 288))
         self.assertRegex(self.srv.log(), r"RTC publish __defaultVhost__/live/ff session \S+ dtls client")
+
+    def whep_play(self, stream: str, publisher, kind: str = "whep", seconds: int = 6) -> str:
+        need_aiortc()
+        url = f"http://127.0.0.1:{self.api_port}/rtc/v1/{kind}/?app=live&stream={stream}"
+        player = self.start([sys.executable, os.path.join(HERE, "whep_aiortc.py"), url, str(seconds)])
+        output = player.communicate(timeout=120)[0].decode(errors="replace")
+        self.assertIsNone(publisher.poll(), "the publisher ended early")
+        self.assertEqual(player.returncode, 0, output)
+        self.assertIn("STATUS 201 application/sdp", output)
+        self.assertIn("DELETE 200", output)
+        return output
+
+    def ffmpeg_publish(self, stream: str, fmt: str, target: str) -> subprocess.Popen:
+        return self.start([self.ff, "-v", "warning", "-re", "-f", "lavfi", "-i", "testsrc=size=352x288:rate=25",
+                           "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-pix_fmt", "yuv420p",
+                           "-c:v", "libx264", "-profile:v", "baseline", "-tune", "zerolatency", "-g", "50",
+                           "-bf", "0", "-c:a", "libopus", "-ar", "48000", "-ac", "2", "-t", "60", "-f", fmt, target])
+
+    def test_aiortc_whep_plays_an_rtmp_publisher(self):
+        publisher = self.ffmpeg_publish("rp", "flv", self.srv.url("rp"))
+        self.srv.wait_log(r"publish __defaultVhost__/live/rp\b", timeout=60)
+        output = self.whep_play("rp", publisher)
+        match = re.search(r"VIDEO (\d+) (\d+)x(\d+)", output)
+        self.assertIsNotNone(match, output)
+        self.assertGreaterEqual(int(match.group(1)), 50, output)  # 6 s at 25 fps, from a keyframe
+        self.assertEqual(match.group(2, 3), ("352", "288"))
+        self.assertGreaterEqual(int(re.search(r"AUDIO (\d+)", output).group(1)), 50, output)
+        self.srv.wait_log(r"RTC session __defaultVhost__/live/rp ended: DELETE by the client")
+
+    def test_aiortc_whip_play_route_plays_a_whip_publisher(self):
+        publisher = self.ffmpeg_publish("ww", "whip", self.whip_url("ww"))
+        self.srv.wait_log(r"RTC publish __defaultVhost__/live/ww ", timeout=60)
+        output = self.whep_play("ww", publisher, kind="whip-play")
+        match = re.search(r"VIDEO (\d+) (\d+)x(\d+)", output)
+        self.assertGreaterEqual(int(match.group(1)), 50, output)
+        self.assertEqual(match.group(2, 3), ("352", "288"))
+        self.assertGreaterEqual(int(re.search(r"AUDIO (\d+)", output).group(1)), 50, output)
 
     def test_bad_offers_get_srs_codes(self):
         conn = http.client.HTTPConnection("127.0.0.1", self.api_port, timeout=10)

@@ -16,24 +16,13 @@ import math
 import struct
 import sys
 import time
-import urllib.request
-from urllib.parse import urljoin
+import os
 
-import aioice.ice
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc import MediaStreamTrack, RTCRtpSender
 from av import AudioFrame, VideoFrame
 
-
-async def _loopback_only(*args, **kwargs):
-    return ["127.0.0.1"]
-
-
-def _pin_loopback():
-    original = aioice.ice.get_host_addresses
-    if asyncio.iscoroutinefunction(original):
-        aioice.ice.get_host_addresses = _loopback_only
-    else:
-        aioice.ice.get_host_addresses = lambda *a, **k: ["127.0.0.1"]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rtc_client import delete, exchange, peer_connection  # noqa: E402
 
 
 class Bars(MediaStreamTrack):
@@ -90,36 +79,14 @@ class Tone(MediaStreamTrack):
 
 
 async def main(url, seconds, width, height):
-    _pin_loopback()
-    pc = RTCPeerConnection()
-    connected = asyncio.Event()
-
-    @pc.on("connectionstatechange")
-    def changed():
-        print("STATE", pc.connectionState, flush=True)
-        if pc.connectionState == "connected":
-            connected.set()
-
+    pc = peer_connection()
     pc.addTransceiver(Tone(), direction="sendonly")
     video = pc.addTransceiver(Bars(width, height), direction="sendonly")
     video.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("video").codecs
                                if c.mimeType == "video/H264"])
-    await pc.setLocalDescription(await pc.createOffer())
-    request = urllib.request.Request(url, data=pc.localDescription.sdp.encode(), method="POST",
-                                     headers={"Content-Type": "application/sdp"})
-    loop = asyncio.get_running_loop()
-    response = await loop.run_in_executor(None, lambda: urllib.request.urlopen(request, timeout=20))
-    answer = response.read().decode()
-    location = urljoin(url, response.headers["Location"])
-    print("STATUS", response.status, response.headers["Content-Type"], flush=True)
-    print("LOCATION", location, flush=True)
-    await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
-    await asyncio.wait_for(connected.wait(), 30)
-    print("CONNECTED", flush=True)
+    location = await exchange(pc, url)
     await asyncio.sleep(seconds)
-    delete = urllib.request.Request(location, method="DELETE")
-    result = await loop.run_in_executor(None, lambda: urllib.request.urlopen(delete, timeout=20))
-    print("DELETE", result.status, flush=True)
+    await delete(location)
     await pc.close()
     print("DONE", flush=True)
 

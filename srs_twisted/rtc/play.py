@@ -1,0 +1,61 @@
+"""A WebRTC player session (WHEP or ``/rtc/v1/play/``): the transport glue around
+:class:`~.player.RtcPlayer`.
+
+Once DTLS is done the player joins the stream (from the GOP cache's keyframe, a
+PLI asked of a WebRTC publisher); its RTP leaves protected by the session's
+SRTP, the peer's SRTCP (NACK, PLI, FIR, RR...) goes to the player, and the
+player's SR/SDES go out each tick.
+"""
+
+from __future__ import annotations
+
+from .connection import Peer, RtcConnection
+from .player import RtcPlayer
+
+__all__ = ["RtcPlayPeer"]
+
+
+class RtcPlayPeer(Peer):
+    def __init__(self, answer, connection: RtcConnection, source, transmit, on_close, *, nack: bool = True,
+                 clock=None) -> None:
+        super().__init__(answer, connection, source, transmit, on_close)
+        self.nack = nack
+        self.clock = clock
+        self.player: RtcPlayer | None = None
+
+    def on_connected(self, now: float) -> None:
+        srtp = self.connection.srtp
+        kwargs = {"clock": self.clock} if self.clock is not None else {}
+        self.player = RtcPlayer(self.source, self.answer.tracks, self._send_one, protect_rtp=srtp.protect_rtp,
+                                request_keyframe=self._keyframe, nack=self.nack, **kwargs)
+        self.player.subscribe()
+
+    def _send_one(self, datagram) -> None:
+        self._send([datagram])
+
+    def _keyframe(self, reason: str) -> None:
+        publisher = self.source.publisher
+        ask = getattr(publisher, "request_keyframe", None)
+        if ask is not None:
+            ask()
+
+    def rtcp_in(self, data: bytes, now: float) -> None:
+        self.recv_bytes += len(data)
+        srtp = self.connection.srtp
+        if srtp is None or self.player is None:
+            return
+        plain = srtp.unprotect_rtcp(data)
+        if plain is not None:
+            self.player.on_rtcp(plain)
+            self._flush(now)
+
+    def on_tick(self, now: float) -> None:
+        if self.player is None:
+            return
+        when = self.clock() if self.clock is not None else now
+        for report in self.player.rtcp_tick(when):
+            self._send([self.connection.srtp.protect_rtcp(report)])
+
+    def on_closed(self, reason: str) -> None:
+        if self.player is not None:
+            self.player.close()

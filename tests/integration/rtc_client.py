@@ -1,0 +1,57 @@
+"""What the aiortc test clients (whip_aiortc.py, whep_aiortc.py) share: loopback-only
+ICE, and the WHIP/WHEP exchange (POST the offer, apply the answer, DELETE at the end)."""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.request
+from urllib.parse import urljoin
+
+import aioice.ice
+from aiortc import RTCPeerConnection, RTCSessionDescription
+
+
+def pin_loopback() -> None:
+    """aioice gathers every interface by default: only 127.0.0.1 here."""
+    aioice.ice.get_host_addresses = lambda *a, **k: ["127.0.0.1"]
+
+
+def peer_connection():
+    """A peer connection that prints its states and sets ``pc.connected`` when connected."""
+    pin_loopback()
+    pc = RTCPeerConnection()
+    pc.connected = asyncio.Event()
+
+    @pc.on("connectionstatechange")
+    def changed():
+        print("STATE", pc.connectionState, flush=True)
+        if pc.connectionState == "connected":
+            pc.connected.set()
+
+    return pc
+
+
+async def _http(request):
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(None, lambda: urllib.request.urlopen(request, timeout=20))
+
+
+async def exchange(pc, url: str) -> str:
+    """POST our offer to ``url``, apply the answer, wait until connected; returns the Location."""
+    await pc.setLocalDescription(await pc.createOffer())
+    request = urllib.request.Request(url, data=pc.localDescription.sdp.encode(), method="POST",
+                                     headers={"Content-Type": "application/sdp"})
+    response = await _http(request)
+    answer = response.read().decode()
+    location = urljoin(url, response.headers["Location"])
+    print("STATUS", response.status, response.headers["Content-Type"], flush=True)
+    print("LOCATION", location, flush=True)
+    await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+    await asyncio.wait_for(pc.connected.wait(), 30)
+    print("CONNECTED", flush=True)
+    return location
+
+
+async def delete(location: str) -> None:
+    result = await _http(urllib.request.Request(location, method="DELETE"))
+    print("DELETE", result.status, flush=True)

@@ -1,0 +1,219 @@
+"""The WebRTC glue without sockets: RtcUdpProtocol (fake transport, task.Clock),
+RtcConnection in both DTLS roles, and RtcPublishPeer/RtcIngest turning a peer's
+SRTP H.264 and Opus into live-core packets, with PLI while a keyframe is needed."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from twisted.internet import task
+from twisted.trial import unittest
+
+from srs_twisted.codec import avc, rtp, stun
+from srs_twisted.codec.rtcp import Pli, parse_compound
+from srs_twisted.codec.rtp import RtpPacket
+from srs_twisted.codec.rtp_h264 import H264Payloader
+from srs_twisted.live.packet import AUDIO, VIDEO
+from srs_twisted.rtc.answer import Track
+from srs_twisted.rtc.connection import Connected, Failed, RtcConnection
+from srs_twisted.rtc.dtls import DtlsContext, HandshakeComplete
+from srs_twisted.rtc.protocol import TICK, RtcUdpProtocol
+from srs_twisted.rtc.publisher import PLI_INTERVAL, RtcIngest, RtcPublishPeer
+from srs_twisted.rtc.srtp import SrtpSession
+
+from tests.codec.test_avc import AVCC_320x240
+from tests.rtc.pair import certificate
+
+CONFIG = avc.parse_decoder_config(AVCC_320x240)
+SPS, PPS = bytes(CONFIG.sps[0]), bytes(CONFIG.pps[0])
+IDR = b"\x65" + bytes(range(200)) * 3
+SLICE = b"\x41" + bytes(300)
+OPUS = b"\xfc" + bytes(40)  # TOC config 31 (CELT 20 ms), one frame
+VIDEO_PT, AUDIO_PT = 102, 111
+PEER = ("127.0.0.1", 50000)
+UFRAG, PWD, PEER_UFRAG = "ourufrag", "p" * 32, "peer"
+
+
+class FakeTransport:
+    def __init__(self):
+        self.written = []
+
+    def write(self, data, addr):
+        self.written.append((bytes(data), addr))
+
+
+class Source:
+    def __init__(self):
+        self.packets = []
+        self.publisher = None
+
+    def write(self, pkt):
+        self.packets.append(pkt)
+
+
+def answer(setup="passive"):
+    tracks = [Track("audio", "0", AUDIO_PT, "opus", 48000, 2, None, ("nack",), None, None),
+              Track("video", "1", VIDEO_PT, "H264", 90000, None, None, ("nack", "nack pli"), None, None)]
+    return SimpleNamespace(local_ufrag=UFRAG, local_pwd=PWD, remote_ufrag=PEER_UFRAG, publish=True, setup=setup,
+                           username=f"{UFRAG}:{PEER_UFRAG}", tracks=tracks,
+                           track=lambda kind: next(t for t in tracks if t.kind == kind))
+
+
+def video_packets(nalus, seq, ts, ssrc=0x1234):
+    payloads = H264Payloader(max_payload=300).payloads(nalus)
+    return [bytes(p) for p in rtp.packetize(payloads, VIDEO_PT, ssrc, seq, ts)]
+
+
+class IngestTests(unittest.TestCase):
+    def test_keyframe_makes_sequence_header_then_frame_with_ms_timestamps(self):
+        ingest = RtcIngest(VIDEO_PT, AUDIO_PT, start=100.0)
+        out = []
+        for data in video_packets([SPS, PPS, IDR], 1, 90000):
+            out += ingest.push(RtpPacket.parse(data), 100.5)
+        self.assertEqual([(p.kind, p.sequence_header, p.keyframe, p.dts) for p in out],
+                         [(VIDEO, True, True, 500), (VIDEO, False, True, 500)])
+        self.assertEqual(out[0].payload, b"\x17\x00\x00\x00\x00" + avc.make_decoder_config([SPS], [PPS]))
+        self.assertEqual(out[1].payload, b"\x17\x01\x00\x00\x00" + len(IDR).to_bytes(4, "big") + IDR)
+        self.assertFalse(ingest.needs_keyframe)
+        seq = RtpPacket.parse(video_packets([SPS, PPS, IDR], 1, 90000)[-1]).sequence_number + 1
+        later = []
+        for data in video_packets([SLICE], seq, 90000 + 9000):  # 100 ms later on the 90 kHz clock
+            later += ingest.push(RtpPacket.parse(data), 200.0)
+        self.assertEqual([(p.keyframe, p.dts, p.payload[:5]) for p in later], [(False, 600, b"\x27\x01\x00\x00\x00")])
+
+    def test_frames_before_a_keyframe_are_dropped_and_a_keyframe_is_needed(self):
+        ingest = RtcIngest(VIDEO_PT, None, start=0.0)
+        out = []
+        for data in video_packets([SLICE], 1, 0):
+            out += ingest.push(RtpPacket.parse(data), 0.0)
+        self.assertEqual(out, [])
+        self.assertTrue(ingest.needs_keyframe)
+
+    def test_opus_gets_a_head_once_then_frames(self):
+        ingest = RtcIngest(None, AUDIO_PT, start=10.0)
+        out = []
+        for i in range(3):
+            packet = RtpPacket(AUDIO_PT, 7 + i, 1000 + 960 * i, 99, False, OPUS)
+            out += ingest.push(RtpPacket.parse(bytes(packet)), 10.0)
+        self.assertEqual([(p.kind, p.codec, p.sequence_header, p.dts) for p in out],
+                         [(AUDIO, "opus", True, 0), (AUDIO, "opus", False, 0), (AUDIO, "opus", False, 20),
+                          (AUDIO, "opus", False, 40)])
+        self.assertEqual(out[0].payload[:5], b"\x90Opus")
+        self.assertEqual(out[1].payload, b"\x91Opus" + OPUS)
+
+    def test_other_payload_types_and_garbage_are_ignored(self):
+        ingest = RtcIngest(VIDEO_PT, AUDIO_PT, start=0.0)
+        self.assertEqual(ingest.push(RtpPacket(5, 1, 0, 1, True, b"x"), 0.0), [])
+        self.assertEqual(ingest.push(RtpPacket(VIDEO_PT, 1, 0, 1, True, b"\x80"), 0.0), [])
+        self.assertEqual(ingest.malformed, 1)
+
+
+class ProtocolTests(unittest.TestCase):
+    """A DTLS client peer (as a browser is when we answer passive) publishing through the protocol."""
+
+    def setUp(self):
+        self.clock = task.Clock()
+        self.clock.advance(1000)
+        self.proto = RtcUdpProtocol(self.clock)
+        self.transport = FakeTransport()
+        self.proto.transport = self.transport
+        self.proto.startProtocol()
+        self.addCleanup(self.proto.stopProtocol)
+        server_cert, self.peer_cert = certificate(True, 0), certificate(True, 1)
+        self.source = Source()
+        self.ended = []
+        conn = RtcConnection(DtlsContext(server_cert), False, [self.peer_cert.fingerprint])
+        self.peer = RtcPublishPeer(answer(), conn, self.source, self.proto.send,
+                                   lambda peer, reason: self.ended.append(reason), self.clock.seconds())
+        self.session = self.proto.add(answer(), self.peer, stun_timeout=5)
+        self.client = DtlsContext(self.peer_cert).endpoint(True, server_cert.fingerprint)
+
+    def check(self):
+        request = stun.binding_request(f"{UFRAG}:{PEER_UFRAG}", PWD, priority=1, controlling=1, use_candidate=True)
+        self.proto.datagramReceived(request, PEER)
+
+    def from_server(self):
+        out, self.transport.written = self.transport.written, []
+        self.assertTrue(all(addr == PEER for _, addr in out), out)
+        return [data for data, _ in out]
+
+    def handshake(self):
+        self.check()
+        self.assertEqual(stun.parse(self.from_server()[0]).msg_class, stun.SUCCESS)
+        self.client.start(self.clock.seconds())
+        for _ in range(20):
+            for data in self.client.data_to_send():
+                self.proto.datagramReceived(data, PEER)
+            for data in self.from_server():
+                self.client.receive_data(data, self.clock.seconds())
+            if self.peer.connection.state == RtcConnection.CONNECTED and self.client.state == "connected":
+                break
+        done = self.client.next_event()
+        self.assertIsInstance(done, HandshakeComplete)
+        return SrtpSession.from_handshake(done)
+
+    def test_publish_over_srtp_reaches_the_source_and_pli_asks_for_keyframes(self):
+        srtp = self.handshake()
+        for data in video_packets([SLICE], 1, 0):  # no keyframe yet
+            self.proto.datagramReceived(srtp.protect_rtp(data), PEER)
+        self.assertEqual(self.source.packets, [])
+        plis = [p for d in self.from_server() for p in parse_compound(srtp.unprotect_rtcp(d)) if isinstance(p, Pli)]
+        self.assertEqual([p.media_ssrc for p in plis], [0x1234])
+        self.clock.advance(TICK)  # within PLI_INTERVAL: no second PLI
+        self.assertEqual(self.from_server(), [])
+        self.clock.advance(PLI_INTERVAL)
+        self.assertEqual(len(self.from_server()), 1)
+        for data in video_packets([SPS, PPS, IDR], 10, 3000):
+            self.proto.datagramReceived(srtp.protect_rtp(data), PEER)
+        self.assertEqual([(p.sequence_header, p.keyframe) for p in self.source.packets], [(True, True), (False, True)])
+        self.clock.advance(PLI_INTERVAL * 2)
+        self.assertEqual(self.from_server(), [])  # a keyframe came: no more PLI
+        self.peer.request_keyframe()  # a player joined
+        self.clock.advance(TICK)
+        self.assertEqual(len(self.from_server()), 1)
+
+    def test_forged_rtp_and_unknown_addresses_are_dropped(self):
+        srtp = self.handshake()
+        data = video_packets([SPS, PPS, IDR], 1, 0)
+        self.proto.datagramReceived(data[0], PEER)  # plain RTP: fails SRTP auth
+        self.proto.datagramReceived(srtp.protect_rtp(data[0]), ("127.0.0.1", 1))  # not checked
+        self.assertEqual(self.source.packets, [])
+        self.assertEqual(self.proto.table.stats["unknown_address"], 1)
+        self.assertEqual(self.peer.connection.srtp.stats.auth_failures, 1)
+
+    def test_silence_ends_the_session_once(self):
+        self.check()
+        self.clock.advance(5 + TICK)
+        self.assertEqual(self.ended, ["stun_timeout: no valid traffic"])
+        self.assertEqual(len(self.proto.table), 0)
+        self.clock.advance(10)
+        self.assertEqual(len(self.ended), 1)
+
+
+class ConnectionTests(unittest.TestCase):
+    def test_active_role_starts_the_handshake_and_connects(self):
+        ours, theirs = certificate(True, 0), certificate(True, 1)
+        conn = RtcConnection(DtlsContext(ours), True, [theirs.fingerprint])
+        peer = DtlsContext(theirs).endpoint(False, ours.fingerprint)
+        self.assertEqual(conn.data_to_send(), [])
+        conn.start(0.0)
+        for _ in range(20):
+            for data in conn.data_to_send():
+                peer.receive_data(data, 0.0)
+            for data in peer.data_to_send():
+                conn.receive_dtls(data, 0.0)
+        self.assertIsInstance(conn.next_event(), Connected)
+        self.assertEqual(conn.state, RtcConnection.CONNECTED)
+
+    def test_wrong_fingerprint_fails(self):
+        ours, theirs, other = certificate(True, 0), certificate(True, 1), certificate(False, 0)
+        conn = RtcConnection(DtlsContext(ours), True, [other.fingerprint])
+        peer = DtlsContext(theirs).endpoint(False, ours.fingerprint)
+        conn.start(0.0)
+        for _ in range(20):
+            for data in conn.data_to_send():
+                peer.receive_data(data, 0.0)
+            for data in peer.data_to_send():
+                conn.receive_dtls(data, 0.0)
+        self.assertIsInstance(conn.next_event(), Failed)
+        self.assertIsNone(conn.receive_rtp(bytes(20)))

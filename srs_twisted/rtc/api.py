@@ -8,8 +8,7 @@
   ``{code:0, server, service, pid, sdp, sessionid}``.
 * Errors: WHIP answers HTTP 400 with ``code N: reason`` (text); the JSON API answers
   HTTP 200 with SRS's ``code`` (5012 SDP decode, 5018 SDP negotiation, 5021 RTC
-  disabled, 5023 bad parameters, 1028 stream busy, 2048 no such stream for a
-  refused publish...).
+  disabled, 5023 bad parameters, 1028 stream busy, 1053 refused by the policy).
 
 A publish goes through the same chain as RTMP's: the vhost must serve the stream
 (``validate_names``), the policy (security rules, ``on_publish`` hooks with client
@@ -43,7 +42,7 @@ ERROR_RTC_API_BODY = 5019
 ERROR_RTC_DISABLED = 5021
 ERROR_RTC_INVALID_PARAMS = 5023
 ERROR_RTC_NO_SESSION = 5022
-ERROR_DENIED = 2048  # hooks/security refusal, as SRS's on_publish failure surfaces
+ERROR_DENIED = 1053  # SRS ERROR_SYSTEM_SECURITY_DENY; here for any policy refusal (security rules or hooks)
 
 
 class RtcApiError(Exception):

@@ -11,6 +11,7 @@ frames at the published size and audio frames.
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import re
 import subprocess
@@ -158,3 +159,56 @@ class WhipPublish(unittest.TestCase):
         conn.request("DELETE", "/rtc/v1/whip/?app=live&stream=x&session=a:b&token=t")
         r = conn.getresponse()
         self.assertEqual((r.status, r.read()[:9]), (400, b"code 5022"))
+
+
+class RtcPolicy(unittest.TestCase):
+    """WebRTC sessions go through RTMP's chain: one publisher per stream whatever the
+    protocol, the vhost's security rules, the vhost's rtc switch (captured offers, no media)."""
+
+    def setUp(self):
+        self.api_port = h.free_port()
+        self.srv = h.Server(
+            f"http_api {{ enabled on; listen 127.0.0.1:{self.api_port}; }}\n"
+            f"rtc_server {{ enabled on; listen 127.0.0.1:{h.free_port()}; candidate 127.0.0.1; }}\n"
+            "vhost __defaultVhost__ { rtc { enabled on; } }\n"
+            "vhost locked { rtc { enabled on; } security { enabled on; deny publish all; deny play all; } }\n"
+            "vhost plain { }\n"
+        )
+        self.addCleanup(self.srv.stop)
+
+    def post(self, path: str, body: str):
+        conn = http.client.HTTPConnection("127.0.0.1", self.api_port, timeout=20)
+        self.addCleanup(conn.close)
+        conn.request("POST", path, body=body.encode())
+        r = conn.getresponse()
+        return r.status, r.read()
+
+    def test_an_rtmp_publisher_makes_the_stream_busy_for_whip(self):
+        from tests.codec.sdp_fixtures import FFMPEG_WHIP_OFFER
+
+        proc = h.publish(self.srv.url("busy"), h.clip(), loop=True)
+        self.addCleanup(h.stop_process, proc)
+        self.srv.wait_log(r"publish __defaultVhost__/live/busy\b", timeout=60)
+        status, body = self.post("/rtc/v1/whip/?app=live&stream=busy", FFMPEG_WHIP_OFFER)
+        self.assertEqual((status, body[:9]), (400, b"code 1028"), body)
+        status, body = self.post("/rtc/v1/publish/", json.dumps(
+            {"sdp": FFMPEG_WHIP_OFFER, "streamurl": "webrtc://127.0.0.1/live/busy"}))
+        self.assertEqual(status, 200)
+        self.assertEqual(json.loads(body)["code"], 1028)
+        self.assertIsNone(proc.poll(), "the RTMP publisher was disturbed")
+        status, body = self.post("/rtc/v1/whip/?app=live&stream=free", FFMPEG_WHIP_OFFER)
+        self.assertEqual(status, 201, body)
+
+    def test_security_rules_and_the_rtc_switch(self):
+        from tests.codec.sdp_fixtures import AIORTC_OFFER, FFMPEG_WHIP_OFFER
+
+        status, body = self.post("/rtc/v1/whip/?app=live&stream=s&vhost=locked", FFMPEG_WHIP_OFFER)
+        self.assertEqual((status, body[:9]), (400, b"code 1053"), body)
+        play_offer = AIORTC_OFFER.replace("a=sendonly", "a=recvonly")
+        status, body = self.post("/rtc/v1/whep/?app=live&stream=s&vhost=locked", play_offer)
+        self.assertEqual((status, body[:9]), (400, b"code 1053"), body)
+        status, body = self.post("/rtc/v1/whep/?app=live&stream=s", play_offer)
+        self.assertEqual(status, 201, body)
+        self.assertIn(b"a=sendonly", body)
+        status, body = self.post("/rtc/v1/whip/?app=live&stream=s&vhost=plain", FFMPEG_WHIP_OFFER)
+        self.assertEqual((status, body[:9]), (400, b"code 5021"), body)

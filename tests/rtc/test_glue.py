@@ -190,18 +190,22 @@ class ProtocolTests(unittest.TestCase):
         self.assertEqual(len(self.ended), 1)
 
 
+def handshake(conn, peer):
+    conn.start(0.0)
+    for _ in range(20):
+        for data in conn.data_to_send():
+            peer.receive_data(data, 0.0)
+        for data in peer.data_to_send():
+            conn.receive_dtls(data, 0.0)
+
+
 class ConnectionTests(unittest.TestCase):
     def test_active_role_starts_the_handshake_and_connects(self):
         ours, theirs = certificate(True, 0), certificate(True, 1)
         conn = RtcConnection(DtlsContext(ours), True, [theirs.fingerprint])
         peer = DtlsContext(theirs).endpoint(False, ours.fingerprint)
         self.assertEqual(conn.data_to_send(), [])
-        conn.start(0.0)
-        for _ in range(20):
-            for data in conn.data_to_send():
-                peer.receive_data(data, 0.0)
-            for data in peer.data_to_send():
-                conn.receive_dtls(data, 0.0)
+        handshake(conn, peer)
         self.assertIsInstance(conn.next_event(), Connected)
         self.assertEqual(conn.state, RtcConnection.CONNECTED)
 
@@ -209,11 +213,6 @@ class ConnectionTests(unittest.TestCase):
         ours, theirs, other = certificate(True, 0), certificate(True, 1), certificate(False, 0)
         conn = RtcConnection(DtlsContext(ours), True, [other.fingerprint])
         peer = DtlsContext(theirs).endpoint(False, ours.fingerprint)
-        conn.start(0.0)
-        for _ in range(20):
-            for data in conn.data_to_send():
-                peer.receive_data(data, 0.0)
-            for data in peer.data_to_send():
-                conn.receive_dtls(data, 0.0)
+        handshake(conn, peer)
         self.assertIsInstance(conn.next_event(), Failed)
         self.assertIsNone(conn.receive_rtp(bytes(20)))

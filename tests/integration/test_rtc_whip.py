@@ -212,3 +212,59 @@ class RtcPolicy(unittest.TestCase):
         self.assertIn(b"a=sendonly", body)
         status, body = self.post("/rtc/v1/whip/?app=live&stream=s&vhost=plain", FFMPEG_WHIP_OFFER)
         self.assertEqual((status, body[:9]), (400, b"code 5021"), body)
+
+    def request(self, method: str, path: str):
+        conn = http.client.HTTPConnection("127.0.0.1", self.api_port, timeout=20)
+        self.addCleanup(conn.close)
+        conn.request(method, path)
+        r = conn.getresponse()
+        return r.status, r.read()
+
+    def test_rtc_clients_are_listed_and_kicked_like_rtmp_ones(self):
+        from tests.codec.sdp_fixtures import FFMPEG_WHIP_OFFER
+
+        status, body = self.post("/rtc/v1/whip/?app=live&stream=k", FFMPEG_WHIP_OFFER)
+        self.assertEqual(status, 201, body)
+        clients = json.loads(self.request("GET", "/api/v1/clients/")[1])["clients"]
+        mine = [c for c in clients if c["name"] == "k"]
+        self.assertEqual([(c["type"], c["publish"], c["tcUrl"], c["url"]) for c in mine],
+                         [("rtc-publish", True, "webrtc://127.0.0.1/live", "/live/k")])
+        status, body = self.post("/rtc/v1/whip/?app=live&stream=k", FFMPEG_WHIP_OFFER)
+        self.assertEqual((status, body[:9]), (400, b"code 1028"), body)
+        status, body = self.request("DELETE", f"/api/v1/clients/{mine[0]['id']}")
+        self.assertEqual(json.loads(body)["code"], 0)
+        self.srv.wait_log(r"RTC session __defaultVhost__/live/k ended: kicked by the API")
+        status, body = self.post("/rtc/v1/whip/?app=live&stream=k", FFMPEG_WHIP_OFFER)
+        self.assertEqual(status, 201, body)  # the stream is free again
+
+    def test_eip_is_the_first_candidate(self):
+        from tests.codec.sdp_fixtures import FFMPEG_WHIP_OFFER
+
+        status, body = self.post("/rtc/v1/whip/?app=live&stream=e&eip=192.0.2.7:4444", FFMPEG_WHIP_OFFER)
+        self.assertEqual(status, 201, body)
+        candidates = [line for line in body.decode().splitlines() if line.startswith("a=candidate:")]
+        self.assertTrue(candidates[0].startswith("a=candidate:0 1 udp 2130706431 192.0.2.7 4444 typ host"),
+                        candidates)
+        self.assertIn(" 127.0.0.1 ", candidates[-1])
+
+
+class RtcCandidateDetection(unittest.TestCase):
+    def test_candidate_star_answers_a_host_address_and_the_udp_port(self):
+        from tests.codec.sdp_fixtures import FFMPEG_WHIP_OFFER
+
+        api_port, udp_port = h.free_port(), h.free_port()
+        srv = h.Server(
+            f"http_api {{ enabled on; listen 127.0.0.1:{api_port}; }}\n"
+            f"rtc_server {{ enabled on; listen 127.0.0.1:{udp_port}; candidate *; }}\n"
+            "vhost __defaultVhost__ { rtc { enabled on; } }\n"
+        )
+        self.addCleanup(srv.stop)
+        conn = http.client.HTTPConnection("127.0.0.1", api_port, timeout=20)
+        self.addCleanup(conn.close)
+        conn.request("POST", "/rtc/v1/whip/?app=live&stream=c", body=FFMPEG_WHIP_OFFER.encode())
+        r = conn.getresponse()
+        body = r.read().decode()
+        self.assertEqual(r.status, 201, body)
+        found = re.findall(r"a=candidate:\d+ 1 udp \d+ (\d+\.\d+\.\d+\.\d+) (\d+) typ host", body)
+        self.assertTrue(found, body)
+        self.assertTrue(all(port == str(udp_port) for _, port in found), found)

@@ -287,6 +287,27 @@ class SrsService(service.MultiService):
             self.ctx.rtc = RtcServer(self.ctx, self.bind_host)
             self.ctx.rtc.setServiceParent(self)
 
+    def _reload_rtc(self, old, new, changes: list, done: defer.Deferred) -> defer.Deferred:
+        """A new WebRTC server when its port, switch or certificate kind changed (its
+        sessions end; the old UDP port is closed first, so the same port can be bound
+        again); other rtc_server settings are read per request and need nothing."""
+        if (old.enabled, old.listens, old.ecdsa) == (new.enabled, new.listens, new.ecdsa):
+            return done
+        changes.append(f"rtc {'udp ' + ' '.join(new.listens) if new.enabled else 'off'} (sessions ended)")
+        rtc = self.namedServices.get("rtc")
+        stopped = defer.maybeDeferred(self.removeService, rtc) if rtc is not None else defer.succeed(None)
+        self.ctx.rtc = None
+
+        def restart(_):
+            try:
+                self._add_rtc()
+            except Exception as e:
+                self.ctx.rtc = None
+                self.log.error(f"reload: the WebRTC server cannot start: {e}")
+
+        stopped.addCallback(restart)
+        return defer.DeferredList([done, stopped])
+
     def _add_heartbeat(self) -> None:
         if self.config.heartbeat.enabled:
             from .heartbeat import HeartbeatService
@@ -320,12 +341,7 @@ class SrsService(service.MultiService):
                 self.removeService(hb)
             self._add_heartbeat()
             changes.append(f"heartbeat={'on' if config.heartbeat.enabled else 'off'}")
-        if old.rtc_server != config.rtc_server:
-            rtc = self.namedServices.get("rtc")
-            if rtc is not None:
-                self.removeService(rtc)
-            self._add_rtc()
-            changes.append(f"rtc={'on' if config.rtc_server.enabled else 'off'} (sessions restarted)")
+        done = self._reload_rtc(old.rtc_server, config.rtc_server, changes, done)
         self.workers.reload()
         inert = inert_settings(config)
         if inert != inert_settings(old):

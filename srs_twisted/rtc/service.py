@@ -15,6 +15,8 @@ import socket
 import struct
 
 from twisted.application import service
+from twisted.internet import defer
+from twisted.internet.error import CannotListenError
 
 from ..config.rtc import resolve_candidates
 from ..log import ContextLogger
@@ -83,7 +85,13 @@ class RtcServer(service.Service):
         reactor = self.ctx.clock
         for listen in conf.listens[:1]:  # one socket: every session shares it
             host, port = udp_listen_address(listen, self.bind_host)
-            self.ports.append(reactor.listenUDP(port, self.protocol, interface=host))
+            try:
+                self.ports.append(reactor.listenUDP(port, self.protocol, interface=host))
+            except CannotListenError as e:
+                from ..service import StartError
+
+                reason = getattr(e.socketError, "strerror", None) or str(e.socketError)
+                raise StartError(f"rtc cannot listen on udp {host or '0.0.0.0'}:{port}: {reason}") from None
             self.log.trace(f"RTC listen at udp://{host or '0.0.0.0'}:{port}, fingerprint {self.certificate.fingerprint}")
 
     def stopService(self):
@@ -91,8 +99,7 @@ class RtcServer(service.Service):
         for entry in list(self.sessions.values()):
             self.end(entry.peer, "the server stopped")
         ports, self.ports = self.ports, []
-        for port in ports:
-            port.stopListening()
+        return defer.DeferredList([defer.maybeDeferred(port.stopListening) for port in ports])
 
     # --- for the API ---
 

@@ -14,6 +14,7 @@ import http.client
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -268,3 +269,78 @@ class RtcCandidateDetection(unittest.TestCase):
         found = re.findall(r"a=candidate:\d+ 1 udp \d+ (\d+\.\d+\.\d+\.\d+) (\d+) typ host", body)
         self.assertTrue(found, body)
         self.assertTrue(all(port == str(udp_port) for _, port in found), found)
+
+
+class RtcReload(unittest.TestCase):
+    """SIGHUP with a new rtc_server.listen moves the UDP port (the old one closes, STUN
+    checks are answered on the new one); a candidate change applies to the next answer."""
+
+    def setUp(self):
+        self.api_port, self.udp_port = h.free_port(), h.free_port()
+        self.srv = h.Server(
+            f"http_api {{ enabled on; listen 127.0.0.1:{self.api_port}; }}\n"
+            f"rtc_server {{ enabled on; listen 127.0.0.1:{self.udp_port}; candidate 127.0.0.1; }}\n"
+            "vhost __defaultVhost__ { rtc { enabled on; } }\n"
+        )
+        self.addCleanup(self.srv.stop)
+
+    def offer(self, stream):
+        from tests.codec.sdp_fixtures import FFMPEG_WHIP_OFFER
+
+        conn = http.client.HTTPConnection("127.0.0.1", self.api_port, timeout=20)
+        self.addCleanup(conn.close)
+        conn.request("POST", f"/rtc/v1/whip/?app=live&stream={stream}", body=FFMPEG_WHIP_OFFER.encode())
+        r = conn.getresponse()
+        body = r.read().decode()
+        self.assertEqual(r.status, 201, body)
+        remote = re.search(r"a=ice-ufrag:(\S+)", FFMPEG_WHIP_OFFER).group(1)
+        local = re.search(r"a=ice-ufrag:(\S+)", body).group(1)
+        pwd = re.search(r"a=ice-pwd:(\S+)", body).group(1)
+        candidate = re.search(r"a=candidate:0 1 udp \d+ (\S+) (\d+) typ host", body).group(1, 2)
+        return f"{local}:{remote}", pwd, candidate
+
+    def stun_answered(self, port, username, pwd) -> bool:
+        import socket
+
+        from srs_twisted.codec import stun
+
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(3)
+            s.sendto(stun.binding_request(username, pwd, priority=1, controlling=1), ("127.0.0.1", port))
+            try:
+                data = s.recv(2048)
+            except OSError:  # timeout, or refused (nothing listens)
+                return False
+        return stun.parse(data).msg_class == stun.SUCCESS
+
+    def reload(self, old: str, new: str):
+        with open(self.srv.conf_path) as f:
+            text = f.read()
+        self.assertIn(old, text)
+        with open(self.srv.conf_path, "w") as f:
+            f.write(text.replace(old, new))
+        mark = len(self.srv.log())
+        self.srv.proc.send_signal(signal.SIGHUP)
+        self.srv.wait_log(r"reload config ok", after=mark)
+
+    def test_sighup_moves_the_udp_port_and_changes_candidates(self):
+        username, pwd, candidate = self.offer("a")
+        self.assertEqual(candidate, ("127.0.0.1", str(self.udp_port)))
+        self.assertTrue(self.stun_answered(self.udp_port, username, pwd))
+        new_port = h.free_port()
+        self.reload(f"listen 127.0.0.1:{self.udp_port};", f"listen 127.0.0.1:{new_port};")
+        username, pwd, candidate = self.offer("b")
+        self.assertEqual(candidate, ("127.0.0.1", str(new_port)))
+        self.assertTrue(self.stun_answered(new_port, username, pwd))
+        self.assertFalse(self.stun_answered(self.udp_port, username, pwd))
+        self.reload("candidate 127.0.0.1;", "candidate 127.0.0.2;")
+        username, pwd, candidate = self.offer("c")
+        self.assertEqual(candidate, ("127.0.0.2", str(new_port)))
+        self.assertTrue(self.stun_answered(new_port, username, pwd))
+        # A new certificate kind on the same port: a new server, the port closed and bound again.
+        self.reload("candidate 127.0.0.2;", "candidate 127.0.0.2; ecdsa off;")
+        self.srv.wait_log(r"RTC listen at udp://127\.0\.0\.1:%d" % new_port, after=0)
+        username, pwd, candidate = self.offer("d")
+        self.assertTrue(self.stun_answered(new_port, username, pwd))
+        self.assertEqual(self.srv.log().count(f"RTC listen at udp://127.0.0.1:{new_port}"), 2)
+        self.assertNotIn("Traceback", self.srv.console())

@@ -4,6 +4,7 @@ ICE, and the WHIP/WHEP exchange (POST the offer, apply the answer, DELETE at the
 from __future__ import annotations
 
 import asyncio
+import json
 import urllib.request
 from urllib.parse import urljoin
 
@@ -36,22 +37,33 @@ async def _http(request):
     return await loop.run_in_executor(None, lambda: urllib.request.urlopen(request, timeout=20))
 
 
-async def exchange(pc, url: str) -> str:
-    """POST our offer to ``url``, apply the answer, wait until connected; returns the Location."""
+async def exchange(pc, url: str, streamurl: str | None = None) -> str | None:
+    """POST our offer to ``url``, apply the answer, wait until connected; returns the
+    Location.  With ``streamurl``, SRS's legacy JSON API instead (no Location: None)."""
     await pc.setLocalDescription(await pc.createOffer())
-    request = urllib.request.Request(url, data=pc.localDescription.sdp.encode(), method="POST",
-                                     headers={"Content-Type": "application/sdp"})
-    response = await _http(request)
-    answer = response.read().decode()
-    location = urljoin(url, response.headers["Location"])
-    print("STATUS", response.status, response.headers["Content-Type"], flush=True)
-    print("LOCATION", location, flush=True)
+    if streamurl:
+        body = json.dumps({"api": url, "clientip": None, "sdp": pc.localDescription.sdp, "streamurl": streamurl,
+                           "tid": "t1"}).encode()
+        response = await _http(urllib.request.Request(url, data=body, method="POST"))
+        reply = json.loads(response.read())
+        print("CODE", reply["code"], "SESSION", reply.get("sessionid"), flush=True)
+        answer, location = reply["sdp"], None
+    else:
+        request = urllib.request.Request(url, data=pc.localDescription.sdp.encode(), method="POST",
+                                         headers={"Content-Type": "application/sdp"})
+        response = await _http(request)
+        answer = response.read().decode()
+        location = urljoin(url, response.headers["Location"])
+        print("STATUS", response.status, response.headers["Content-Type"], flush=True)
+        print("LOCATION", location, flush=True)
     await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
     await asyncio.wait_for(pc.connected.wait(), 30)
     print("CONNECTED", flush=True)
     return location
 
 
-async def delete(location: str) -> None:
+async def delete(location: str | None) -> None:
+    if location is None:
+        return
     result = await _http(urllib.request.Request(location, method="DELETE"))
     print("DELETE", result.status, flush=True)

@@ -109,14 +109,27 @@ class WhipPublish(unittest.TestCase):
 
     def whep_play(self, stream: str, publisher, kind: str = "whep", seconds: int = 6) -> str:
         need_aiortc()
-        url = f"http://127.0.0.1:{self.api_port}/rtc/v1/{kind}/?app=live&stream={stream}"
-        player = self.start([sys.executable, os.path.join(HERE, "whep_aiortc.py"), url, str(seconds)])
+        args = [f"http://127.0.0.1:{self.api_port}/rtc/v1/{kind}/?app=live&stream={stream}", str(seconds)]
+        if kind == "play":  # SRS's legacy JSON API
+            args = [f"http://127.0.0.1:{self.api_port}/rtc/v1/play/", str(seconds),
+                    f"webrtc://127.0.0.1/live/{stream}"]
+        player = self.start([sys.executable, os.path.join(HERE, "whep_aiortc.py"), *args])
         output = player.communicate(timeout=120)[0].decode(errors="replace")
         self.assertIsNone(publisher.poll(), "the publisher ended early")
         self.assertEqual(player.returncode, 0, output)
-        self.assertIn("STATUS 201 application/sdp", output)
-        self.assertIn("DELETE 200", output)
+        if kind == "play":
+            self.assertRegex(output, r"CODE 0 SESSION [0-9a-z]{8}:\S+")
+        else:
+            self.assertIn("STATUS 201 application/sdp", output)
+            self.assertIn("DELETE 200", output)
         return output
+
+    def assert_decoded(self, output: str, size=("352", "288")) -> None:
+        match = re.search(r"VIDEO (\d+) (\d+)x(\d+)", output)
+        self.assertIsNotNone(match, output)
+        self.assertGreaterEqual(int(match.group(1)), 50, output)  # 6 s at 25 fps, from a keyframe
+        self.assertEqual(match.group(2, 3), size)
+        self.assertGreaterEqual(int(re.search(r"AUDIO (\d+)", output).group(1)), 50, output)
 
     def ffmpeg_publish(self, stream: str, fmt: str, target: str) -> subprocess.Popen:
         return self.start([self.ff, "-v", "warning", "-re", "-f", "lavfi", "-i", "testsrc=size=352x288:rate=25",
@@ -127,22 +140,18 @@ class WhipPublish(unittest.TestCase):
     def test_aiortc_whep_plays_an_rtmp_publisher(self):
         publisher = self.ffmpeg_publish("rp", "flv", self.srv.url("rp"))
         self.srv.wait_log(r"publish __defaultVhost__/live/rp\b", timeout=60)
-        output = self.whep_play("rp", publisher)
-        match = re.search(r"VIDEO (\d+) (\d+)x(\d+)", output)
-        self.assertIsNotNone(match, output)
-        self.assertGreaterEqual(int(match.group(1)), 50, output)  # 6 s at 25 fps, from a keyframe
-        self.assertEqual(match.group(2, 3), ("352", "288"))
-        self.assertGreaterEqual(int(re.search(r"AUDIO (\d+)", output).group(1)), 50, output)
+        self.assert_decoded(self.whep_play("rp", publisher))
         self.srv.wait_log(r"RTC session __defaultVhost__/live/rp ended: DELETE by the client")
 
     def test_aiortc_whip_play_route_plays_a_whip_publisher(self):
         publisher = self.ffmpeg_publish("ww", "whip", self.whip_url("ww"))
         self.srv.wait_log(r"RTC publish __defaultVhost__/live/ww ", timeout=60)
-        output = self.whep_play("ww", publisher, kind="whip-play")
-        match = re.search(r"VIDEO (\d+) (\d+)x(\d+)", output)
-        self.assertGreaterEqual(int(match.group(1)), 50, output)
-        self.assertEqual(match.group(2, 3), ("352", "288"))
-        self.assertGreaterEqual(int(re.search(r"AUDIO (\d+)", output).group(1)), 50, output)
+        self.assert_decoded(self.whep_play("ww", publisher, kind="whip-play"))
+
+    def test_aiortc_legacy_play_api(self):
+        publisher = self.ffmpeg_publish("lp", "flv", self.srv.url("lp"))
+        self.srv.wait_log(r"publish __defaultVhost__/live/lp\b", timeout=60)
+        self.assert_decoded(self.whep_play("lp", publisher, kind="play"))
 
     def test_bad_offers_get_srs_codes(self):
         conn = http.client.HTTPConnection("127.0.0.1", self.api_port, timeout=10)

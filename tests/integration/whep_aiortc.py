@@ -1,6 +1,9 @@
 """A WHEP player on aiortc (a test client, run as a subprocess by test_rtc_whip).
 
-Usage: python whep_aiortc.py URL SECONDS
+Usage: python whep_aiortc.py URL SECONDS [STREAMURL]
+
+With STREAMURL (``webrtc://host/app/stream``), SRS's legacy JSON API at URL
+(``/rtc/v1/play/``) instead of WHEP.
 
 Plays (recvonly H.264 video and Opus audio) for SECONDS, decoding every frame
 aiortc gives, then DELETEs the session.  aioice is pinned to 127.0.0.1.
@@ -21,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rtc_client import delete, exchange, peer_connection  # noqa: E402
 
 
-async def main(url, seconds):
+async def main(url, seconds, streamurl=None):
     pc = peer_connection()
     counts = {"video": 0, "audio": 0}
     size = [0, 0]
@@ -45,7 +48,7 @@ async def main(url, seconds):
     video = pc.addTransceiver("video", direction="recvonly")
     video.setCodecPreferences([c for c in RTCRtpReceiver.getCapabilities("video").codecs
                                if c.mimeType == "video/H264"])
-    location = await exchange(pc, url)
+    location = await exchange(pc, url, streamurl)
     await asyncio.sleep(seconds)
     print("VIDEO %d %dx%d" % (counts["video"], size[0], size[1]), flush=True)
     print("AUDIO %d" % counts["audio"], flush=True)
@@ -57,4 +60,4 @@ async def main(url, seconds):
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], float(sys.argv[2])))
+    asyncio.run(main(sys.argv[1], float(sys.argv[2]), *sys.argv[3:4]))

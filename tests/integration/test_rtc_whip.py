@@ -53,6 +53,7 @@ class WhipPublish(unittest.TestCase):
             f"http_api {{ enabled on; listen 127.0.0.1:{self.api_port}; }}\n"
             f"rtc_server {{ enabled on; listen 127.0.0.1:{self.udp_port}; candidate 127.0.0.1; }}\n"
             "vhost __defaultVhost__ { rtc { enabled on; } }\n"
+            "vhost active { rtc { enabled on; dtls_role active; } }\n"
         )
         self.addCleanup(self.srv.stop)
         self.procs = []
@@ -70,16 +71,17 @@ class WhipPublish(unittest.TestCase):
         self.procs.append(proc)
         return proc
 
-    def played_streams(self, stream: str, proc) -> dict:
+    def played_streams(self, stream: str, proc, vhost: str = "__defaultVhost__") -> dict:
         """Play the stream over RTMP with FFmpeg 9 (copy into Matroska) and probe the file."""
-        self.srv.wait_log(rf"RTC publish __defaultVhost__/live/{stream} ", timeout=60)
+        self.srv.wait_log(rf"RTC publish {vhost}/live/{stream} ", timeout=60)
         out = os.path.join(self.srv.dir, f"{stream}.mkv")
         deadline = time.monotonic() + 90
         last = ""
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 self.fail(f"the publisher ended early: {proc.stdout.read()[-2000:]!r}")
-            run = subprocess.run([self.ff, "-v", "error", "-rw_timeout", "20000000", "-i", self.srv.url(stream),
+            url = self.srv.url(stream) + ("" if vhost == "__defaultVhost__" else f"?vhost={vhost}")
+            run = subprocess.run([self.ff, "-v", "error", "-rw_timeout", "20000000", "-i", url,
                                   "-t", "3", "-c", "copy", "-y", out], capture_output=True, timeout=60)
             if run.returncode == 0:
                 info = h.probe(out)
@@ -100,6 +102,17 @@ class WhipPublish(unittest.TestCase):
                                  r"&app=live&stream=aio&session=[0-9a-z]{8}:\S+")
         self.assertIn("DELETE 200", output)
         self.srv.wait_log(r"RTC session __defaultVhost__/live/aio ended: DELETE by the client")
+
+    def test_aiortc_publishes_with_the_server_as_dtls_client(self):
+        # dtls_role active: aiortc offers actpass, the server answers active and starts DTLS.
+        need_aiortc()
+        proc = self.start([sys.executable, os.path.join(HERE, "whip_aiortc.py"),
+                           self.whip_url("act") + "&vhost=active", "10", "320", "240"])
+        streams = self.played_streams("act", proc, vhost="active")
+        self.assertEqual((streams["video"]["width"], streams["video"]["height"]), (320, 240))
+        self.assertRegex(self.srv.log(), r"RTC publish active/live/act session \S+ dtls client")
+        output = proc.communicate(timeout=60)[0].decode(errors="replace")
+        self.assertEqual(proc.returncode, 0, output)
 
     def test_ffmpeg_whip_with_the_server_as_dtls_client(self):
         proc = self.ffmpeg_publish("ff", "whip", self.whip_url("ff"))

@@ -258,7 +258,7 @@ class RtcApi:
         if server is not None:
             server.forget(peer)
         self.log.trace(f"RTC session {client.request.vhost}/{client.request.app}/{client.request.stream} "
-                       f"ended: {reason}")
+                       f"ended: {reason}; {peer.summary()}")
         if peer.published:
             peer.published = False
             client.publish = False

@@ -56,6 +56,13 @@ class RtcPlayPeer(Peer):
         for report in self.player.rtcp_tick(when):
             self._send([self.connection.srtp.protect_rtcp(report)])
 
+    def summary(self) -> str:
+        if self.player is None:
+            return "never connected"
+        st = self.player.stats
+        return (f"packets={st.packets} nacks={st.nacks} nack_seqs={st.nack_seqs} retransmits={st.retransmits} "
+                f"nack_misses={st.nack_misses} plis={st.plis} firs={st.firs}")
+
     def on_closed(self, reason: str) -> None:
         if self.player is not None:
             self.player.close()

@@ -151,6 +151,10 @@ class RtcPublishPeer(Peer):
     def stopProducing(self) -> None:
         self.closed("stopped by the stream")
 
+    def summary(self) -> str:
+        return (f"frames={self.ingest.frames} dropped_frames={self.ingest.h264.dropped} "
+                f"lost_audio={self.ingest.opus.lost} plis={self.plis}")
+
     def request_keyframe(self) -> None:
         """A player joined or lost a picture: PLI now (still at most one per PLI_INTERVAL)."""
         self._pli_wanted = True

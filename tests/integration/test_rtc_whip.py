@@ -366,3 +366,88 @@ class RtcReload(unittest.TestCase):
         self.assertTrue(self.stun_answered(new_port, username, pwd))
         self.assertEqual(self.srv.log().count(f"RTC listen at udp://127.0.0.1:{new_port}"), 2)
         self.assertNotIn("Traceback", self.srv.console())
+
+
+class LossyRelay:
+    """A UDP relay on 127.0.0.1 between a WebRTC client and the server that drops a
+    seeded ``loss`` share of the server's RTP to the client (STUN, DTLS and RTCP pass)."""
+
+    def __init__(self, server_port: int, loss: float, seed: int = 7, seconds: float = 120.0) -> None:
+        import random
+        import socket
+        import threading
+
+        self.server = ("127.0.0.1", server_port)
+        self.front = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.front.bind(("127.0.0.1", 0))
+        self.port = self.front.getsockname()[1]
+        self.back = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.back.bind(("127.0.0.1", 0))
+        self.rng, self.loss = random.Random(seed), loss
+        self.client = None
+        self.forwarded = self.dropped = 0
+        self.stopping = threading.Event()
+        self.deadline = time.monotonic() + seconds
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
+        import select
+
+        while not self.stopping.is_set() and time.monotonic() < self.deadline:
+            ready, _, _ = select.select([self.front, self.back], [], [], 0.2)
+            for sock in ready:
+                data, addr = sock.recvfrom(65536)
+                if sock is self.front:
+                    self.client = addr
+                    self.back.sendto(data, self.server)
+                elif self.client is not None:
+                    rtp = len(data) > 1 and 128 <= data[0] <= 191 and not 192 <= data[1] <= 223
+                    if rtp and self.rng.random() < self.loss:
+                        self.dropped += 1
+                        continue
+                    self.forwarded += 1
+                    self.front.sendto(data, self.client)
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.thread.join(5)
+        self.front.close()
+        self.back.close()
+
+
+class RtcLoss(unittest.TestCase):
+    """5% of the server's RTP to a WHEP player is lost on the way: aiortc NACKs, the
+    server answers from its packet cache (counted in the session's end line), and
+    the player still decodes."""
+
+    def setUp(self):
+        self.ff = ffmpeg9()
+        self.api_port, udp_port = h.free_port(), h.free_port()
+        self.relay = LossyRelay(udp_port, 0.05)
+        self.addCleanup(self.relay.close)
+        self.srv = h.Server(
+            f"http_api {{ enabled on; listen 127.0.0.1:{self.api_port}; }}\n"
+            f"rtc_server {{ enabled on; listen 127.0.0.1:{udp_port}; candidate 127.0.0.1:{self.relay.port}; }}\n"
+            "vhost __defaultVhost__ { rtc { enabled on; nack on; } }\n"
+        )
+        self.addCleanup(self.srv.stop)
+        self.procs = []
+        self.addCleanup(self._stop_procs)
+
+    def test_nack_recovers_losses_to_a_whep_player(self):
+        publisher = self.ffmpeg_publish("loss", "flv", self.srv.url("loss"))
+        self.srv.wait_log(r"publish __defaultVhost__/live/loss\b", timeout=60)
+        self.assert_decoded(self.whep_play("loss", publisher, seconds=8))
+        line = self.srv.wait_log(r"RTC session __defaultVhost__/live/loss ended: DELETE by the client; "
+                                 r"packets=(\d+) nacks=(\d+) nack_seqs=(\d+) retransmits=(\d+)")
+        packets, nacks, seqs, retransmits = map(int, line.groups())
+        self.assertGreater(self.relay.dropped, 0)
+        self.assertGreater(nacks, 0, line.group(0))
+        self.assertGreater(retransmits, 0, line.group(0))
+        self.assertLessEqual(retransmits, seqs)
+
+    # The clients' helpers, shared with WhipPublish (not its tests).
+    start, _stop_procs, whep_play = WhipPublish.start, WhipPublish._stop_procs, WhipPublish.whep_play
+    ffmpeg_publish, assert_decoded = WhipPublish.ffmpeg_publish, WhipPublish.assert_decoded
+

@@ -25,12 +25,13 @@ from urllib.parse import parse_qs, urlsplit
 
 from twisted.internet import defer
 
-from ..codec.sdp import SdpError
+from ..codec.sdp import SDP_EXCHANGE, SdpError
 from ..context import ClientInfo
 from ..errors import Denied, InvalidStreamName, StreamBusy
 from ..log import ContextLogger
 from ..url import StreamRequest, validate_names
 from .answer import build_answer
+from .cert import FingerprintError
 from .connection import RtcConnection
 from .play import RtcPlayPeer
 from .publisher import RtcPublishPeer
@@ -193,6 +194,12 @@ class RtcApi:
             raise RtcApiError(e.code, f"SDP offer refused: {e}") from None
         except ValueError as e:
             raise RtcApiError(ERROR_RTC_INVALID_PARAMS, str(e)) from None
+        encrypt = self.ctx.config.rtc_server.encrypt and query.get("encrypt") != "false"
+        try:
+            connection = RtcConnection(server.dtls_context(rtc.dtls_version), answer.setup == "active",
+                                       answer.remote_fingerprints, encrypt)
+        except FingerprintError as e:
+            raise RtcApiError(SDP_EXCHANGE, f"SDP offer refused: {e}") from None
         if server.find(answer.username) is not None:
             raise RtcApiError(ERROR_RTC_INVALID_PARAMS, f"session {answer.username} exists")
 
@@ -204,9 +211,6 @@ class RtcApi:
                             publish=publish)
         self.ctx.add_client(client)
         source = client.source = self.ctx.registry.fetch_or_create(req.vhost, req.app, req.stream)
-        encrypt = self.ctx.config.rtc_server.encrypt and query.get("encrypt") != "false"
-        connection = RtcConnection(server.dtls_context(rtc.dtls_version), answer.setup == "active",
-                                   answer.remote_fingerprints, encrypt)
         now = self.ctx.clock.seconds()
 
         def on_close(peer, reason):

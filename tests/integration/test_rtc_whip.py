@@ -182,6 +182,26 @@ class WhipPublish(unittest.TestCase):
         conn.request("DELETE", "/rtc/v1/whip/?app=live&stream=x&session=a:b&token=t")
         r = conn.getresponse()
         self.assertEqual((r.status, r.read()[:9]), (400, b"code 5022"))
+        # Truncated and corrupted offers (bounded, seeded): an answer or SRS's error, never a failure.
+        import random
+
+        from tests.codec.sdp_fixtures import FFMPEG_WHIP_OFFER
+
+        rng = random.Random(3)
+        statuses = set()
+        for i in range(150):
+            body = bytearray(FFMPEG_WHIP_OFFER.encode()[:rng.randrange(len(FFMPEG_WHIP_OFFER) + 1)])
+            for _ in range(i % 4):
+                if body:
+                    body[rng.randrange(len(body))] = rng.randrange(256)
+            conn.request("POST", f"/rtc/v1/whip/?app=live&stream=f{i}", body=bytes(body))
+            r = conn.getresponse()
+            reply = r.read()
+            self.assertIn(r.status, (201, 400), reply)
+            self.assertTrue(r.status == 201 or reply.startswith(b"code 50"), reply)
+            statuses.add(r.status)
+        self.assertIn(400, statuses)
+        self.assertEqual(self.srv.unexpected_errors(), "")
 
 
 class RtcPolicy(unittest.TestCase):
@@ -409,6 +429,22 @@ class LossyRelay:
                     self.forwarded += 1
                     self.front.sendto(data, self.client)
 
+    def inject(self, count: int, seed: int = 1) -> int:
+        """Send ``count`` hostile datagrams to the server from the session's own
+        (relayed) address: random and truncated STUN, DTLS, RTP and RTCP."""
+        import random
+
+        rng = random.Random(seed)
+        firsts = (0, 1, 22, 23, 20, 0x80, 0x90, 0xBF)
+        for i in range(count):
+            size = rng.choice((1, 2, 4, 12, 13, 20, 28, 100, 1200))
+            data = bytearray(rng.randrange(256) for _ in range(size))
+            data[0] = firsts[i % len(firsts)]
+            if i % 3 == 0 and size > 1:
+                data[1] = rng.choice((200, 201, 205, 206))  # RTCP types
+            self.back.sendto(bytes(data), self.server)
+        return count
+
     def close(self) -> None:
         self.stopping.set()
         self.thread.join(5)
@@ -446,6 +482,21 @@ class RtcLoss(unittest.TestCase):
         self.assertGreater(nacks, 0, line.group(0))
         self.assertGreater(retransmits, 0, line.group(0))
         self.assertLessEqual(retransmits, seqs)
+
+    def test_hostile_datagrams_from_the_session_address_change_nothing(self):
+        need_aiortc()
+        publisher = self.ffmpeg_publish("bad", "flv", self.srv.url("bad"))
+        self.srv.wait_log(r"publish __defaultVhost__/live/bad\b", timeout=60)
+        url = f"http://127.0.0.1:{self.api_port}/rtc/v1/whep/?app=live&stream=bad"
+        player = self.start([sys.executable, os.path.join(HERE, "whep_aiortc.py"), url, "8"])
+        self.srv.wait_log(r"RTC play __defaultVhost__/live/bad ", timeout=60)
+        h.wait_for(lambda: self.relay.forwarded > 50, 30)  # media flows: the relay's address is bound
+        self.relay.inject(3000)
+        output = player.communicate(timeout=120)[0].decode(errors="replace")
+        self.assertEqual(player.returncode, 0, output)
+        self.assert_decoded(output)
+        self.assertIsNone(publisher.poll())
+        self.assertEqual(self.srv.unexpected_errors(), "")
 
     # The clients' helpers, shared with WhipPublish (not its tests).
     start, _stop_procs, whep_play = WhipPublish.start, WhipPublish._stop_procs, WhipPublish.whep_play

@@ -239,7 +239,8 @@ class RtcApi:
             except ValueError as e:
                 self._ended(peer, client, source, str(e))
                 raise RtcApiError(ERROR_RTC_INVALID_PARAMS, str(e)) from None
-            self.log.trace(f"RTC {'publish' if publish else 'play'} {req.vhost}/{app}/{stream} session {answer.username} "
+            what = "publish" if publish else "play"
+            self.log.trace(f"RTC {what} {req.vhost}/{app}/{stream} session {answer.username} "
                            f"dtls {'client' if connection.client else 'server'}, from {peer_ip}")
             return answer
 

@@ -92,7 +92,8 @@ class RtcServer(service.Service):
 
                 reason = getattr(e.socketError, "strerror", None) or str(e.socketError)
                 raise StartError(f"rtc cannot listen on udp {host or '0.0.0.0'}:{port}: {reason}") from None
-            self.log.trace(f"RTC listen at udp://{host or '0.0.0.0'}:{port}, fingerprint {self.certificate.fingerprint}")
+            where = f"udp://{host or '0.0.0.0'}:{port}"
+            self.log.trace(f"RTC listen at {where}, fingerprint {self.certificate.fingerprint}")
 
     def stopService(self):
         super().stopService()

@@ -95,6 +95,19 @@ class WhipPublish(unittest.TestCase):
                            "320", "240"])
         streams = self.played_streams("aio", proc)
         self.assertEqual((streams["video"]["width"], streams["video"]["height"]), (320, 240))
+        conn = http.client.HTTPConnection("127.0.0.1", self.api_port, timeout=20)
+        self.addCleanup(conn.close)
+        conn.request("GET", "/api/v1/streams/")
+        (listed,) = [x for x in json.loads(conn.getresponse().read())["streams"] if x["name"] == "aio"]
+        self.assertTrue(listed["publish"]["active"], listed)
+        self.assertEqual((listed["video"]["codec"], listed["video"]["width"], listed["video"]["height"]),
+                         ("H264", 320, 240))
+        self.assertEqual(listed["audio"]["codec"], "Opus")
+        conn.request("GET", "/api/v1/clients/")
+        clients = json.loads(conn.getresponse().read())["clients"]
+        (publisher,) = [c for c in clients if c["id"] == listed["publish"]["cid"]]
+        self.assertEqual(publisher["type"], "rtc-publish")
+        self.assertGreater(publisher["recv_bytes"], 10000)
         output = proc.communicate(timeout=60)[0].decode(errors="replace")
         self.assertEqual(proc.returncode, 0, output)
         self.assertIn("STATUS 201 application/sdp", output)

@@ -172,6 +172,15 @@ class ProtocolTests(unittest.TestCase):
         self.clock.advance(TICK)
         self.assertEqual(len(self.from_server()), 1)
 
+    def test_encrypt_off_sends_plain_rtcp_and_still_takes_srtp(self):
+        self.peer.connection.encrypt = False  # rtc_server.encrypt off (or ?encrypt=false)
+        srtp = self.handshake()
+        for data in video_packets([SLICE], 1, 0):
+            self.proto.datagramReceived(srtp.protect_rtp(data), PEER)
+        (pli_datagram,) = self.from_server()
+        self.assertEqual([type(p) for p in parse_compound(pli_datagram)], [Pli])  # plain, not SRTCP
+        self.assertIsNone(srtp.unprotect_rtcp(pli_datagram))
+
     def test_forged_rtp_and_unknown_addresses_are_dropped(self):
         srtp = self.handshake()
         data = video_packets([SPS, PPS, IDR], 1, 0)

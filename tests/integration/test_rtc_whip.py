@@ -229,6 +229,7 @@ class RtcPolicy(unittest.TestCase):
             "vhost __defaultVhost__ { rtc { enabled on; } }\n"
             "vhost locked { rtc { enabled on; } security { enabled on; deny publish all; deny play all; } }\n"
             "vhost plain { }\n"
+            "vhost short { rtc { enabled on; stun_timeout 1; } }\n"
         )
         self.addCleanup(self.srv.stop)
 
@@ -292,6 +293,17 @@ class RtcPolicy(unittest.TestCase):
         self.srv.wait_log(r"RTC session __defaultVhost__/live/k ended: kicked by the API")
         status, body = self.post("/rtc/v1/whip/?app=live&stream=k", FFMPEG_WHIP_OFFER)
         self.assertEqual(status, 201, body)  # the stream is free again
+
+    def test_stun_timeout_ends_a_silent_session_and_frees_the_stream(self):
+        from tests.codec.sdp_fixtures import FFMPEG_WHIP_OFFER
+
+        status, body = self.post("/rtc/v1/whip/?app=live&stream=t&vhost=short", FFMPEG_WHIP_OFFER)
+        self.assertEqual(status, 201, body)
+        status, body = self.post("/rtc/v1/whip/?app=live&stream=t&vhost=short", FFMPEG_WHIP_OFFER)
+        self.assertEqual((status, body[:9]), (400, b"code 1028"), body)
+        self.srv.wait_log(r"RTC session short/live/t ended: stun_timeout: no valid traffic", timeout=30)
+        status, body = self.post("/rtc/v1/whip/?app=live&stream=t&vhost=short", FFMPEG_WHIP_OFFER)
+        self.assertEqual(status, 201, body)
 
     def test_eip_is_the_first_candidate(self):
         from tests.codec.sdp_fixtures import FFMPEG_WHIP_OFFER

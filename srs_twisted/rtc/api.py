@@ -217,7 +217,7 @@ class RtcApi:
             self._ended(peer, client, source, reason)
 
         if publish:
-            peer = RtcPublishPeer(answer, connection, source, server.protocol.send, on_close, now)
+            peer = RtcPublishPeer(answer, connection, source, server.protocol.send, on_close, now, nack=rtc.nack)
         else:
             peer = RtcPlayPeer(answer, connection, source, server.protocol.send, on_close, nack=rtc.nack)
         peer.published = peer.playing = False

@@ -4,6 +4,9 @@
 out, the same FLV-style bodies an RTMP publisher's packets carry, so every
 output (RTMP, HTTP-FLV, HLS, DVR...) serves the stream unchanged:
 
+* Video RTP first goes through a :class:`~.reorder.ReorderBuffer` (held at most
+  0.3 s behind a hole); its holes are NACKed (``nack on`` and the track's ``nack``
+  feedback) and the retransmissions fill them.
 * H.264 (90 kHz): frames from :class:`~..codec.rtp_h264.H264Depayloader`; an
   AVC sequence header (``AVCDecoderConfigurationRecord`` of the SPS/PPS seen)
   before the first keyframe and whenever the parameter sets change, then
@@ -26,10 +29,11 @@ from __future__ import annotations
 from ..codec import rtp_h264, rtp_opus
 from ..codec.errors import CodecError
 from ..codec.opus import make_opus_head
-from ..codec.rtcp_packets import Pli
+from ..codec.rtcp_packets import Nack, Pli
 from ..codec.rtp import ts_diff
 from ..live.packet import AUDIO, VIDEO, MediaPacket
 from .connection import Peer, RtcConnection
+from .reorder import ReorderBuffer
 
 __all__ = ["RtcIngest", "RtcPublishPeer", "PLI_INTERVAL"]
 
@@ -62,6 +66,7 @@ class RtcIngest:
         self.start = start
         self.h264 = rtp_h264.H264Depayloader()
         self.opus = rtp_opus.OpusDepayloader()
+        self.reorder = ReorderBuffer()
         self.video_ssrc = None
         self.malformed = 0
         self.frames = 0
@@ -76,10 +81,20 @@ class RtcIngest:
     def push(self, packet, now: float) -> list:
         if packet.payload_type == self.video_pt and self.video_pt is not None:
             self.video_ssrc = packet.ssrc
-            return self._video(packet, now)
+            out = []
+            for ready in self.reorder.push(packet, now):
+                out += self._video(ready, now)
+            return out
         if packet.payload_type == self.audio_pt and self.audio_pt is not None:
             return self._audio(packet, now)
         return []
+
+    def flush(self, now: float) -> list:
+        """Video packets held past a hole for too long, depayloaded now (call on a timer)."""
+        out = []
+        for ready in self.reorder.release(now):
+            out += self._video(ready, now)
+        return out
 
     def _clock(self, kind: int, rate: int, now: float) -> _Clock:
         clock = self._clocks.get(kind)
@@ -132,8 +147,11 @@ class RtcIngest:
 class RtcPublishPeer(Peer):
     """One publishing session: transport, ingest and the stream (see the module docstring)."""
 
-    def __init__(self, answer, connection: RtcConnection, source, transmit, on_close, now: float) -> None:
+    def __init__(self, answer, connection: RtcConnection, source, transmit, on_close, now: float,
+                 nack: bool = True) -> None:
         super().__init__(answer, connection, source, transmit, on_close)
+        self.nack = nack and bool(answer.track("video") and answer.track("video").nack)
+        self.nacks_sent = 0
         video, audio = answer.track("video"), answer.track("audio")
         self.ingest = RtcIngest(video.pt if video else None, audio.pt if audio else None, now)
         self._last_pli = None
@@ -152,8 +170,10 @@ class RtcPublishPeer(Peer):
         self.closed("stopped by the stream")
 
     def summary(self) -> str:
-        return (f"frames={self.ingest.frames} dropped_frames={self.ingest.h264.dropped} "
-                f"lost_audio={self.ingest.opus.lost} plis={self.plis}")
+        ingest = self.ingest
+        return (f"frames={ingest.frames} dropped_frames={ingest.h264.dropped} lost_audio={ingest.opus.lost} "
+                f"plis={self.plis} nacks={self.nacks_sent} recovered={ingest.reorder.recovered} "
+                f"given_up={ingest.reorder.given_up}")
 
     def request_keyframe(self) -> None:
         """A player joined or lost a picture: PLI now (still at most one per PLI_INTERVAL)."""
@@ -168,6 +188,7 @@ class RtcPublishPeer(Peer):
             return
         for media in self.ingest.push(packet, now):
             self.source.write(media)
+        self._maybe_nack(now)
         self._maybe_pli(now)
         self._flush(now)
 
@@ -176,12 +197,23 @@ class RtcPublishPeer(Peer):
         self.connection.receive_rtcp(data)  # SR/SDES/REMB/TWCC from a publisher: parsed and unused
 
     def on_tick(self, now: float) -> None:
+        for media in self.ingest.flush(now):
+            self.source.write(media)
+        self._maybe_nack(now)
         self._maybe_pli(now)
 
     def on_connected(self, now: float) -> None:
         self._maybe_pli(now)
 
     # --- inside ---
+
+    def _maybe_nack(self, now: float) -> None:
+        if not self.nack or self.connection.srtp is None or self.ingest.video_ssrc is None:
+            return
+        lost = self.ingest.reorder.nacks(now)
+        if lost:
+            self.nacks_sent += 1
+            self.connection.send_rtcp([Nack(OUR_SSRC, self.ingest.video_ssrc, lost)])
 
     def _maybe_pli(self, now: float) -> None:
         if self.connection.srtp is None or self.ingest.video_ssrc is None:

@@ -415,9 +415,10 @@ class RtcReload(unittest.TestCase):
 
 class LossyRelay:
     """A UDP relay on 127.0.0.1 between a WebRTC client and the server that drops a
-    seeded ``loss`` share of the server's RTP to the client (STUN, DTLS and RTCP pass)."""
+    seeded ``loss`` share of the server's RTP to the client (``up``: of the client's
+    RTP to the server); STUN, DTLS and RTCP pass."""
 
-    def __init__(self, server_port: int, loss: float, seed: int = 7, seconds: float = 120.0) -> None:
+    def __init__(self, server_port: int, loss: float, seed: int = 7, seconds: float = 120.0, up: bool = False) -> None:
         import random
         import socket
         import threading
@@ -428,7 +429,7 @@ class LossyRelay:
         self.port = self.front.getsockname()[1]
         self.back = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.back.bind(("127.0.0.1", 0))
-        self.rng, self.loss = random.Random(seed), loss
+        self.rng, self.loss, self.up = random.Random(seed), loss, up
         self.client = None
         self.forwarded = self.dropped = 0
         self.stopping = threading.Event()
@@ -445,13 +446,16 @@ class LossyRelay:
                 data, addr = sock.recvfrom(65536)
                 if sock is self.front:
                     self.client = addr
+                if sock is self.back and self.client is None:
+                    continue
+                rtp = len(data) > 1 and 128 <= data[0] <= 191 and not 192 <= data[1] <= 223
+                if rtp and (sock is self.front) == self.up and self.rng.random() < self.loss:
+                    self.dropped += 1
+                    continue
+                self.forwarded += 1
+                if sock is self.front:
                     self.back.sendto(data, self.server)
-                elif self.client is not None:
-                    rtp = len(data) > 1 and 128 <= data[0] <= 191 and not 192 <= data[1] <= 223
-                    if rtp and self.rng.random() < self.loss:
-                        self.dropped += 1
-                        continue
-                    self.forwarded += 1
+                else:
                     self.front.sendto(data, self.client)
 
     def inject(self, count: int, seed: int = 1) -> int:
@@ -500,12 +504,10 @@ class RtcLoss(unittest.TestCase):
         publisher = self.ffmpeg_publish("loss", "flv", self.srv.url("loss"))
         self.srv.wait_log(r"publish __defaultVhost__/live/loss\b", timeout=60)
         self.assert_decoded(self.whep_play("loss", publisher, seconds=8))
-        line = self.srv.wait_log(r"RTC session __defaultVhost__/live/loss ended: DELETE by the client; "
-                                 r"packets=(\d+) nacks=(\d+) nack_seqs=(\d+) retransmits=(\d+)")
-        packets, nacks, seqs, retransmits = map(int, line.groups())
-        self.assertGreater(self.relay.dropped, 0)
-        self.assertGreater(nacks, 0, line.group(0))
-        self.assertGreater(retransmits, 0, line.group(0))
+        line, (packets, nacks, seqs, retransmits) = self.end_counters(
+            "loss", r"packets=(\d+) nacks=(\d+) nack_seqs=(\d+) retransmits=(\d+)")
+        self.assertGreater(nacks, 0, line)
+        self.assertGreater(retransmits, 0, line)
         self.assertLessEqual(retransmits, seqs)
 
     def test_hostile_datagrams_from_the_session_address_change_nothing(self):
@@ -523,7 +525,31 @@ class RtcLoss(unittest.TestCase):
         self.assertIsNone(publisher.poll())
         self.assertEqual(self.srv.unexpected_errors(), "")
 
+    def test_nack_recovers_a_whip_publishers_losses(self):
+        # The relay now loses 5% of aiortc's RTP to the server: the server NACKs, aiortc resends.
+        need_aiortc()
+        self.relay.up = True
+        proc = self.start([sys.executable, os.path.join(HERE, "whip_aiortc.py"), self.whip_url("up"), "10",
+                           "320", "240"])
+        streams = self.played_streams("up", proc)
+        self.assertEqual((streams["video"]["width"], streams["video"]["height"]), (320, 240))
+        output = proc.communicate(timeout=60)[0].decode(errors="replace")
+        self.assertEqual(proc.returncode, 0, output)
+        line, (frames, nacks, recovered, given_up) = self.end_counters(
+            "up", r"frames=(\d+) .* nacks=(\d+) recovered=(\d+) given_up=(\d+)")
+        self.assertGreater(nacks, 0, line)
+        self.assertGreater(recovered, 0, line)
+        self.assertGreater(frames, 100, line)
+
+    def end_counters(self, stream: str, counters: str):
+        """The session's end line (after the client's DELETE) and its counters; the relay dropped some."""
+        match = self.srv.wait_log(rf"RTC session __defaultVhost__/live/{stream} ended: DELETE by the client; "
+                                  + counters)
+        self.assertGreater(self.relay.dropped, 0)
+        return match.group(0), [int(x) for x in match.groups()]
+
     # The clients' helpers, shared with WhipPublish (not its tests).
     start, _stop_procs, whep_play = WhipPublish.start, WhipPublish._stop_procs, WhipPublish.whep_play
     ffmpeg_publish, assert_decoded = WhipPublish.ffmpeg_publish, WhipPublish.assert_decoded
+    whip_url, played_streams = WhipPublish.whip_url, WhipPublish.played_streams
 

@@ -10,7 +10,7 @@ from twisted.internet import task
 from twisted.trial import unittest
 
 from srs_twisted.codec import avc, rtp, stun
-from srs_twisted.codec.rtcp import Pli, parse_compound
+from srs_twisted.codec.rtcp import Nack, Pli, parse_compound
 from srs_twisted.codec.rtp import RtpPacket
 from srs_twisted.codec.rtp_h264 import H264Payloader
 from srs_twisted.live.packet import AUDIO, VIDEO
@@ -19,6 +19,7 @@ from srs_twisted.rtc.connection import Connected, Failed, RtcConnection
 from srs_twisted.rtc.dtls import DtlsContext, HandshakeComplete
 from srs_twisted.rtc.protocol import TICK, RtcUdpProtocol
 from srs_twisted.rtc.publisher import PLI_INTERVAL, RtcIngest, RtcPublishPeer
+from srs_twisted.rtc.reorder import ReorderBuffer
 from srs_twisted.rtc.srtp import SrtpSession
 
 from tests.codec.test_avc import AVCC_320x240
@@ -163,7 +164,7 @@ class ProtocolTests(unittest.TestCase):
         self.assertEqual(self.from_server(), [])
         self.clock.advance(PLI_INTERVAL)
         self.assertEqual(len(self.from_server()), 1)
-        for data in video_packets([SPS, PPS, IDR], 10, 3000):
+        for data in video_packets([SPS, PPS, IDR], 3, 3000):  # the slice took 1 and 2
             self.proto.datagramReceived(srtp.protect_rtp(data), PEER)
         self.assertEqual([(p.sequence_header, p.keyframe) for p in self.source.packets], [(True, True), (False, True)])
         self.clock.advance(PLI_INTERVAL * 2)
@@ -171,6 +172,33 @@ class ProtocolTests(unittest.TestCase):
         self.peer.request_keyframe()  # a player joined
         self.clock.advance(TICK)
         self.assertEqual(len(self.from_server()), 1)
+
+    def test_a_hole_is_nacked_and_the_retransmission_fills_it(self):
+        srtp = self.handshake()
+        key = video_packets([SPS, PPS, IDR], 1, 0)
+        self.assertGreater(len(key), 2)
+        for data in key[:1] + key[2:]:  # the second packet is lost
+            self.proto.datagramReceived(srtp.protect_rtp(data), PEER)
+        self.assertEqual(self.source.packets, [])  # held behind the hole
+        # (a PLI too: no keyframe yet)
+        (nack,) = [p for d in self.from_server() for p in parse_compound(srtp.unprotect_rtcp(d)) if isinstance(p, Nack)]
+        self.assertEqual((nack.media_ssrc, nack.lost), (0x1234, [2]))
+        self.proto.datagramReceived(srtp.protect_rtp(key[1]), PEER)  # the retransmission
+        self.assertEqual([(p.sequence_header, p.keyframe) for p in self.source.packets], [(True, True), (False, True)])
+        self.assertEqual((self.peer.ingest.reorder.recovered, self.peer.ingest.reorder.given_up), (1, 0))
+
+    def test_an_unfilled_hole_is_given_up_after_the_wait(self):
+        srtp = self.handshake()
+        key = video_packets([SPS, PPS, IDR], 1, 0)
+        for data in key[:1] + key[2:]:  # the second packet never comes
+            self.proto.datagramReceived(srtp.protect_rtp(data), PEER)
+        for _ in range(5):
+            self.clock.advance(TICK)  # NACKed again, at most 3 times, then given up
+        nacks = [p for d in self.from_server() for p in parse_compound(srtp.unprotect_rtcp(d)) if isinstance(p, Nack)]
+        self.assertEqual([n.lost for n in nacks], [[2], [2], [2]])
+        self.assertEqual(self.peer.ingest.reorder.given_up, 1)
+        self.assertEqual(self.source.packets, [])  # the frame is broken: dropped, a keyframe is needed
+        self.assertTrue(self.peer.ingest.needs_keyframe)
 
     def test_encrypt_off_sends_plain_rtcp_and_still_takes_srtp(self):
         self.peer.connection.encrypt = False  # rtc_server.encrypt off (or ?encrypt=false)
@@ -225,3 +253,39 @@ class ConnectionTests(unittest.TestCase):
         handshake(conn, peer)
         self.assertIsInstance(conn.next_event(), Failed)
         self.assertIsNone(conn.receive_rtp(bytes(20)))
+
+
+class ReorderTests(unittest.TestCase):
+    def packets(self, seqs):
+        return [RtpPacket(VIDEO_PT, s, 0, 1, False, b"x") for s in seqs]
+
+    def test_out_of_order_packets_go_on_in_order_across_the_wrap(self):
+        buf = ReorderBuffer()
+        out = []
+        for p in self.packets([65534, 0, 65535, 1, 1, 65534]):
+            out += buf.push(p, 0.0)
+        self.assertEqual([p.sequence_number for p in out], [65534, 65535, 0, 1])
+        self.assertEqual((buf.late, buf.recovered, buf.given_up, buf.nacks(0.0)), (2, 1, 0, []))
+
+    def test_holes_are_nacked_a_bounded_number_of_times_then_given_up(self):
+        buf = ReorderBuffer(wait=0.3, renack=0.09, tries=3)
+        self.assertEqual([p.sequence_number for p in buf.push(self.packets([10])[0], 0.0)], [10])
+        self.assertEqual(buf.push(self.packets([14])[0], 0.0), [])
+        self.assertEqual(buf.nacks(0.0), [11, 12, 13])
+        self.assertEqual(buf.nacks(0.05), [])
+        self.assertEqual(buf.nacks(0.1), [11, 12, 13])
+        self.assertEqual([p.sequence_number for p in buf.push(self.packets([11])[0], 0.15)], [11])
+        self.assertEqual(buf.nacks(0.2), [12, 13])
+        self.assertEqual(buf.nacks(0.3), [])  # three tries each
+        self.assertEqual([p.sequence_number for p in buf.release(0.31)], [14])
+        self.assertEqual((buf.recovered, buf.given_up, buf.missing), (1, 2, {}))
+
+    def test_held_packets_are_bounded_and_a_jump_is_followed(self):
+        buf = ReorderBuffer(wait=10, max_held=4)
+        buf.push(self.packets([0])[0], 0.0)
+        out = []
+        for p in self.packets([2, 3, 4, 5]):
+            out += buf.push(p, 0.0)
+        self.assertEqual([p.sequence_number for p in out], [2, 3, 4, 5])  # the 4th held packet gave up 1
+        self.assertEqual([p.sequence_number for p in buf.push(self.packets([30000])[0], 0.0)], [30000])
+        self.assertEqual(len(buf.missing), 0)

@@ -20,6 +20,7 @@ The session ends on DELETE, ``stun_timeout``, a DTLS failure or an API kick; the
 
 from __future__ import annotations
 
+import hmac
 import json
 from urllib.parse import parse_qs, urlsplit
 
@@ -128,7 +129,7 @@ class RtcApi:
     def _delete(self, request, query):
         server = self.server
         entry = server.find(query.get("session", "")) if server is not None else None
-        if entry is None or entry.token != query.get("token"):
+        if entry is None or not hmac.compare_digest(entry.token, query.get("token", "")):
             return self._fail(request, True, RtcApiError(ERROR_RTC_NO_SESSION, "no session with that id and token"))
         server.end(entry.peer, "DELETE by the client")
         request.setResponseCode(200)
@@ -141,14 +142,13 @@ class RtcApi:
             offer, url = body["sdp"], body["streamurl"]
             if not isinstance(offer, str) or not isinstance(url, str):
                 raise TypeError
+            parts = urlsplit(url)
+            host = parts.hostname or ""
         except (ValueError, KeyError, TypeError):
             return self._fail(request, False, RtcApiError(ERROR_RTC_API_BODY, "the body is not {sdp, streamurl} JSON"))
-        parts = urlsplit(url)
-        path = parts.path.strip("/")
-        app, _, stream = path.rpartition("/")
+        app, _, stream = parts.path.strip("/").rpartition("/")
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-        d = self._publish(request, offer, app or "live", stream or "livestream", query, vhost=parts.hostname or "",
-                          publish=publish)
+        d = self._publish(request, offer, app or "live", stream or "livestream", query, vhost=host, publish=publish)
 
         def ok(answer):
             return self.api.reply(request, self.api.envelope(sdp=answer.sdp, sessionid=answer.username))

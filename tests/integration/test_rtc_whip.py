@@ -189,9 +189,11 @@ class WhipPublish(unittest.TestCase):
         r = conn.getresponse()
         self.assertEqual(r.status, 200)
         self.assertIn(b'"code":5012', r.read())
-        conn.request("POST", "/rtc/v1/publish/", body=b"{")
-        r = conn.getresponse()
-        self.assertIn(b'"code":5019', r.read())
+        for bad in (b"{", b"[]", b"7", b'{"sdp": 1, "streamurl": "x"}', b'{"sdp": "", "streamurl": "webrtc://[/a/b"}',
+                    b"\xff"):
+            conn.request("POST", "/rtc/v1/publish/", body=bad)
+            r = conn.getresponse()
+            self.assertIn(b'"code":5019', r.read(), bad)
         conn.request("DELETE", "/rtc/v1/whip/?app=live&stream=x&session=a:b&token=t")
         r = conn.getresponse()
         self.assertEqual((r.status, r.read()[:9]), (400, b"code 5022"))

@@ -6,7 +6,8 @@ output (RTMP, HTTP-FLV, HLS, DVR...) serves the stream unchanged:
 
 * Video RTP first goes through a :class:`~.reorder.ReorderBuffer` (held at most
   0.3 s behind a hole); its holes are NACKed (``nack on`` and the track's ``nack``
-  feedback) and the retransmissions fill them.
+  feedback) and the retransmissions fill them.  A receiver report per second
+  (:class:`~.reception.Reception`) tells the publisher its loss and jitter.
 * H.264 (90 kHz): frames from :class:`~..codec.rtp_h264.H264Depayloader`; an
   AVC sequence header (``AVCDecoderConfigurationRecord`` of the SPS/PPS seen)
   before the first keyframe and whenever the parameter sets change, then
@@ -29,15 +30,17 @@ from __future__ import annotations
 from ..codec import rtp_h264, rtp_opus
 from ..codec.errors import CodecError
 from ..codec.opus import make_opus_head
-from ..codec.rtcp_packets import Nack, Pli
+from ..codec.rtcp_packets import Nack, Pli, SenderReport
 from ..codec.rtp import ts_diff
 from ..live.packet import AUDIO, VIDEO, MediaPacket
 from .connection import Peer, RtcConnection
+from .reception import Reception
 from .reorder import ReorderBuffer
 
 __all__ = ["RtcIngest", "RtcPublishPeer", "PLI_INTERVAL"]
 
 PLI_INTERVAL = 1.0  # seconds between PLIs while the depayloader waits for a keyframe
+RR_INTERVAL = 1.0  # seconds between receiver reports to the publisher
 OUR_SSRC = 1  # the sender SSRC of our RTCP feedback
 
 
@@ -152,6 +155,10 @@ class RtcPublishPeer(Peer):
         super().__init__(answer, connection, source, transmit, on_close)
         self.nack = nack and bool(answer.track("video") and answer.track("video").nack)
         self.nacks_sent = 0
+        self.reception = Reception(OUR_SSRC)
+        self._rates = {t.pt: t.clock_rate for t in answer.tracks}
+        self._last_rr = None
+        self.rrs = 0
         video, audio = answer.track("video"), answer.track("audio")
         self.ingest = RtcIngest(video.pt if video else None, audio.pt if audio else None, now)
         self._last_pli = None
@@ -173,7 +180,7 @@ class RtcPublishPeer(Peer):
         ingest = self.ingest
         return (f"frames={ingest.frames} dropped_frames={ingest.h264.dropped} lost_audio={ingest.opus.lost} "
                 f"plis={self.plis} nacks={self.nacks_sent} recovered={ingest.reorder.recovered} "
-                f"given_up={ingest.reorder.given_up}")
+                f"given_up={ingest.reorder.given_up} rrs={self.rrs}")
 
     def request_keyframe(self) -> None:
         """A player joined or lost a picture: PLI now (still at most one per PLI_INTERVAL)."""
@@ -186,6 +193,9 @@ class RtcPublishPeer(Peer):
         packet = self.connection.receive_rtp(data)
         if packet is None or self.ended:
             return
+        rate = self._rates.get(packet.payload_type)
+        if rate:
+            self.reception.on_rtp(packet, now, rate)
         for media in self.ingest.push(packet, now):
             self.source.write(media)
         self._maybe_nack(now)
@@ -194,13 +204,21 @@ class RtcPublishPeer(Peer):
 
     def rtcp_in(self, data: bytes, now: float) -> None:
         self.recv_bytes += len(data)
-        self.connection.receive_rtcp(data)  # SR/SDES/REMB/TWCC from a publisher: parsed and unused
+        for packet in self.connection.receive_rtcp(data):  # SDES/REMB/TWCC from a publisher: unused
+            if isinstance(packet, SenderReport):
+                self.reception.on_sender_report(packet, now)
 
     def on_tick(self, now: float) -> None:
         for media in self.ingest.flush(now):
             self.source.write(media)
         self._maybe_nack(now)
         self._maybe_pli(now)
+        if self._last_rr is None or now - self._last_rr >= RR_INTERVAL:
+            report = self.reception.report(now)
+            if report is not None:
+                self._last_rr = now
+                self.rrs += 1
+                self.connection.send_rtcp([report])
 
     def on_connected(self, now: float) -> None:
         self._maybe_pli(now)

@@ -10,7 +10,7 @@ from twisted.internet import task
 from twisted.trial import unittest
 
 from srs_twisted.codec import avc, rtp, stun
-from srs_twisted.codec.rtcp import Nack, Pli, parse_compound
+from srs_twisted.codec.rtcp import Nack, Pli, ReceiverReport, SenderReport, parse_compound
 from srs_twisted.codec.rtp import RtpPacket
 from srs_twisted.codec.rtp_h264 import H264Payloader
 from srs_twisted.live.packet import AUDIO, VIDEO
@@ -153,25 +153,47 @@ class ProtocolTests(unittest.TestCase):
         self.assertIsInstance(done, HandshakeComplete)
         return SrtpSession.from_handshake(done)
 
+    def sent(self, srtp, kind):
+        """The RTCP packets of ``kind`` the server sent since the last look."""
+        return [p for d in self.from_server() for p in parse_compound(srtp.unprotect_rtcp(d)) if isinstance(p, kind)]
+
     def test_publish_over_srtp_reaches_the_source_and_pli_asks_for_keyframes(self):
         srtp = self.handshake()
         for data in video_packets([SLICE], 1, 0):  # no keyframe yet
             self.proto.datagramReceived(srtp.protect_rtp(data), PEER)
         self.assertEqual(self.source.packets, [])
-        plis = [p for d in self.from_server() for p in parse_compound(srtp.unprotect_rtcp(d)) if isinstance(p, Pli)]
-        self.assertEqual([p.media_ssrc for p in plis], [0x1234])
+        self.assertEqual([p.media_ssrc for p in self.sent(srtp, Pli)], [0x1234])
         self.clock.advance(TICK)  # within PLI_INTERVAL: no second PLI
-        self.assertEqual(self.from_server(), [])
+        self.assertEqual(self.sent(srtp, Pli), [])
         self.clock.advance(PLI_INTERVAL)
-        self.assertEqual(len(self.from_server()), 1)
+        self.assertEqual(len(self.sent(srtp, Pli)), 1)
         for data in video_packets([SPS, PPS, IDR], 3, 3000):  # the slice took 1 and 2
             self.proto.datagramReceived(srtp.protect_rtp(data), PEER)
         self.assertEqual([(p.sequence_header, p.keyframe) for p in self.source.packets], [(True, True), (False, True)])
         self.clock.advance(PLI_INTERVAL * 2)
-        self.assertEqual(self.from_server(), [])  # a keyframe came: no more PLI
+        self.assertEqual(self.sent(srtp, Pli), [])  # a keyframe came: no more PLI
         self.peer.request_keyframe()  # a player joined
         self.clock.advance(TICK)
-        self.assertEqual(len(self.from_server()), 1)
+        self.assertEqual(len(self.sent(srtp, Pli)), 1)
+
+    def test_receiver_reports_tell_the_publisher_its_losses(self):
+        srtp = self.handshake()
+        key = video_packets([SPS, PPS, IDR], 100, 0)
+        for data in key[:1] + key[2:]:  # one lost for good
+            self.proto.datagramReceived(srtp.protect_rtp(data), PEER)
+        self.proto.datagramReceived(srtp.protect_rtcp(bytes(SenderReport(0x1234, 0x0123456789ABCDEF))), PEER)
+        self.clock.advance(0.5)
+        reports = self.sent(srtp, ReceiverReport)
+        self.assertEqual(len(reports), 1)
+        (block,) = reports[0].reports
+        self.assertEqual((block.ssrc, block.packets_lost, block.highest_seq, block.lsr),
+                         (0x1234, 1, 100 + len(key) - 1, 0x456789AB))
+        self.assertEqual(block.fraction_lost, 256 // len(key))
+        self.assertGreater(block.dlsr, 0)
+        self.clock.advance(0.5)
+        self.assertEqual(self.sent(srtp, ReceiverReport), [])  # one per second
+        self.clock.advance(0.6)
+        self.assertEqual(len(self.sent(srtp, ReceiverReport)), 1)
 
     def test_a_hole_is_nacked_and_the_retransmission_fills_it(self):
         srtp = self.handshake()
@@ -181,7 +203,7 @@ class ProtocolTests(unittest.TestCase):
             self.proto.datagramReceived(srtp.protect_rtp(data), PEER)
         self.assertEqual(self.source.packets, [])  # held behind the hole
         # (a PLI too: no keyframe yet)
-        (nack,) = [p for d in self.from_server() for p in parse_compound(srtp.unprotect_rtcp(d)) if isinstance(p, Nack)]
+        (nack,) = self.sent(srtp, Nack)
         self.assertEqual((nack.media_ssrc, nack.lost), (0x1234, [2]))
         self.proto.datagramReceived(srtp.protect_rtp(key[1]), PEER)  # the retransmission
         self.assertEqual([(p.sequence_header, p.keyframe) for p in self.source.packets], [(True, True), (False, True)])
@@ -194,7 +216,7 @@ class ProtocolTests(unittest.TestCase):
             self.proto.datagramReceived(srtp.protect_rtp(data), PEER)
         for _ in range(5):
             self.clock.advance(TICK)  # NACKed again, at most 3 times, then given up
-        nacks = [p for d in self.from_server() for p in parse_compound(srtp.unprotect_rtcp(d)) if isinstance(p, Nack)]
+        nacks = self.sent(srtp, Nack)
         self.assertEqual([n.lost for n in nacks], [[2], [2], [2]])
         self.assertEqual(self.peer.ingest.reorder.given_up, 1)
         self.assertEqual(self.source.packets, [])  # the frame is broken: dropped, a keyframe is needed

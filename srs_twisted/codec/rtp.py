@@ -51,6 +51,20 @@ def seq_add(seq: int, n: int) -> int:
     return (seq + n) & 0xFFFF
 
 
+def flv_media(parse, body, codec: str, wrong_codec: str):
+    """``(tag, data)`` of an FLV/RTMP tag ``body`` read by ``parse``
+    (flv.parse_video or flv.parse_audio) whose codec must be ``codec``
+    (else RtpError(``wrong_codec % tag.codec``)); ``data`` is a memoryview
+    of the codec bytes.  A malformed tag is an RtpError too."""
+    try:
+        tag = parse(body)
+    except CodecError as e:
+        raise RtpError(str(e)) from e
+    if tag.codec != codec:
+        raise RtpError(wrong_codec % tag.codec)
+    return tag, memoryview(body)[tag.data_offset:]
+
+
 def seq_diff(a: int, b: int) -> int:
     """Signed distance ``a - b`` of two 16-bit sequence numbers, in [-32768, 32767]."""
     d = (a - b) & 0xFFFF

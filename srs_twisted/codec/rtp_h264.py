@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from . import avc, flv
 from .errors import CodecError
-from .rtp import RtpError, seq_diff
+from .rtp import RtpError, flv_media, seq_diff
 
 __all__ = ["H264Payloader", "H264Depayloader", "H264Frame", "CLOCK_RATE",
            "NAL_STAP_A", "NAL_FU_A", "parse_payload"]
@@ -156,13 +156,7 @@ class H264Payloader:
 
         A sequence header updates the configuration and yields no payload.
         """
-        try:
-            tag = flv.parse_video(body)
-        except CodecError as e:
-            raise RtpError(str(e)) from e
-        if tag.codec != "h264":
-            raise RtpError("video codec %s is not H.264" % tag.codec)
-        data = memoryview(body)[tag.data_offset:]
+        tag, data = flv_media(flv.parse_video, body, "h264", "video codec %s is not H.264")
         if tag.sequence_header:
             self.set_config(data)
             return []

@@ -11,8 +11,7 @@ counts lost packets.
 from dataclasses import dataclass
 
 from . import flv
-from .errors import CodecError
-from .rtp import RtpError, seq_diff
+from .rtp import RtpError, flv_media, seq_diff
 
 __all__ = ["CLOCK_RATE", "OpusFrame", "OpusPayloader", "OpusDepayloader", "opus_samples"]
 
@@ -68,13 +67,7 @@ class OpusPayloader:
     def payload_flv(self, body):
         """The payload of an FLV/RTMP Opus audio tag body; None for its
         sequence header (OpusHead) or a tag without audio."""
-        try:
-            tag = flv.parse_audio(body)
-        except CodecError as e:
-            raise RtpError(str(e)) from e
-        if tag.codec != "opus":
-            raise RtpError("audio codec %s is not Opus" % tag.codec)
-        data = memoryview(body)[tag.data_offset:]
+        tag, data = flv_media(flv.parse_audio, body, "opus", "audio codec %s is not Opus")
         if tag.sequence_header or not len(data) or (
                 tag.enhanced and body[0] & 0x0F in (flv.AUDIO_SEQUENCE_END, flv.AUDIO_MULTICHANNEL_CONFIG)):
             return None

@@ -3,7 +3,6 @@ read by ffprobe and an autobahn client, with an FFmpeg publisher."""
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import shutil
@@ -14,35 +13,23 @@ from twisted.internet import defer, reactor, task, threads, utils
 from twisted.trial import unittest
 
 from srs_twisted.codec import flv
+from srs_twisted.rtc.cert import Certificate
 
 from . import harness as h
 
 
 def self_signed(directory: str) -> tuple[str, str]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+    """server.key and server.crt: the self-signed certificate the WebRTC
+    server makes at start (rtc/cert.py), for 127.0.0.1."""
+    from cryptography.hazmat.primitives import serialization
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .sign(key, hashes.SHA256())
-    )
+    made = Certificate.generate(common_name="127.0.0.1")
     key_path, cert_path = os.path.join(directory, "server.key"), os.path.join(directory, "server.crt")
     with open(key_path, "wb") as f:
-        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                  serialization.NoEncryption()))
+        f.write(made.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                       serialization.NoEncryption()))
     with open(cert_path, "wb") as f:
-        f.write(cert.public_bytes(serialization.Encoding.PEM))
+        f.write(made.cert.public_bytes(serialization.Encoding.PEM))
     return key_path, cert_path
 
 

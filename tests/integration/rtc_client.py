@@ -1,5 +1,8 @@
 """What the aiortc test clients (whip_aiortc.py, whep_aiortc.py) share: loopback-only
-ICE, and the WHIP/WHEP exchange (POST the offer, apply the answer, DELETE at the end)."""
+ICE, and the WHIP/WHEP exchange (POST the offer, apply the answer, DELETE at the end).
+
+The tests run them inside their private network namespace (tests/integration/netns.py),
+as children of a test process that entered it."""
 
 from __future__ import annotations
 
@@ -13,7 +16,11 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 
 
 def pin_loopback() -> None:
-    """aioice gathers every interface by default: only 127.0.0.1 here."""
+    """aioice gathers every interface but 127.0.0.1 by default; inside the tests'
+    namespace that is 10.99.0.1 alone, outside it the machine's real interfaces.
+    Pinned to 127.0.0.1: the address the server listens on and answers as its
+    candidate in these tests (and the relays of test_rtc_whip bind), the same in
+    and out of the namespace."""
     aioice.ice.get_host_addresses = lambda *a, **k: ["127.0.0.1"]
 
 

@@ -11,6 +11,7 @@ from tests.codec.sdp_fixtures import AIORTC_OFFER, FFMPEG_WHIP_OFFER
 from tests.policy.receiver import start_receiver
 
 from . import harness as h
+from . import netns
 from .receiver import HOOK_KEYS as KEYS
 
 ACTIONS = ("on_publish", "on_unpublish", "on_play", "on_stop")
@@ -20,6 +21,7 @@ class RtcHooksTests(unittest.TestCase):
     timeout = 120
 
     def setUp(self):
+        netns.enter()
         self.receiver, base = start_receiver(self)
         hooks = "".join(f"{a} {base}/api/v1/hooks/{a}; " for a in ACTIONS)
         self.api_port = h.free_port()

@@ -1,4 +1,6 @@
-"""WHIP publishing and WHEP playing, with real WebRTC clients on 127.0.0.1.
+"""WHIP publishing and WHEP playing, with real WebRTC clients on 127.0.0.1 inside the
+tests' private network namespace (tests/integration/netns.py: every test enters it
+in setUp, before its server starts, so the server and all clients run there).
 
 aiortc (its H.264 and Opus encoders; the server is the DTLS server) and FFmpeg 9's
 ``-f whip`` muxer (it offers ``setup:passive``: the server is the DTLS client)
@@ -22,6 +24,7 @@ import time
 from twisted.trial import unittest
 
 from tests.integration import harness as h
+from tests.integration import netns
 from tests.optional import missing
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -37,6 +40,16 @@ def ffmpeg9() -> str:
         raise missing("imageio-ffmpeg") from None
 
 
+def h264_opus_publish(ff: str, fmt: str, target: str, seconds: int = 60) -> list:
+    """FFmpeg 9 publishing 352x288 H.264 (baseline, 25 fps, 2 s GOPs, no B-frames) and
+    Opus 48 kHz stereo for ``seconds`` in real time: ``fmt`` flv (Opus as Enhanced RTMP)
+    or whip."""
+    return [ff, "-v", "warning", "-re", "-f", "lavfi", "-i", "testsrc=size=352x288:rate=25",
+            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-pix_fmt", "yuv420p",
+            "-c:v", "libx264", "-profile:v", "baseline", "-tune", "zerolatency", "-g", "50",
+            "-bf", "0", "-c:a", "libopus", "-ar", "48000", "-ac", "2", "-t", str(seconds), "-f", fmt, target]
+
+
 def need_aiortc() -> None:
     try:
         import aiortc  # noqa: F401
@@ -46,6 +59,7 @@ def need_aiortc() -> None:
 
 class WhipPublish(unittest.TestCase):
     def setUp(self):
+        netns.enter()
         self.ff = ffmpeg9()
         self.api_port = h.free_port()
         self.udp_port = h.free_port()
@@ -158,10 +172,7 @@ class WhipPublish(unittest.TestCase):
         self.assertGreaterEqual(int(re.search(r"AUDIO (\d+)", output).group(1)), 50, output)
 
     def ffmpeg_publish(self, stream: str, fmt: str, target: str) -> subprocess.Popen:
-        return self.start([self.ff, "-v", "warning", "-re", "-f", "lavfi", "-i", "testsrc=size=352x288:rate=25",
-                           "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-pix_fmt", "yuv420p",
-                           "-c:v", "libx264", "-profile:v", "baseline", "-tune", "zerolatency", "-g", "50",
-                           "-bf", "0", "-c:a", "libopus", "-ar", "48000", "-ac", "2", "-t", "60", "-f", fmt, target])
+        return self.start(h264_opus_publish(self.ff, fmt, target))
 
     def test_aiortc_whep_plays_an_rtmp_publisher(self):
         publisher = self.ffmpeg_publish("rp", "flv", self.srv.url("rp"))
@@ -224,6 +235,7 @@ class RtcPolicy(unittest.TestCase):
     protocol, the vhost's security rules, the vhost's rtc switch (captured offers, no media)."""
 
     def setUp(self):
+        netns.enter()
         self.api_port = h.free_port()
         self.srv = h.Server(
             f"http_api {{ enabled on; listen 127.0.0.1:{self.api_port}; }}\n"
@@ -322,6 +334,7 @@ class RtcCandidateDetection(unittest.TestCase):
     def test_candidate_star_answers_a_host_address_and_the_udp_port(self):
         from tests.codec.sdp_fixtures import FFMPEG_WHIP_OFFER
 
+        netns.enter()
         api_port, udp_port = h.free_port(), h.free_port()
         srv = h.Server(
             f"http_api {{ enabled on; listen 127.0.0.1:{api_port}; }}\n"
@@ -345,6 +358,7 @@ class RtcReload(unittest.TestCase):
     checks are answered on the new one); a candidate change applies to the next answer."""
 
     def setUp(self):
+        netns.enter()
         self.api_port, self.udp_port = h.free_port(), h.free_port()
         self.srv = h.Server(
             f"http_api {{ enabled on; listen 127.0.0.1:{self.api_port}; }}\n"
@@ -489,6 +503,7 @@ class RtcLoss(unittest.TestCase):
     the player still decodes."""
 
     def setUp(self):
+        netns.enter()
         self.ff = ffmpeg9()
         self.api_port, udp_port = h.free_port(), h.free_port()
         self.relay = LossyRelay(udp_port, 0.05)

@@ -4,8 +4,8 @@ Usage: python whip_aiortc.py URL SECONDS WIDTH HEIGHT
 
 Publishes a generated H.264 video (WIDTH x HEIGHT, 30 fps, a moving bar) and
 Opus audio (a tone) for SECONDS, then DELETEs the session with the Location
-the server gave.  aioice is pinned to 127.0.0.1 (it would gather every
-interface).  Prints ``LOCATION <url>`` and ``CONNECTED`` / ``DONE`` lines.
+the server gave.  aioice is pinned to 127.0.0.1 (see rtc_client.pin_loopback).
+Prints ``LOCATION <url>`` and ``CONNECTED`` / ``DONE`` lines.
 """
 
 from __future__ import annotations

@@ -19,11 +19,12 @@ delivers them); late and duplicate packets are ignored.
 from dataclasses import dataclass, field
 
 from . import avc, flv
+from .bitreader import BitReader, unescape_rbsp
 from .errors import CodecError
 from .rtp import RtpError, flv_media, seq_diff
 
 __all__ = ["H264Payloader", "H264Depayloader", "H264Frame", "CLOCK_RATE",
-           "NAL_STAP_A", "NAL_FU_A", "parse_payload"]
+           "NAL_STAP_A", "NAL_FU_A", "parse_payload", "is_b_slice"]
 
 CLOCK_RATE = 90000
 NAL_STAP_A = 24
@@ -36,6 +37,20 @@ _MAX_LATE = 64
 
 def _nal_type(nal) -> int:
     return nal[0] & 0x1F
+
+
+def is_b_slice(nal) -> bool:
+    """Whether a coded slice NAL unit (types 1, 2 and 5) is a B slice:
+    ``slice_type`` (after ``first_mb_in_slice``) is 1 or 6, as SRS's
+    ``parse_avc_b_frame`` reads it.  Other units and unreadable headers: False."""
+    if not len(nal) or _nal_type(nal) not in (avc.NAL_SLICE, 2, avc.NAL_IDR):
+        return False
+    try:
+        reader = BitReader(unescape_rbsp(bytes(nal[1:17])))
+        reader.read_ue()
+        return reader.read_ue() in (1, 6)
+    except CodecError:
+        return False
 
 
 def _stap_a(nalus) -> bytes:
@@ -72,10 +87,14 @@ def _fu_a(nal, max_payload: int) -> list:
 class H264Payloader:
     """RTP payloads for H.264 frames; one instance per published stream."""
 
-    def __init__(self, max_payload: int = DEFAULT_MAX_PAYLOAD):
+    def __init__(self, max_payload: int = DEFAULT_MAX_PAYLOAD, keep_bframe: bool = True, keep_sei: bool = True):
         if max_payload < 64:
             raise RtpError("an RTP payload of %d bytes is too small for H.264" % max_payload)
         self.max_payload = max_payload
+        self.keep_bframe = keep_bframe  # False: B slices are left out (vhost rtc keep_bframe off)
+        self.keep_sei = keep_sei  # False: SEI units are left out (vhost rtc keep_avc_nalu_sei off)
+        self.dropped_bframes = 0
+        self.dropped_sei = 0
         self.nal_length_size = 4
         self.sps = []
         self.pps = []
@@ -93,9 +112,10 @@ class H264Payloader:
     def payloads(self, nalus) -> list:
         """Payloads for one frame given as NAL units (bytes or memoryviews).
 
-        Access unit delimiters are left out.  SPS and PPS found in the frame
-        replace the stored ones; an IDR frame is preceded by the parameter
-        sets, aggregated in a STAP-A.
+        Access unit delimiters are left out, and B slices and SEI units
+        when the payloader is told not to keep them.  SPS and PPS found in
+        the frame replace the stored ones; an IDR frame is preceded by the
+        parameter sets, aggregated in a STAP-A.
         """
         picture = []
         sps, pps = [], []
@@ -108,6 +128,10 @@ class H264Payloader:
                 sps.append(bytes(nal))
             elif kind == avc.NAL_PPS:
                 pps.append(bytes(nal))
+            elif kind == avc.NAL_SEI and not self.keep_sei:
+                self.dropped_sei += 1
+            elif not self.keep_bframe and is_b_slice(nal):
+                self.dropped_bframes += 1
             elif kind != avc.NAL_AUD:
                 idr = idr or kind == avc.NAL_IDR
                 picture.append(nal)

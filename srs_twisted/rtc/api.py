@@ -34,7 +34,7 @@ from ..url import StreamRequest, validate_names
 from .answer import build_answer
 from .cert import FingerprintError
 from .connection import RtcConnection
-from .play import RtcPlayPeer
+from .play import RtcPlayPeer, encoder_options
 from .publisher import RtcPublishPeer
 
 __all__ = ["RtcApi", "RtcApiError"]
@@ -183,6 +183,12 @@ class RtcApi:
         except InvalidStreamName as e:
             raise RtcApiError(ERROR_RTC_INVALID_PARAMS, str(e)) from None
         rtc = conf.rtc
+        if not publish and not rtc.rtmp_to_rtc:
+            # SRS (#2728): with rtmp_to_rtc off a stream published by RTMP (SRT, ingest...) is not played over WebRTC.
+            live = self.ctx.registry.get(conf.name, app, stream)
+            if live is not None and live.active and not getattr(live.publisher, "rtc_publisher", False):
+                raise RtcApiError(ERROR_RTC_DISABLED, f"rtmp_to_rtc is off in vhost {conf.name}: "
+                                                      f"{app}/{stream} is not published over WebRTC")
         eip = query.get("eip") or query.get("candidate") or ""
         try:
             answer = build_answer(
@@ -217,9 +223,12 @@ class RtcApi:
             self._ended(peer, client, source, reason)
 
         if publish:
-            peer = RtcPublishPeer(answer, connection, source, server.protocol.send, on_close, now, nack=rtc.nack)
+            peer = RtcPublishPeer(answer, connection, source, server.protocol.send, on_close, now, nack=rtc.nack,
+                                  aac_bitrate=rtc.aac_bitrate if rtc.rtc_to_rtmp else None,
+                                  pli_for_rtmp=rtc.pli_for_rtmp if rtc.rtc_to_rtmp else None)
         else:
-            peer = RtcPlayPeer(answer, connection, source, server.protocol.send, on_close, nack=rtc.nack)
+            peer = RtcPlayPeer(answer, connection, source, server.protocol.send, on_close, nack=rtc.nack,
+                               encoder_options=encoder_options(rtc))
         peer.published = peer.playing = False
         client.recv_bytes = lambda: peer.recv_bytes
         client.send_bytes = lambda: peer.sent_bytes

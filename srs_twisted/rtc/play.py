@@ -12,22 +12,33 @@ from __future__ import annotations
 from .connection import Peer, RtcConnection
 from .player import RtcPlayer
 
-__all__ = ["RtcPlayPeer"]
+__all__ = ["RtcPlayPeer", "encoder_options"]
+
+
+def encoder_options(rtc) -> dict:
+    """The shared RTP encoder's options from a vhost's ``rtc`` config: B-frames
+    and SEI as ``keep_bframe``/``keep_avc_nalu_sei`` say; ``rtmp_to_rtc on``
+    transcodes AAC/MP3 to Opus at ``opus_bitrate``, ``off`` plays only
+    WebRTC publishers (SRS)."""
+    return {"keep_bframe": rtc.keep_bframe, "keep_sei": rtc.keep_avc_nalu_sei, "audio_bridge": rtc.rtmp_to_rtc,
+            "rtc_only": not rtc.rtmp_to_rtc, "opus_bitrate": rtc.opus_bitrate}
 
 
 class RtcPlayPeer(Peer):
     def __init__(self, answer, connection: RtcConnection, source, transmit, on_close, *, nack: bool = True,
-                 clock=None) -> None:
+                 clock=None, encoder_options: dict | None = None) -> None:
         super().__init__(answer, connection, source, transmit, on_close)
         self.nack = nack
         self.clock = clock
+        self.encoder_options = encoder_options
         self.player: RtcPlayer | None = None
 
     def on_connected(self, now: float) -> None:
         srtp = self.connection.srtp
         kwargs = {"clock": self.clock} if self.clock is not None else {}
         self.player = RtcPlayer(self.source, self.answer.tracks, self._send_one, protect_rtp=srtp.protect_rtp,
-                                request_keyframe=self._keyframe, nack=self.nack, **kwargs)
+                                request_keyframe=self._keyframe, nack=self.nack,
+                                encoder_options=self.encoder_options, **kwargs)
         self.player.subscribe()
 
     def _send_one(self, datagram) -> None:

@@ -56,7 +56,8 @@ from ..codec.rtp import RtpError, twcc_extension_block
 from ..codec.rtp_h264 import DEFAULT_MAX_PAYLOAD, H264Payloader
 from ..codec.rtp_opus import OpusPayloader
 from ..interfaces import IMediaSink
-from ..live.packet import AUDIO, VIDEO
+from ..live.packet import AUDIO, DATA, VIDEO
+from .bridge import OpusBridge
 from .rtp_cache import DEFAULT_SIZE, RtpCache
 
 __all__ = ["RtcPlayer", "RtpEncoder", "PlayerStats", "shared_encoder", "parse_records", "SR_INTERVAL"]
@@ -74,58 +75,95 @@ SDES_CNAME = 1
 
 
 class RtpEncoder:
-    """RTP payload records for the MediaPackets of one stream (shared)."""
+    """RTP payload records for the MediaPackets of one stream (shared).
 
-    def __init__(self, max_payload: int = DEFAULT_MAX_PAYLOAD) -> None:
-        self.h264 = H264Payloader(max_payload)
+    ``keep_bframe``/``keep_sei`` are the vhost's ``rtc.keep_bframe`` and
+    ``keep_avc_nalu_sei`` (both kept by default here).  The vhost's
+    ``rtmp_to_rtc on`` is ``audio_bridge=True``: AAC or MP3 audio is
+    transcoded to Opus (``opus_bitrate``) by one :class:`~.bridge.OpusBridge`
+    (else skipped); ``rtmp_to_rtc off`` is ``rtc_only=True`` (with
+    ``source``): the stream of a publisher that is not WebRTC gives WebRTC
+    players nothing, as in SRS.  A WebRTC publisher's stream always gets
+    through, its Opus as it came (see :class:`~.bridge.BridgedAudio`).
+    """
+
+    def __init__(self, max_payload: int = DEFAULT_MAX_PAYLOAD, *, keep_bframe: bool = True, keep_sei: bool = True,
+                 audio_bridge: bool = False, rtc_only: bool = False, opus_bitrate: int = 48000,
+                 source=None) -> None:
+        self.h264 = H264Payloader(max_payload, keep_bframe=keep_bframe, keep_sei=keep_sei)
         self.opus = OpusPayloader()
-        self.skipped = 0  # packets of codecs WebRTC does not get (AAC, MP3, HEVC...)
+        self.rtc_only = rtc_only and source is not None
+        self.source = source
+        self.bridge = OpusBridge(opus_bitrate) if audio_bridge else None
+        self.skipped = 0  # packets of codecs WebRTC does not get (HEVC...) or of a refused publisher
         self.errors = 0  # packets whose bodies could not be payloaded
 
     def encode(self, pkt) -> bytes:
         """The records of one MediaPacket (b"" for headers, data, other codecs)."""
         kind = pkt.kind
+        if self.rtc_only and kind != DATA and not getattr(self.source.publisher, "rtc_publisher", False):
+            self.skipped += 1
+            return b""
         try:
             if kind == VIDEO:
                 if pkt.codec != "h264":
                     self.skipped += 1
                     return b""
-                payloads = self.h264.payload_flv(pkt.payload)
-                flags = 0
-            elif kind == AUDIO:
-                if pkt.codec != "opus":
-                    self.skipped += 1
-                    return b""
-                payload = self.opus.payload_flv(pkt.payload)
-                payloads = [payload] if payload is not None else []
-                flags = F_AUDIO
-            else:
+                return self._records(self.h264.payload_flv(pkt.payload), 0, pkt.pts)
+            if kind != AUDIO:
                 return b""
+            rtc_frames = getattr(pkt, "rtc_frames", None)
+            if rtc_frames is not None:
+                return self._audio_records(rtc_frames)
+            if pkt.codec == "opus":
+                payload = self.opus.payload_flv(pkt.payload)
+                return self._records([payload] if payload is not None else [], F_AUDIO, pkt.pts)
+            if self.bridge is not None and pkt.codec in ("aac", "mp3"):
+                return self._audio_records(self.bridge.frames(pkt))
+            self.skipped += 1
+            return b""
         except RtpError:
             self.errors += 1
             return b""
+
+    @staticmethod
+    def _records(payloads, flags: int, pts: int) -> bytes:
         if not payloads:
             return b""
         parts = []
         last = len(payloads) - 1
-        pts = pkt.pts
         for i, payload in enumerate(payloads):
             # The marker ends a video frame; audio leaves it clear.
             parts.append(_REC.pack(len(payload), flags | (F_MARKER if i == last and not flags else 0), pts))
             parts.append(payload)
         return b"".join(parts)
 
+    @staticmethod
+    def _audio_records(frames) -> bytes:
+        """Records of ``[(opus bytes, pts ms)]``, each at its own time."""
+        parts = []
+        for payload, pts in frames:
+            parts.append(_REC.pack(len(payload), F_AUDIO, pts))
+            parts.append(payload)
+        return b"".join(parts)
 
-def shared_encoder(source, max_payload: int = DEFAULT_MAX_PAYLOAD):
+    def stop_bridge(self) -> None:
+        """No WebRTC player is left: free the AAC/MP3 -> Opus transcoder."""
+        if self.bridge is not None:
+            self.bridge.stop()
+
+
+def shared_encoder(source, max_payload: int = DEFAULT_MAX_PAYLOAD, **options):
     """``(wire_key, encoder)`` every RTC player of ``source`` with this
-    payload size uses; a new encoder is primed with the current AVC
-    sequence header."""
-    key = ("rtc", max_payload)
+    payload size and these :class:`RtpEncoder` options uses; a new encoder
+    is primed with the current AVC and AAC sequence headers."""
+    key = ("rtc", max_payload, *sorted(options.items()))
     encoder = source.outputs.get(key)
     if encoder is None:
-        encoder = source.outputs[key] = RtpEncoder(max_payload)
-        if source.video_sh is not None:
-            source.video_sh.wire(key, encoder.encode)
+        encoder = source.outputs[key] = RtpEncoder(max_payload, source=source, **options)
+        for header in (source.video_sh, source.audio_sh):
+            if header is not None:
+                header.wire(key, encoder.encode)
     return key, encoder
 
 
@@ -198,7 +236,11 @@ class RtcPlayer:
     ``send(datagram)`` puts one datagram on the session's path;
     ``protect_rtp(bytes) -> bytes`` is SRTP (identity by default);
     ``request_keyframe(reason)`` asks the publisher for a keyframe (reason
-    "join", "pli" or "fir"); ``clock()`` gives Unix seconds.
+    "join", "pli" or "fir"); ``clock()`` gives Unix seconds;
+    ``encoder_options`` are the shared :class:`RtpEncoder`'s (``keep_bframe``,
+    ``keep_sei``, ``audio_bridge``, ``rtc_only``, ``opus_bitrate``): players
+    with the same options share one encoder (and one audio transcoder), which
+    frees its transcoder when the last of them closes.
     """
 
     #: every packet at once (IMediaSink.realtime): no merged writes while a
@@ -207,9 +249,10 @@ class RtcPlayer:
 
     def __init__(self, source, tracks, send, *, protect_rtp=None, request_keyframe=None,
                  clock=time.time, nack: bool = True, cache_size: int = DEFAULT_SIZE,
-                 max_payload: int = DEFAULT_MAX_PAYLOAD, cname: str = "", rng=None) -> None:
+                 max_payload: int = DEFAULT_MAX_PAYLOAD, cname: str = "", rng=None,
+                 encoder_options: dict | None = None) -> None:
         self.source = source
-        self.wire_key, self.encoder = shared_encoder(source, max_payload)
+        self.wire_key, self.encoder = shared_encoder(source, max_payload, **(encoder_options or {}))
         self.encode = self.encoder.encode
         self._send = send
         self._protect = protect_rtp
@@ -254,9 +297,13 @@ class RtcPlayer:
         return self.consumer
 
     def close(self) -> None:
-        """Leave the source."""
-        if self.consumer is not None:
+        """Leave the source; the last player of the shared encoder stops its
+        audio transcoder."""
+        if self.consumer is not None and not self.consumer.closed:
             self.consumer.close()
+            key = self.wire_key
+            if not any(getattr(c.sink, "wire_key", None) == key for c in self.source.consumers):
+                self.encoder.stop_bridge()
 
     # ---- IMediaSink -----------------------------------------------------------
     def write(self, data) -> None:

@@ -13,8 +13,13 @@ output (RTMP, HTTP-FLV, HLS, DVR...) serves the stream unchanged:
   before the first keyframe and whenever the parameter sets change, then
   ``0x17``/``0x27`` NALU bodies (4-byte lengths).  The depayloader drops
   frames until a keyframe after a loss: ``needs_keyframe`` asks for a PLI.
-* Opus (48 kHz): an Enhanced-RTMP Opus sequence header (``OpusHead``) once,
-  then one coded-frames body per Opus packet (Opus in FLV as SRS 6+ relays it).
+* Opus (48 kHz), with ``rtc_to_rtmp off``: an Enhanced-RTMP Opus sequence
+  header (``OpusHead``) once, then one coded-frames body per Opus packet (Opus
+  in FLV, which FFmpeg >= 6.1 reads).  With ``rtc_to_rtmp on`` (``aac_bitrate``
+  given) the Opus is transcoded to AAC by an :class:`~.bridge.AacBridge`: the
+  AAC sequence header, then AAC frames that also carry the Opus they replace
+  for the stream's WebRTC players.  A PLI goes out every ``pli_for_rtmp``
+  seconds then, so RTMP/HLS players joining find keyframes.
 * Timestamps: each track's RTP timestamps are unwrapped and turned into
   milliseconds (90 or 48 per ms) from the arrival time of the track's first
   packet, so audio and video share one timeline without RTCP SR mapping.
@@ -33,6 +38,7 @@ from ..codec.opus import make_opus_head
 from ..codec.rtcp_packets import Nack, Pli, SenderReport
 from ..codec.rtp import ts_diff
 from ..live.packet import AUDIO, VIDEO, MediaPacket
+from .bridge import AacBridge
 from .connection import Peer, RtcConnection
 from .reception import Reception
 from .reorder import ReorderBuffer
@@ -63,7 +69,8 @@ class _Clock:
 class RtcIngest:
     """RTP of one publisher's agreed tracks -> live-core packets (see the module docstring)."""
 
-    def __init__(self, video_pt: int | None, audio_pt: int | None, start: float) -> None:
+    def __init__(self, video_pt: int | None, audio_pt: int | None, start: float,
+                 aac_bitrate: int | None = None) -> None:
         self.video_pt = video_pt
         self.audio_pt = audio_pt
         self.start = start
@@ -76,6 +83,7 @@ class RtcIngest:
         self._clocks: dict[int, _Clock] = {}
         self._avc_config = None
         self._opus_head = False
+        self.aac = AacBridge(aac_bitrate) if aac_bitrate else None
 
     @property
     def needs_keyframe(self) -> bool:
@@ -138,6 +146,8 @@ class RtcIngest:
         if frame is None:
             return []
         dts = self._clock(AUDIO, rtp_opus.CLOCK_RATE, now).ms(frame.timestamp)
+        if self.aac is not None:
+            return self.aac.push(frame.data, dts)
         out = []
         if not self._opus_head:
             self._opus_head = True
@@ -148,10 +158,16 @@ class RtcIngest:
 
 
 class RtcPublishPeer(Peer):
-    """One publishing session: transport, ingest and the stream (see the module docstring)."""
+    """One publishing session: transport, ingest and the stream (see the module docstring).
+
+    ``aac_bitrate`` (``rtc_to_rtmp on``): transcode Opus to AAC at that rate;
+    ``pli_for_rtmp``: seconds between the periodic PLIs then."""
+
+    #: the stream's players can tell a WebRTC publisher (rtmp_to_rtc off plays only these)
+    rtc_publisher = True
 
     def __init__(self, answer, connection: RtcConnection, source, transmit, on_close, now: float,
-                 nack: bool = True) -> None:
+                 nack: bool = True, aac_bitrate: int | None = None, pli_for_rtmp: float | None = None) -> None:
         super().__init__(answer, connection, source, transmit, on_close)
         self.nack = nack and bool(answer.track("video") and answer.track("video").nack)
         self.nacks_sent = 0
@@ -160,7 +176,9 @@ class RtcPublishPeer(Peer):
         self._last_rr = None
         self.rrs = 0
         video, audio = answer.track("video"), answer.track("audio")
-        self.ingest = RtcIngest(video.pt if video else None, audio.pt if audio else None, now)
+        self.ingest = RtcIngest(video.pt if video else None, audio.pt if audio else None, now, aac_bitrate)
+        self.pli_for_rtmp = pli_for_rtmp
+        self._last_periodic_pli = now
         self._last_pli = None
         self._pli_wanted = False
         self.plis = 0
@@ -180,7 +198,12 @@ class RtcPublishPeer(Peer):
         ingest = self.ingest
         return (f"frames={ingest.frames} dropped_frames={ingest.h264.dropped} lost_audio={ingest.opus.lost} "
                 f"plis={self.plis} nacks={self.nacks_sent} recovered={ingest.reorder.recovered} "
-                f"given_up={ingest.reorder.given_up} rrs={self.rrs}")
+                f"given_up={ingest.reorder.given_up} rrs={self.rrs}"
+                + (f" aac_frames={ingest.aac.frames}" if ingest.aac is not None else ""))
+
+    def on_closed(self, reason: str) -> None:
+        if self.ingest.aac is not None:
+            self.ingest.aac.close()
 
     def request_keyframe(self) -> None:
         """A player joined or lost a picture: PLI now (still at most one per PLI_INTERVAL)."""
@@ -211,6 +234,9 @@ class RtcPublishPeer(Peer):
     def on_tick(self, now: float) -> None:
         for media in self.ingest.flush(now):
             self.source.write(media)
+        if self.pli_for_rtmp and now - self._last_periodic_pli >= self.pli_for_rtmp:
+            self._last_periodic_pli = now
+            self._pli_wanted = True
         self._maybe_nack(now)
         self._maybe_pli(now)
         if self._last_rr is None or now - self._last_rr >= RR_INTERVAL:

@@ -66,7 +66,7 @@ class WhipPublish(unittest.TestCase):
         self.srv = h.Server(
             f"http_api {{ enabled on; listen 127.0.0.1:{self.api_port}; }}\n"
             f"rtc_server {{ enabled on; listen 127.0.0.1:{self.udp_port}; candidate 127.0.0.1; }}\n"
-            "vhost __defaultVhost__ { rtc { enabled on; } }\n"
+            "vhost __defaultVhost__ { rtc { enabled on; rtmp_to_rtc on; } }\n"
             "vhost active { rtc { enabled on; dtls_role active; } }\n"
         )
         self.addCleanup(self.srv.stop)
@@ -511,7 +511,7 @@ class RtcLoss(unittest.TestCase):
         self.srv = h.Server(
             f"http_api {{ enabled on; listen 127.0.0.1:{self.api_port}; }}\n"
             f"rtc_server {{ enabled on; listen 127.0.0.1:{udp_port}; candidate 127.0.0.1:{self.relay.port}; }}\n"
-            "vhost __defaultVhost__ { rtc { enabled on; nack on; } }\n"
+            "vhost __defaultVhost__ { rtc { enabled on; nack on; rtmp_to_rtc on; } }\n"
         )
         self.addCleanup(self.srv.stop)
         self.procs = []

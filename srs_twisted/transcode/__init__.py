@@ -1,0 +1,1 @@
+"""In-process transcoding (PyAV): audio for the RTMP <-> WebRTC bridge."""

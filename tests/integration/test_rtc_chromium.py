@@ -1,0 +1,123 @@
+"""Chromium (the Debian package, driven by Playwright for Python) as a WebRTC publisher
+and player of the real server, inside the tests' private network namespace.
+
+Chromium refuses 127.0.0.1 candidates, so the server listens for WebRTC on
+10.99.0.1 (netns.ADDRESS, on ``lo`` of the namespace) and answers it as its
+candidate; the page comes from the server's ``http_server`` (http://127.0.0.1, a
+secure context for getUserMedia) and signals cross-origin to the HTTP API port
+(CORS and preflight).  Chromium's fake camera (320x240) and microphone are published;
+its OpenH264 encodes H.264 (the server's answer picks it from Chromium's default
+offer) and its Opus the audio.  The player passes when ``getStats()`` shows >= 100
+video frames decoded at the published size and audio packets received.
+See tests/integration/browser.py for the driver and the page.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+
+from twisted.internet import defer
+from twisted.trial import unittest
+
+from tests.integration import browser
+from tests.integration import harness as h
+from tests.integration import netns
+from tests.integration.test_rtc_whip import ffmpeg9, h264_opus_publish
+
+FRAMES = 100
+WAIT = 90  # seconds for each step in Chromium (connect, then the frames): a busy 2-core box
+
+
+class ChromiumWebRTC(unittest.TestCase):
+    timeout = 8 * WAIT
+
+    def setUp(self):
+        browser.need_chromium()
+        netns.enter()
+        self.pages = tempfile.mkdtemp(prefix="srs-pages-")
+        self.addCleanup(shutil.rmtree, self.pages, True)
+        self.page = browser.write_page(self.pages)
+        self.api_port, self.http_port, udp_port = h.free_port(), h.free_port(), h.free_port()
+        self.srv = h.Server(
+            f"http_api {{ enabled on; listen 127.0.0.1:{self.api_port}; }}\n"
+            f"http_server {{ enabled on; listen 127.0.0.1:{self.http_port}; dir {self.pages}; }}\n"
+            f"rtc_server {{ enabled on; listen {netns.ADDRESS}:{udp_port}; candidate {netns.ADDRESS}; }}\n"
+            "vhost __defaultVhost__ { rtc { enabled on; } }\n"
+        )
+        self.addCleanup(self.srv.stop)
+
+    def drive(self, play: dict, publish: dict | None = None):
+        """Run the Chromium driver (a subprocess polled on the reactor); a Deferred of its result."""
+        spec = {"page": f"http://127.0.0.1:{self.http_port}/{self.page}", "api": f"http://127.0.0.1:{self.api_port}",
+                "app": "live", "publish": publish, "play": play, "frames": FRAMES, "timeout": WAIT}
+        driver = browser.Driver(spec)
+        self.addCleanup(driver.kill)
+        return driver.result(deadline=4 * WAIT)
+
+    def assert_played(self, result: dict, size: tuple) -> dict:
+        self.assertNotIn("error", result, result.get("log", "")[-8000:])
+        video, audio = result["player"]["inbound"]["video"], result["player"]["inbound"]["audio"]
+        self.assertGreaterEqual(video["framesDecoded"], FRAMES, video)
+        self.assertEqual((video["frameWidth"], video["frameHeight"]), size, video)
+        self.assertEqual(video["codec"]["mimeType"], "video/H264", video)
+        self.assertGreater(audio["packetsReceived"], 0, audio)
+        self.assertEqual(audio["codec"]["mimeType"], "audio/opus", audio)
+        self.assertEqual(result["player"]["transport"]["dtlsState"], "connected")
+        self.assertEqual(result["player"]["transport"]["srtpCipher"], "SRTP_AES128_CM_HMAC_SHA1_80")
+        return video
+
+    def assert_published(self, result: dict) -> None:
+        sent = result["publisher"]["outbound"]["video"]
+        self.assertEqual(result["publish"]["settings"]["width"], 320)
+        self.assertEqual(sent["codec"]["mimeType"], "video/H264", sent)
+        self.assertIn("profile-level-id=42e01f", sent["codec"]["fmtp"])
+        self.assertIn("packetization-mode=1", sent["codec"]["fmtp"])
+        self.assertEqual(result["publisher"]["outbound"]["audio"]["codec"]["mimeType"], "audio/opus")
+        answer = result["publish"]["answer"]
+        self.assertRegex(answer, r"a=candidate:0 1 udp \d+ 10\.99\.0\.1 \d+ typ host")
+        self.assertIn("a=ice-lite", answer)
+
+    @defer.inlineCallbacks
+    def publish_and_play(self, stream: str, publish_mode: str, play_mode: str):
+        """Chromium publishes its fake camera (320x240) and microphone, a second page plays."""
+        result = yield self.drive({"stream": stream, "mode": play_mode},
+                                  {"stream": stream, "mode": publish_mode, "width": 320, "height": 240})
+        self.assert_played(result, (320, 240))
+        self.assert_published(result)
+        return result
+
+    @defer.inlineCallbacks
+    def test_whip_publish_and_whep_play(self):
+        result = yield self.publish_and_play("cam", "whip", "whep")
+        self.assertEqual((result["publish"]["status"], result["publish"]["contentType"]), (201, "application/sdp"))
+        self.assertRegex(result["publish"]["location"],
+                         r"^http://127\.0\.0\.1:\d+/rtc/v1/whip/\?action=delete&token=\w+&app=live&stream=cam&session=")
+        self.assertEqual(result["play"]["status"], 201)
+        self.assertEqual((result["player_delete"], result["publisher_delete"]), (200, 200), self.srv.log()[-4000:])
+        self.srv.wait_log(r"RTC publish __defaultVhost__/live/cam session \S+ dtls server")
+        self.srv.wait_log(r"RTC session __defaultVhost__/live/cam ended: DELETE by the client; frames=\d+")
+        self.assertEqual(self.srv.unexpected_errors(), "")
+
+    @defer.inlineCallbacks
+    def test_legacy_api_publish_and_play(self):
+        result = yield self.publish_and_play("old", "legacy", "legacy")
+        for side in ("publish", "play"):
+            self.assertEqual((result[side]["status"], result[side]["code"]), (200, 0), result[side])
+            self.assertRegex(result[side]["sessionid"], r"^[0-9a-z]{8}:\S+$")
+        self.assertEqual(self.srv.unexpected_errors(), "")
+
+    @defer.inlineCallbacks
+    def test_whep_plays_an_rtmp_publisher_with_h264_and_opus(self):
+        ff = ffmpeg9()
+        publisher = subprocess.Popen(h264_opus_publish(ff, "flv", self.srv.url("rtmp"), seconds=4 * WAIT),
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.addCleanup(h.stop_process, publisher)
+        self.srv.wait_log(r"publish __defaultVhost__/live/rtmp\b", timeout=60)
+        result = yield self.drive({"stream": "rtmp", "mode": "whep"})
+        self.assertIsNone(publisher.poll(), "the RTMP publisher ended early")
+        video = self.assert_played(result, (352, 288))
+        self.assertRegex(video["codec"]["fmtp"], r"profile-level-id=42[0-9a-f]{4}")
+        self.assertEqual(result["player_delete"], 200, self.srv.log()[-4000:])
+        self.srv.wait_log(r"RTC session __defaultVhost__/live/rtmp ended: DELETE by the client")

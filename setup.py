@@ -1,4 +1,33 @@
+import json
+import os
+import shutil
+
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class BuildPyWithPlayerLibs(build_py):
+    """Also copies the player libraries that ``npm ci`` put in the checkout's
+    node_modules (the files srs_twisted/www/libs.json names) into the built
+    package's www/lib/, so a non-editable install serves /players/lib/ by
+    itself.  Without node_modules the pages' player libraries are missing
+    (the server says so with a 404); nothing is fetched from elsewhere."""
+
+    def run(self):
+        super().run()
+        with open(os.path.join(HERE, "srs_twisted", "www", "libs.json"), encoding="utf-8") as f:
+            libs = json.load(f)
+        target = os.path.join(self.build_lib, "srs_twisted", "www", "lib")
+        for name, inside in libs.items():
+            source = os.path.join(HERE, "node_modules", inside)
+            if not os.path.isfile(source):
+                print(f"warning: {source} is missing (run `npm ci` first): /players/lib/{name} will be a 404")
+                continue
+            os.makedirs(target, exist_ok=True)
+            shutil.copyfile(source, os.path.join(target, name))
+
 
 setup(
     name="srs-twisted",
@@ -9,6 +38,9 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["srs_twisted", "srs_twisted.*"]) + ["twisted.plugins"],
     include_package_data=True,
+    # The built-in pages (/, /console/, /players/): see srs_twisted/http/www.py.
+    package_data={"srs_twisted": ["www/*.html", "www/*.js", "www/*.json", "www/console/*", "www/players/*"]},
+    cmdclass={"build_py": BuildPyWithPlayerLibs},
     install_requires=[
         "twisted>=23.10",
         "autobahn>=23.1",

@@ -284,6 +284,11 @@ class HttpRoot(resource.Resource):
             found = sessions.resource_for(self.ctx, request, roots, self.crossdomain)
             if found is not None:
                 return found
+        from .www import builtin_resource
+
+        found = builtin_resource(self.ctx, path, self.static.path if self.static is not None else None, request)
+        if found is not None:  # a built-in page the dir does not replace
+            return found
         if self.static is None:
             return NotFound()
         request.prepath.append(request.postpath.pop(0))
@@ -296,6 +301,25 @@ class HttpRoot(resource.Resource):
         if self.static is not None:
             return self.static.render(request)
         return NotFound().render(request)
+
+
+class ApiRoot(resource.Resource):
+    """The API's own port: the API, and ``/console/`` (SRS mounts it there
+    too, so the console can reach an API with Basic auth on its own origin)."""
+
+    def __init__(self, ctx, api) -> None:
+        super().__init__()
+        self.ctx, self.api = ctx, api
+
+    def getChildWithDefault(self, name, request):
+        try:
+            path = normalize_request(request)
+        except BadPath:
+            return self.api  # it answers 400
+        from .www import console_resource
+
+        found = console_resource(self.ctx, request, path, self.ctx.config.http_server.dir)
+        return found if found is not None else self.api
 
 
 class SrsSite(HeaderTimeoutSite):
@@ -324,5 +348,5 @@ def make_site(ctx, static_dir: str | None, api=None, crossdomain: bool = True) -
     """The site of one HTTP port: the HTTP server (static files and live
     streams) with the API when it shares the port, or the API alone."""
     if static_dir is None and api is not None:
-        return SrsSite(ctx, api)
+        return SrsSite(ctx, ApiRoot(ctx, api))
     return SrsSite(ctx, HttpRoot(ctx, static_dir, api, crossdomain))

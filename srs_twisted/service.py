@@ -46,16 +46,16 @@ def inert_settings(config) -> list[str]:
     * ``publish.mr`` / ``mr_latency`` (merged read, when ``min_latency`` is
       off): SRS sleeps after a small read so the next read is bigger; the
       reactor already reads whatever the socket holds in one go.
-    * ``rtc_server.tcp.enabled on``: WebRTC over TCP is not served yet (issue 10);
-      WebRTC is served on the UDP port only (WHIP publishing).
+    * ``rtc_server.protocol tcp|all`` with ``rtc_server.tcp.enabled off``: nothing
+      serves WebRTC over TCP, so ``all`` offers UDP candidates only and ``tcp``
+      refuses every WebRTC session (SRS's full.conf: "Ignore" and "Fail").
     """
     out = []
     rtc = config.rtc_server
-    if rtc.enabled and rtc.tcp.enabled:
-        out.append(
-            f"rtc_server.tcp.enabled on has no effect: WebRTC over TCP is not served yet by this version "
-            f"(nothing listens on tcp {' '.join(rtc.tcp.listens)}); WebRTC uses udp {' '.join(rtc.listens)} only"
-        )
+    if rtc.enabled and rtc.protocol != "udp" and not rtc.tcp.enabled:
+        effect = ("WebRTC sessions are refused (no candidate to offer)" if rtc.protocol == "tcp"
+                  else "answers offer UDP candidates only")
+        out.append(f"rtc_server.protocol {rtc.protocol} without rtc_server.tcp.enabled on: {effect}")
     for name, vhost in config.vhosts.items():
         if vhost.play.send_min_interval > 0:
             out.append(
@@ -288,12 +288,16 @@ class SrsService(service.MultiService):
             self.ctx.rtc.setServiceParent(self)
 
     def _reload_rtc(self, old, new, changes: list, done: defer.Deferred) -> defer.Deferred:
-        """A new WebRTC server when its port, switch or certificate kind changed (its
-        sessions end; the old UDP port is closed first, so the same port can be bound
-        again); other rtc_server settings are read per request and need nothing."""
-        if (old.enabled, old.listens, old.ecdsa) == (new.enabled, new.listens, new.ecdsa):
+        """A new WebRTC server when its ports (UDP, ``tcp {}``), switch or certificate kind
+        changed (its sessions end; the old ports are closed first, so the same ports can be
+        bound again); other rtc_server settings are read per request and need nothing."""
+        def ports(c):
+            return c.enabled, c.listens, c.ecdsa, c.tcp.enabled, c.tcp.listens
+
+        if ports(old) == ports(new):
             return done
-        changes.append(f"rtc {'udp ' + ' '.join(new.listens) if new.enabled else 'off'} (sessions ended)")
+        where = "udp " + " ".join(new.listens) + (" tcp " + " ".join(new.tcp.listens) if new.tcp.enabled else "")
+        changes.append(f"rtc {where if new.enabled else 'off'} (sessions ended)")
         rtc = self.namedServices.get("rtc")
         stopped = defer.maybeDeferred(self.removeService, rtc) if rtc is not None else defer.succeed(None)
         self.ctx.rtc = None

@@ -63,16 +63,21 @@ class InertSettingsTests(unittest.TestCase):
         self.srv.reload(conf("vhost __defaultVhost__ { play { send_min_interval 7; } }\n"))
         self.assertEqual(sum("send_min_interval 7ms" in line for line in lines), 1)
 
-    def test_rtc_tcp_enabled_says_tcp_is_not_served_once(self):
+    def test_rtc_tcp_enabled_is_served_and_says_nothing(self):
         body = (
-            "rtc_server { enabled on; listen 8000; tcp { enabled on; listen 8001; } }\n"
+            "rtc_server { enabled on; listen 8000; protocol all; tcp { enabled on; listen 8001; } }\n"
             "vhost a { rtc { enabled on; rtmp_to_rtc on; } }\nvhost b { rtc { enabled on; rtc_to_rtmp on; } }\n"
         )
-        self.assertEqual(
-            [line for line in inert_settings(conf(body)) if "rtc_server" in line],
-            ["rtc_server.tcp.enabled on has no effect: WebRTC over TCP is not served yet by this version "
-             "(nothing listens on tcp 8001); WebRTC uses udp 8000 only"],
-        )
+        self.assertEqual([line for line in inert_settings(conf(body)) if "rtc_server" in line], [])
+
+    def test_rtc_protocol_tcp_or_all_without_tcp_says_what_happens(self):
+        for protocol, effect in (("tcp", "WebRTC sessions are refused (no candidate to offer)"),
+                                 ("all", "answers offer UDP candidates only")):
+            body = f"rtc_server {{ enabled on; protocol {protocol}; }}\nvhost a {{ rtc {{ enabled on; }} }}\n"
+            self.assertEqual(
+                [line for line in inert_settings(conf(body)) if "rtc_server" in line],
+                [f"rtc_server.protocol {protocol} without rtc_server.tcp.enabled on: {effect}"],
+            )
 
     def test_rtc_server_udp_only_says_nothing(self):
         config = srs_config.load_string("vhost v {}", {"SRS_RTC_SERVER_ENABLED": "on"})

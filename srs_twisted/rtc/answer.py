@@ -20,7 +20,10 @@ What the answer holds, as SRS's ``negotiate_publish_capability`` /
 * publish: ``a=recvonly``, no SSRCs of ours; play: ``a=sendonly``, our SSRC per section with
   ``a=msid`` and ``a=ssrc`` cname/msid/mslabel/label lines;
 * host candidates ``<foundation> 1 udp|tcp 2130706431 <ip> <port> typ host`` followed by
-  ``generation 0`` (UDP) or ``tcptype passive`` (TCP, RFC 6544), foundations counting from 0.
+  ``generation 0`` (UDP) or ``tcptype passive`` (TCP, RFC 6544), foundations counting from 0;
+  :func:`transport_candidates` makes them from the addresses as SRS does: per address its
+  UDP candidate (``protocol udp``), its TCP one (``tcp``) or both, UDP first (``all``), all
+  with the same priority; :func:`choose_protocol` picks that protocol.
 
 Deviations from SRS, each on purpose: ``a=rtcp-rsize`` is answered only where offered
 (RFC 5506 section 5; SRS always adds it); fmtp lines are written without SRS's stray
@@ -47,7 +50,7 @@ from ..codec.sdp_negotiate import TWCC_URI, answer_setup, check_offer, ice_crede
 
 __all__ = [
     "Answer", "Track", "build_answer", "random_string", "UFRAG_LENGTH", "PWD_LENGTH",
-    "CANDIDATE_PRIORITY", "PREFERRED_H264",
+    "CANDIDATE_PRIORITY", "PREFERRED_H264", "PROTOCOLS", "choose_protocol", "transport_candidates",
 ]
 
 UFRAG_LENGTH = 8      # SRS's local ice-ufrag
@@ -159,6 +162,40 @@ def _candidate_lines(candidates):
         extras = ["generation", "0"] if protocol == "udp" else ["tcptype", "passive"]
         out.append(Candidate(str(foundation), 1, protocol, CANDIDATE_PRIORITY, str(ip), int(port),
                              "host", extras))
+    return out
+
+
+PROTOCOLS = ("udp", "tcp", "all")
+
+
+def choose_protocol(configured, requested="", tcp_served=True):
+    """The candidates' transport: ``requested`` (a request's ``?protocol=``; our
+    addition, SRS reads only the config) or else ``configured``
+    (``rtc_server.protocol``).  Without WebRTC over TCP (``tcp_served`` False),
+    ``all`` offers UDP only and ``tcp`` is a ValueError (SRS's full.conf: "Ignore"
+    and "Fail"); so is a value other than udp, tcp or all."""
+    protocol = (requested or configured or "udp").strip().lower()
+    if protocol not in PROTOCOLS:
+        raise ValueError("protocol must be udp, tcp or all, not %r" % (requested or configured,))
+    if not tcp_served:
+        if protocol == "tcp":
+            raise ValueError("protocol tcp needs WebRTC over TCP (rtc_server.tcp.enabled on)")
+        protocol = "udp"
+    return protocol
+
+
+def transport_candidates(addresses, protocol, udp_port, tcp_port):
+    """``(host, port, "udp"|"tcp")`` for :func:`build_answer` from ``addresses``
+    (``(host, port or None)`` pairs, e.g. :func:`~srs_twisted.config.rtc.resolve_candidates`'s):
+    an address's own port replaces both listen ports, as SRS parses it for each."""
+    if protocol not in PROTOCOLS:
+        raise ValueError("protocol must be udp, tcp or all, not %r" % (protocol,))
+    out = []
+    for host, port in addresses:
+        if protocol in ("udp", "all"):
+            out.append((host, port or udp_port, "udp"))
+        if protocol in ("tcp", "all"):
+            out.append((host, port or tcp_port, "tcp"))
     return out
 
 

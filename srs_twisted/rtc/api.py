@@ -6,6 +6,8 @@
   answer; ``DELETE`` (or ``?action=delete``) with that token and session ends it (200).
 * ``POST /rtc/v1/publish/`` and ``/rtc/v1/play/`` with ``{sdp, streamurl, ...}``:
   ``{code:0, server, service, pid, sdp, sessionid}``.
+* ``?protocol=udp|tcp|all`` (ours; SRS reads only ``rtc_server.protocol``) chooses the
+  answer's candidates: UDP, TCP (``tcptype passive``, WebRTC over TCP) or both.
 * Errors: WHIP answers HTTP 400 with ``code N: reason`` (text); the JSON API answers
   HTTP 200 with SRS's ``code`` (5012 SDP decode, 5018 SDP negotiation, 5021 RTC
   disabled, 5023 bad parameters, 1028 stream busy, 1053 refused by the policy).
@@ -148,6 +150,8 @@ class RtcApi:
             return self._fail(request, False, RtcApiError(ERROR_RTC_API_BODY, "the body is not {sdp, streamurl} JSON"))
         app, _, stream = parts.path.strip("/").rpartition("/")
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        if "protocol" not in query and _query(request).get("protocol"):  # /rtc/v1/play/?protocol=tcp
+            query["protocol"] = _query(request)["protocol"]
         d = self._publish(request, offer, app or "live", stream or "livestream", query, vhost=host, publish=publish)
 
         def ok(answer):
@@ -191,9 +195,13 @@ class RtcApi:
                                                       f"{app}/{stream} is not published over WebRTC")
         eip = query.get("eip") or query.get("candidate") or ""
         try:
+            candidates = server.candidates(eip=eip, api_host=_host(request), protocol=query.get("protocol", ""))
+        except ValueError as e:
+            raise RtcApiError(ERROR_RTC_INVALID_PARAMS, str(e)) from None
+        try:
             answer = build_answer(
                 offer, publish=publish, fingerprint=server.certificate.fingerprint,
-                candidates=server.candidates(eip=eip, api_host=_host(request)), app=app, stream=stream,
+                candidates=candidates, app=app, stream=stream,
                 dtls_role=rtc.dtls_role, nack=rtc.nack, twcc=rtc.twcc,
                 ice_ufrag=query.get("ice-ufrag") or None, ice_pwd=query.get("ice-pwd") or None)
         except SdpError as e:

@@ -39,7 +39,10 @@ class RtcPlayPeer(Peer):
         self.player = RtcPlayer(self.source, self.answer.tracks, self._send_one, protect_rtp=srtp.protect_rtp,
                                 request_keyframe=self._keyframe, nack=self.nack,
                                 encoder_options=self.encoder_options, **kwargs)
-        self.player.subscribe()
+        consumer = self.player.subscribe()
+        address = self.session.address if self.session is not None else None
+        if address is not None and len(address) > 2:  # over TCP: the live core pauses (drops GOPs) for a slow peer
+            address[2].register_producer(consumer)
 
     def _send_one(self, datagram) -> None:
         self._send([datagram])

@@ -1,5 +1,10 @@
 """The UDP port every WebRTC session shares (``rtc_server.listen``): a thin adapter.
 
+It is also the hub of WebRTC over TCP: each :class:`~.tcp.RtcTcpProtocol`
+connection hands its RFC 4571 frames to :meth:`RtcUdpProtocol.receive` with the
+address ``(host, port, connection)``, and what is sent to such an address is
+written framed on that connection instead of the UDP socket.
+
 Datagrams go to the sans-I/O :class:`~.session.SessionTable` with the reactor's
 time; its :class:`~.session.Send` events are written back, the rest are handed
 to the session's owner (a peer such as :class:`~.publisher.RtcPublishPeer`),
@@ -70,15 +75,39 @@ class RtcUdpProtocol(protocol.DatagramProtocol):
 
     def send(self, session, datagrams) -> None:
         address = session.address
-        if address is None or self.transport is None:
+        if address is not None:
+            self._write(datagrams, address)
+
+    def _write(self, datagrams, address) -> None:
+        if len(address) > 2:  # a TCP connection (rtc/tcp.py): framed on it
+            self.sent_bytes += address[2].send_frames(datagrams)
+            return
+        if self.transport is None:
             return
         for data in datagrams:
             self.sent_bytes += len(data)
             self.transport.write(data, address[:2])
 
+    def drop_address(self, address, reason: str) -> None:
+        """A TCP connection closed: its session follows another checked address,
+        or ends when it has none left (SRS expires it)."""
+        session = self.table.by_address(address)
+        if session is None:
+            return
+        now = self.clock.seconds()
+        for event in self.table.forget_address(address):
+            if event.address is None:
+                self.remove(session, reason)
+            elif session.owner is not None:
+                session.owner.address_changed(now)
+
     # --- the socket ---
 
     def datagramReceived(self, data: bytes, addr) -> None:
+        self.receive(data, addr)
+
+    def receive(self, data: bytes, addr) -> None:
+        """One datagram (UDP) or frame (TCP, ``addr`` with its connection third)."""
         self.recv_bytes += len(data)
         now = self.clock.seconds()
         for event in self.table.receive_datagram(data, addr, now):
@@ -89,8 +118,7 @@ class RtcUdpProtocol(protocol.DatagramProtocol):
 
     def _dispatch(self, event, now: float) -> None:
         if isinstance(event, Send):
-            self.sent_bytes += len(event.data)
-            self.transport.write(event.data, event.addr[:2])
+            self._write([event.data], event.addr)
             return
         peer = event.session.owner
         if peer is None:

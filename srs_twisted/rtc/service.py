@@ -1,10 +1,13 @@
-"""The WebRTC server of one SrsService: certificate, DTLS context, the UDP port, sessions.
+"""The WebRTC server of one SrsService: certificate, DTLS context, the UDP and TCP ports, sessions.
 
 :class:`RtcServer` is the named child ``rtc`` of :class:`~srs_twisted.service.SrsService`
 when ``rtc_server.enabled on``.  It makes the DTLS certificate at start (ECDSA P-256,
 RSA 2048 with ``ecdsa off``), listens on ``rtc_server.listen`` (UDP) with one
-:class:`~.protocol.RtcUdpProtocol`, and keeps the sessions the API made, by SRS's
-session id (``ourufrag:theirufrag``), with their DELETE token.
+:class:`~.protocol.RtcUdpProtocol`, with ``rtc_server.tcp.enabled on`` also on every
+``rtc_server.tcp.listen`` (WebRTC over TCP, :mod:`.tcp`; connections count against
+``max_connections``), and keeps the sessions the API made, by SRS's session id
+(``ourufrag:theirufrag``), with their DELETE token.  :meth:`RtcServer.candidates`
+offers UDP, TCP or both (``rtc_server.protocol``, or the request's ``?protocol=``).
 """
 
 from __future__ import annotations
@@ -19,10 +22,13 @@ from twisted.internet import defer
 from twisted.internet.error import CannotListenError
 
 from ..config.rtc import resolve_candidates
+from ..limits import ConnectionLimitFactory
 from ..log import ContextLogger
+from .answer import choose_protocol, transport_candidates
 from .cert import Certificate
 from .dtls import DtlsContext
 from .protocol import RtcUdpProtocol
+from .tcp import RtcTcpFactory
 
 __all__ = ["RtcServer", "host_addresses", "udp_listen_address"]
 
@@ -74,7 +80,9 @@ class RtcServer(service.Service):
         self.certificate = Certificate.generate(ecdsa=conf.ecdsa)
         self._contexts: dict[str, DtlsContext] = {}
         self.protocol = RtcUdpProtocol(ctx.clock)
+        self.tcp = RtcTcpFactory(self.protocol, ctx.clock) if conf.tcp.enabled else None
         self.ports: list = []
+        self.tcp_ports: list = []
         self.sessions: dict[str, _Entry] = {}
 
     # --- life ---
@@ -94,12 +102,30 @@ class RtcServer(service.Service):
                 raise StartError(f"rtc cannot listen on udp {host or '0.0.0.0'}:{port}: {reason}") from None
             where = f"udp://{host or '0.0.0.0'}:{port}"
             self.log.trace(f"RTC listen at {where}, fingerprint {self.certificate.fingerprint}")
+        if self.tcp is not None:
+            for listen in conf.tcp.listens:
+                self._listen_tcp(reactor, listen)
+
+    def _listen_tcp(self, reactor, listen: str) -> None:
+        from ..service import BACKLOG, StartError
+
+        host, port = udp_listen_address(listen, self.bind_host)
+        factory = ConnectionLimitFactory(self.ctx, self.tcp, f"rtc-tcp port {port}")
+        try:
+            self.tcp_ports.append(reactor.listenTCP(port, factory, backlog=BACKLOG, interface=host))
+        except CannotListenError as e:
+            reason = getattr(e.socketError, "strerror", None) or str(e.socketError)
+            raise StartError(f"rtc cannot listen on tcp {host or '0.0.0.0'}:{port}: {reason}") from None
+        self.log.trace(f"RTC listen at tcp://{host or '0.0.0.0'}:{port} (WebRTC over TCP, RFC 4571)")
 
     def stopService(self):
         super().stopService()
         for entry in list(self.sessions.values()):
             self.end(entry.peer, "the server stopped")
-        ports, self.ports = self.ports, []
+        if self.tcp is not None:
+            self.tcp.close_all("the server stopped")
+        ports, self.ports = self.ports + self.tcp_ports, []
+        self.tcp_ports = []
         return defer.DeferredList([defer.maybeDeferred(port.stopListening) for port in ports])
 
     # --- for the API ---
@@ -110,20 +136,31 @@ class RtcServer(service.Service):
             return self.ports[0].getHost().port
         return udp_listen_address(self.ctx.config.rtc_server.listens[0])[1]
 
+    @property
+    def tcp_port(self) -> int:
+        if self.tcp_ports:
+            return self.tcp_ports[0].getHost().port
+        return udp_listen_address(self.ctx.config.rtc_server.tcp.listens[0])[1]
+
     def dtls_context(self, version: str) -> DtlsContext:
         context = self._contexts.get(version)
         if context is None:
             context = self._contexts[version] = DtlsContext(self.certificate, version=version)
         return context
 
-    def candidates(self, eip: str = "", api_host: str = "") -> list[tuple[str, int, str]]:
+    def candidates(self, eip: str = "", api_host: str = "", protocol: str = "") -> list[tuple[str, int, str]]:
+        """The answer's ``(host, port, "udp"|"tcp")`` candidates; ``protocol`` is the
+        request's ``?protocol=`` ("" for ``rtc_server.protocol``).  ValueError when it
+        asks for TCP and WebRTC over TCP is off, or is not udp, tcp or all."""
         conf = self.ctx.config.rtc_server
+        protocol = choose_protocol(conf.protocol, protocol, self.tcp is not None)
         found = resolve_candidates(
             conf.candidate, None, host_addresses(), ip_family=conf.ip_family,
             auto_detect=conf.use_auto_detect_network_ip, eip=eip, api_host=api_host,
             api_as_candidates=conf.api_as_candidates, keep_api_domain=conf.keep_api_domain,
             resolve_api_domain=False)
-        return [(c.host, c.port or self.port, "udp") for c in found]
+        tcp_port = self.tcp_port if self.tcp is not None else 0
+        return transport_candidates(found, protocol, self.port, tcp_port)
 
     def add(self, answer, peer, client, stun_timeout: float, strict_check: bool) -> str:
         """Register ``peer``'s ICE session; returns its DELETE token."""
@@ -148,3 +185,5 @@ class RtcServer(service.Service):
         if session is not None:
             self.sessions.pop(session.username, None)
             self.protocol.table.remove(session)
+            if self.tcp is not None:
+                self.tcp.session_ended(session, f"session ended: {peer.reason or 'closed'}")

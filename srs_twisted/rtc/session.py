@@ -205,6 +205,14 @@ class SessionTable:
         session.address = None
         session.closed = True
 
+    def forget_address(self, addr) -> list:
+        """``addr`` is gone (its TCP connection closed): the session holding it stops
+        using it; an :class:`AddressChanged` when that was where it sent."""
+        session = self._by_address.get(addr)
+        if session is None:
+            return []
+        return self._forget(session, addr)
+
     # --- time ---
 
     def tick(self, now) -> list:

@@ -44,9 +44,10 @@ async def _http(request):
     return await loop.run_in_executor(None, lambda: urllib.request.urlopen(request, timeout=20))
 
 
-async def exchange(pc, url: str, streamurl: str | None = None) -> str | None:
+async def exchange(pc, url: str, streamurl: str | None = None, rewrite=None) -> str | None:
     """POST our offer to ``url``, apply the answer, wait until connected; returns the
-    Location.  With ``streamurl``, SRS's legacy JSON API instead (no Location: None)."""
+    Location.  With ``streamurl``, SRS's legacy JSON API instead (no Location: None).
+    ``rewrite``: an async function applied to the answer's text before it is applied."""
     await pc.setLocalDescription(await pc.createOffer())
     if streamurl:
         body = json.dumps({"api": url, "clientip": None, "sdp": pc.localDescription.sdp, "streamurl": streamurl,
@@ -63,6 +64,8 @@ async def exchange(pc, url: str, streamurl: str | None = None) -> str | None:
         location = urljoin(url, response.headers["Location"])
         print("STATUS", response.status, response.headers["Content-Type"], flush=True)
         print("LOCATION", location, flush=True)
+    if rewrite is not None:
+        answer = await rewrite(answer)
     await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
     await asyncio.wait_for(pc.connected.wait(), 30)
     print("CONNECTED", flush=True)

@@ -78,12 +78,17 @@ class Tone(MediaStreamTrack):
         return frame
 
 
-async def main(url, seconds, width, height):
-    pc = peer_connection()
+def add_media(pc, width, height) -> None:
+    """The tone (Opus) and the bars (H.264 only), send-only."""
     pc.addTransceiver(Tone(), direction="sendonly")
     video = pc.addTransceiver(Bars(width, height), direction="sendonly")
     video.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("video").codecs
                                if c.mimeType == "video/H264"])
+
+
+async def main(url, seconds, width, height):
+    pc = peer_connection()
+    add_media(pc, width, height)
     location = await exchange(pc, url)
     await asyncio.sleep(seconds)
     await delete(location)

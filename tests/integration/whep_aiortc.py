@@ -24,7 +24,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rtc_client import delete, exchange, peer_connection  # noqa: E402
 
 
-async def main(url, seconds, streamurl=None):
+async def main(url, seconds, streamurl=None, on_frame=None, report=None):
+    """``on_frame(kind, frame)`` sees every decoded frame; ``report()`` runs after
+    the counts are printed, before the DELETE (whep_sync_aiortc.py uses both)."""
     pc = peer_connection()
     counts = {"video": 0, "audio": 0}
     size = [0, 0]
@@ -37,6 +39,8 @@ async def main(url, seconds, streamurl=None):
                 counts[track.kind] += 1
                 if track.kind == "video":
                     size[:] = [frame.width, frame.height]
+                if on_frame is not None:
+                    on_frame(track.kind, frame)
         except MediaStreamError:
             pass
 
@@ -52,6 +56,8 @@ async def main(url, seconds, streamurl=None):
     await asyncio.sleep(seconds)
     print("VIDEO %d %dx%d" % (counts["video"], size[0], size[1]), flush=True)
     print("AUDIO %d" % counts["audio"], flush=True)
+    if report is not None:
+        report()
     await delete(location)
     await pc.close()
     for task in tasks:

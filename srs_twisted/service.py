@@ -100,6 +100,7 @@ class SrsService(service.MultiService):
         self._add_rtmp()
         self._add_http()
         self._add_rtc()
+        self._add_srt()
         self._add_heartbeat()
 
     @property
@@ -298,19 +299,40 @@ class SrsService(service.MultiService):
             return done
         where = "udp " + " ".join(new.listens) + (" tcp " + " ".join(new.tcp.listens) if new.tcp.enabled else "")
         changes.append(f"rtc {where if new.enabled else 'off'} (sessions ended)")
-        rtc = self.namedServices.get("rtc")
-        stopped = defer.maybeDeferred(self.removeService, rtc) if rtc is not None else defer.succeed(None)
-        self.ctx.rtc = None
+        return self._restart_server("rtc", self._add_rtc, "WebRTC", done)
+
+    def _restart_server(self, name: str, add, what: str, done: defer.Deferred) -> defer.Deferred:
+        """Stop the named server child (``ctx.<name>``), then ``add()`` a new one."""
+        old = self.namedServices.get(name)
+        stopped = defer.maybeDeferred(self.removeService, old) if old is not None else defer.succeed(None)
+        setattr(self.ctx, name, None)
 
         def restart(_):
             try:
-                self._add_rtc()
+                add()
             except Exception as e:
-                self.ctx.rtc = None
-                self.log.error(f"reload: the WebRTC server cannot start: {e}")
+                setattr(self.ctx, name, None)
+                self.log.error(f"reload: the {what} server cannot start: {e}")
 
         stopped.addCallback(restart)
         return defer.DeferredList([done, stopped])
+
+    def _add_srt(self) -> None:
+        """The SRT server (UDP port, connections) when srt_server is enabled."""
+        self.ctx.srt = None
+        if self.config.srt_server.enabled:
+            from .srt.service import SrtServer
+
+            self.ctx.srt = SrtServer(self.ctx, self.bind_host)
+            self.ctx.srt.setServiceParent(self)
+
+    def _reload_srt(self, old, new, changes: list, done: defer.Deferred) -> defer.Deferred:
+        """A new SRT server when srt_server changed (its connections end; the old UDP port
+        is closed first, so the same port can be bound again)."""
+        if old == new:
+            return done
+        changes.append(f"srt {'udp ' + ' '.join(new.listens) if new.enabled else 'off'} (connections ended)")
+        return self._restart_server("srt", self._add_srt, "SRT", done)
 
     def _add_heartbeat(self) -> None:
         if self.config.heartbeat.enabled:
@@ -346,6 +368,7 @@ class SrsService(service.MultiService):
             self._add_heartbeat()
             changes.append(f"heartbeat={'on' if config.heartbeat.enabled else 'off'}")
         done = self._reload_rtc(old.rtc_server, config.rtc_server, changes, done)
+        done = self._reload_srt(old.srt_server, config.srt_server, changes, done)
         self.workers.reload()
         inert = inert_settings(config)
         if inert != inert_settings(old):

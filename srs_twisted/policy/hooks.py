@@ -37,6 +37,8 @@ HLS_NOTIFY_TIMEOUT = 10.0  # s, SRS_HLS_NOTIFY_TIMEOUT
 MAX_REPLY = 64 * 1024  # bytes of a hook's reply we are willing to read
 USER_AGENT = f"{SERVER_NAME}/{__version__}".encode()
 RTMP_PROTOCOLS = ("rtmp", "rtmps")
+# The protocols SRS sends on_connect/on_close for (its SRT connections call both too).
+CONNECT_PROTOCOLS = RTMP_PROTOCOLS + ("srt",)
 
 
 class HookError(SrsError):
@@ -457,8 +459,8 @@ class HooksPolicy:
     """The ``http_hooks`` of each client's vhost, as a policy: on_connect,
     on_publish and on_play must be authorised by every configured URL;
     on_unpublish, on_stop and on_close are told (failures logged).  As SRS,
-    on_connect and on_close are RTMP-only, and on_close is only sent for a
-    connection whose RTMP connect was read.  The vhost's config is read at
+    on_connect and on_close are for RTMP and SRT only, and on_close is only sent
+    for a connection whose RTMP connect (SRT stream id) was read.  The vhost's config is read at
     each call, so a reload applies to the next client action."""
 
     def __init__(self, ctx, client=HttpHooksClient, cwd: str | None = None) -> None:
@@ -522,7 +524,7 @@ class HooksPolicy:
 
     # ---- the policy interface ----------------------------------------------------------------
     def on_connect(self, client: ClientInfo):
-        if client.protocol not in RTMP_PROTOCOLS:
+        if client.protocol not in CONNECT_PROTOCOLS:
             return defer.succeed(None)
         return self._blocking("on_connect", client)
 
@@ -541,7 +543,7 @@ class HooksPolicy:
     def on_close(self, client: ClientInfo):
         # SRS calls on_close once the RTMP connect was read (even when it was
         # refused), never for a connection that did not get that far.
-        if client.protocol not in RTMP_PROTOCOLS or not client.request.tc_url:
+        if client.protocol not in CONNECT_PROTOCOLS or not client.request.tc_url:
             return defer.succeed(None)
         return self._notify("on_close", client)
 

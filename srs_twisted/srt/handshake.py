@@ -35,8 +35,8 @@ from .connection import ConnectionParams, SrtConnection
 from .packet import (
     EXT_HSREQ, EXT_HSRSP, EXT_KMREQ, EXT_KMRSP, EXT_SID, FLAG_CRYPT, FLAG_NAKREPORT, FLAG_REXMITFLG,
     FLAG_TLPKTDROP, FLAG_TSBPDRCV, FLAG_TSBPDSND, HANDSHAKE, HS_CONCLUSION, HS_EXT_FLAG_CONFIG,
-    HS_EXT_FLAG_HSREQ, HS_EXT_FLAG_KMREQ, HS_INDUCTION, REJ_BADSECRET, REJ_ROGUE, REJ_UNSECURE, REJ_VERSION,
-    REJECT_BASE, SEQ_MASK, SRT_MAGIC, ControlPacket, Handshake, HsExtension, SrtError, SrtHs, decode_sid,
+    HS_EXT_FLAG_HSREQ, HS_EXT_FLAG_KMREQ, HS_INDUCTION, REJ_BACKLOG, REJ_BADSECRET, REJ_ROGUE, REJ_UNSECURE,
+    REJ_VERSION, REJECT_BASE, SEQ_MASK, SRT_MAGIC, ControlPacket, Handshake, HsExtension, SrtError, SrtHs, decode_sid,
     encode_sid, reject_reason_text,
 )
 
@@ -120,11 +120,12 @@ class SrtListener:
     def new_socket_id(self) -> int:
         return (struct.unpack(">I", self._rand(4))[0] & 0x3FFFFFFF) or 1
 
-    def handshake(self, data: bytes, addr: tuple, now: int, existing=None):
+    def handshake(self, data: bytes, addr: tuple, now: int, existing=None, full: bool = False):
         """One datagram sent to socket 0 from ``addr`` (host, port).  Returns bytes to send
         back (an induction answer), an :class:`Accepted`, a :class:`Rejected`, or None.
         ``existing(addr, caller_socket_id)`` returns the response of a connection already
-        made for that caller (a repeated conclusion), else None.  Raises :class:`SrtError`
+        made for that caller (a repeated conclusion), else None; ``full`` refuses a new
+        caller (backlog exceeded).  Raises :class:`SrtError`
         for a datagram that is not a handshake (drop it)."""
         pkt = ControlPacket.parse(data)
         if pkt.type != HANDSHAKE:
@@ -148,6 +149,8 @@ class SrtListener:
             response = existing(addr, hs.socket_id)
             if response is not None:
                 return response
+        if full:
+            return self._reject(hs, REJ_BACKLOG, "too many SRT connections")
         if hs.version != 5:
             return self._reject(hs, REJ_VERSION, f"a version {hs.version} (HSv4) caller is not supported; "
                                                  "SRT 1.3 or later is needed")

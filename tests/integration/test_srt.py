@@ -1,0 +1,245 @@
+"""SRT with real libsrt peers (FFmpeg, ffprobe, srt-live-transmit) inside the tests' private
+network namespace (tests/integration/netns.py): publish MPEG-TS over SRT and play it over
+RTMP and HTTP-FLV; publish over RTMP and play over SRT; refusals and hooks' client types.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+
+from twisted.trial import unittest
+
+from tests.integration import harness as h
+from tests.integration import netns
+
+
+def srt_live_transmit() -> str:
+    return h.need("srt-live-transmit (apt-get install srt-tools)", shutil.which("srt-live-transmit"))
+
+
+def srt_url(port: int, stream_id: str, **opts) -> str:
+    query = "".join(f"&{k}={v}" for k, v in opts.items())
+    return f"srt://127.0.0.1:{port}?streamid={stream_id}{query}"
+
+
+def srt_publish(url: str, path: str) -> subprocess.Popen:
+    """FFmpeg (libsrt) publishing a clip as MPEG-TS over SRT, looped, in real time."""
+    cmd = [h.ffmpeg(), "-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i", path, "-c", "copy",
+           "-pes_payload_size", "0", "-f", "mpegts", url]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+class SrtCase(unittest.TestCase):
+    vhost = "srt { enabled on; } http_remux { enabled on; mount [vhost]/[app]/[stream].flv; }"
+    server_extra = ""
+
+    def setUp(self):
+        netns.enter()
+        h.ffmpeg(), h.ffprobe()
+        self.srt = h.free_port()
+        self.http = h.free_port()
+        conf = (f"srt_server {{ enabled on; listen 127.0.0.1:{self.srt}; {self.server_extra} }}\n"
+                f"http_server {{ enabled on; listen 127.0.0.1:{self.http}; }}\n"
+                f"vhost __defaultVhost__ {{ {self.vhost} }}\n")
+        self.server = h.Server(conf)
+        self.addCleanup(self.server.stop)
+        self.procs = []
+        self.addCleanup(self._stop_procs)
+        self.server.wait_log(r"SRT listen at udp://127\.0\.0\.1:%d" % self.srt)
+
+    def _stop_procs(self):
+        for proc in self.procs:
+            h.stop_process(proc)
+
+
+class SrtPublish(SrtCase):
+    def test_ffmpeg_publishes_plays_over_rtmp_and_flv(self):
+        clip = h.clip("h264-aac")
+        self.procs.append(srt_publish(srt_url(self.srt, "#!::r=live/srtin,m=publish"), clip))
+        info = h.probe(self.server.url("srtin"))
+        streams = h.assert_streams(info, [("video", "h264"), ("audio", "aac")])
+        self.assertEqual((streams["video"]["width"], streams["video"]["height"]), (320, 240))
+        flv = f"http://127.0.0.1:{self.http}/live/srtin.flv"
+        h.wait_http_stream(flv, 20000)
+        info = h.probe(flv)
+        h.assert_streams(info, [("video", "h264"), ("audio", "aac")])
+        self.server.wait_log(r"SRT publish __defaultVhost__/live/srtin from 127\.0\.0\.1")
+
+    def test_recording_over_rtmp_decodes(self):
+        clip = h.clip("h264-aac")
+        self.procs.append(srt_publish(srt_url(self.srt, "live/rec?m=publish"), clip))
+        h.probe(self.server.url("rec"))
+        out = os.path.join(tempfile.mkdtemp(prefix="srs-srt-"), "rec.flv")
+        self.addCleanup(shutil.rmtree, os.path.dirname(out), True)
+        result = h.record(self.server.url("rec"), 4, out)
+        self.assertEqual(result.returncode, 0, result.stderr[-500:])
+        dec = subprocess.run([h.ffmpeg(), "-v", "error", "-i", out, "-f", "null", "-"], capture_output=True,
+                             timeout=120)
+        self.assertEqual(dec.returncode, 0)
+        self.assertEqual(dec.stderr.decode(errors="replace").strip(), "")
+        info = h.probe(out)
+        self.assertGreater(float(info["format"]["duration"]), 3.0)
+
+    def test_second_publisher_is_refused(self):
+        clip = h.clip("h264-aac")
+        self.procs.append(srt_publish(srt_url(self.srt, "#!::r=live/busy,m=publish"), clip))
+        h.probe(self.server.url("busy"))
+        second = srt_publish(srt_url(self.srt, "#!::r=live/busy,m=publish"), clip)
+        self.procs.append(second)
+        self.server.wait_log(r"publish denied|stream busy")
+        second.wait(60)  # FFmpeg ends: the server shut the connection
+        h.probe(self.server.url("busy"))  # the first one still plays
+
+
+class SrtPlay(SrtCase):
+    def test_rtmp_publish_plays_over_srt(self):
+        clip = h.clip("h264-aac")
+        self.procs.append(h.publish(self.server.url("rt"), clip, loop=True))
+        h.probe(self.server.url("rt"))
+        info = h.probe(srt_url(self.srt, "#!::r=live/rt,m=request"))
+        self.assertEqual(info["format"]["format_name"], "mpegts")
+        streams = h.assert_streams(info, [("video", "h264"), ("audio", "aac")])
+        self.assertEqual(streams["video"]["width"], 320)
+
+    def test_srt_live_transmit_plays_srt_publish(self):
+        tool = srt_live_transmit()
+        clip = h.clip("h264-aac")
+        self.procs.append(srt_publish(srt_url(self.srt, "#!::r=live/loop,m=publish"), clip))
+        h.probe(self.server.url("loop"))
+        out = os.path.join(tempfile.mkdtemp(prefix="srs-srt-"), "play.ts")
+        self.addCleanup(shutil.rmtree, os.path.dirname(out), True)
+        with open(out, "wb") as f:
+            proc = subprocess.Popen(["timeout", "8", tool, "-q", srt_url(self.srt, "#!::r=live/loop,m=request"),
+                                     "file://con"], stdout=f, stderr=subprocess.PIPE)
+            proc.wait(60)
+            proc.stderr.close()
+        self.assertGreater(h.file_size(out), 50_000)
+        self.assertEqual(h.file_size(out) % 188, 0)
+        info = h.probe(out)
+        h.assert_streams(info, [("video", "h264"), ("audio", "aac")])
+
+
+class SrtRefusals(SrtCase):
+    vhost = "srt { enabled on; }"
+
+    def test_bad_stream_ids_are_refused_and_server_stays_up(self):
+        for sid in ("#!::m=publish", "#!::r=live/x,m=push"):
+            proc = subprocess.run(
+                [h.ffprobe(), "-v", "error", "-rw_timeout", "10000000", srt_url(self.srt, sid)],
+                capture_output=True, timeout=60)
+            self.assertNotEqual(proc.returncode, 0)
+        self.server.wait_log(r"invalid streamid")
+        clip = h.clip("h264-aac")
+        self.procs.append(srt_publish(srt_url(self.srt, "#!::r=live/ok,m=publish"), clip))
+        h.assert_streams(h.probe(self.server.url("ok")), [("video", "h264"), ("audio", "aac")])
+
+
+class SrtDisabledVhost(SrtCase):
+    vhost = ""
+
+    def test_vhost_without_srt_refuses(self):
+        proc = subprocess.run([h.ffprobe(), "-v", "error", "-rw_timeout", "10000000",
+                               srt_url(self.srt, "#!::r=live/x,m=request")], capture_output=True, timeout=60)
+        self.assertNotEqual(proc.returncode, 0)
+        self.server.wait_log(r"srt disabled, vhost=__defaultVhost__")
+
+
+
+class SrtHooksAndApi(unittest.TestCase):
+    """Hooks and the HTTP API for SRT clients; a hook receiver in this test process (the
+    waits run the trial reactor, which serves it)."""
+
+    timeout = 180
+    ACTIONS = ("on_connect", "on_publish", "on_unpublish", "on_close")
+
+    def setUp(self):
+        from tests.policy.receiver import start_receiver
+
+        netns.enter()
+        h.ffmpeg()
+        self.receiver, base = start_receiver(self)
+        hooks = "".join(f"{a} {base}/api/v1/hooks/{a}; " for a in self.ACTIONS)
+        self.api = h.free_port()
+        self.srt = h.free_port()
+        self.server = h.Server(
+            f"http_api {{ enabled on; listen 127.0.0.1:{self.api}; }}\n"
+            f"srt_server {{ enabled on; listen 127.0.0.1:{self.srt}; }}\n"
+            f"vhost __defaultVhost__ {{ srt {{ enabled on; }} http_hooks {{ enabled on; {hooks}}} }}\n")
+        self.addCleanup(self.server.stop)
+        self.procs = []
+        self.addCleanup(lambda: [h.stop_process(p) for p in self.procs])
+
+    def call(self, method, path):
+        import treq
+        from twisted.internet import defer
+
+        @defer.inlineCallbacks
+        def go():
+            response = yield treq.request(method, f"http://127.0.0.1:{self.api}{path}", persistent=False, timeout=30)
+            content = yield response.content()
+            return response.code, content
+
+        return go()
+
+    def until(self, predicate, what):
+        return self.receiver.wait_for(predicate, 60, what)
+
+    def test_publish_hooks_api_listing_and_kick(self):
+        from twisted.internet import defer
+
+        @defer.inlineCallbacks
+        def go():
+            from tests.integration.receiver import until
+
+            self.procs.append(srt_publish(srt_url(self.srt, "#!::r=live/hk,m=publish,token=abc"),
+                                          h.clip("h264-aac")))
+            yield self.until(lambda: self.receiver.bodies("on_publish"), "on_publish")
+            (publish,) = self.receiver.bodies("on_publish")
+            self.assertEqual((publish["app"], publish["stream"], publish["param"], publish["vhost"]),
+                             ("live", "hk", "?token=abc", "__defaultVhost__"))
+            self.assertEqual(publish["tcUrl"], "srt://127.0.0.1/live")
+            (connect,) = self.receiver.bodies("on_connect")
+            self.assertEqual(connect["client_id"], publish["client_id"])
+
+            def listed():
+                return self.call("GET", "/api/v1/clients/")
+
+            clients = []
+
+            @defer.inlineCallbacks
+            def srt_client():
+                code, body = yield listed()
+                clients[:] = [c for c in json.loads(body)["clients"] if c["type"] == "srt-publish"]
+                return bool(clients) and clients[0]["publish"]
+
+            yield until(srt_client, bool, "an srt-publish client in /api/v1/clients")
+            self.assertEqual(clients[0]["id"], publish["client_id"])
+            code, _ = yield self.call("DELETE", f"/api/v1/clients/{clients[0]['id']}")
+            self.assertEqual(code, 200)
+            yield self.until(lambda: self.receiver.bodies("on_unpublish") and self.receiver.bodies("on_close"),
+                             "on_unpublish and on_close after the kick")
+            (close,) = self.receiver.bodies("on_close")[:1]
+            self.assertEqual(close["client_id"], publish["client_id"])
+
+        return go()
+
+    def test_refusing_on_publish_shuts_the_caller(self):
+        from twisted.internet import defer
+
+        @defer.inlineCallbacks
+        def go():
+            from tests.integration.receiver import wait_exit
+
+            self.receiver.replies["on_publish"] = (200, b'{"code":1}')
+            proc = srt_publish(srt_url(self.srt, "#!::r=live/no,m=publish"), h.clip("h264-aac"))
+            self.procs.append(proc)
+            yield self.until(lambda: self.receiver.bodies("on_publish"), "on_publish")
+            yield wait_exit(proc, 60)
+            self.assertIn("publish denied", self.server.log())
+            self.assertFalse(self.receiver.bodies("on_unpublish"))
+
+        return go()

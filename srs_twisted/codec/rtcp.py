@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from .rtcp_packets import (  # noqa: F401 - re-exported
     APP, BYE, FMT_AFB, FMT_FIR, FMT_NACK, FMT_PLI, FMT_TWCC, PSFB, RR, RTPFB, SDES, SR, XR,
     Bye, Fir, Nack, Pli, RawRtcp, Remb, ReceiverReport, ReportBlock, RtcpError, SdesChunk, Sdes,
-    SenderReport, _HEADER, _need, _packet, _Rtcp, nack_lost, nack_pairs, ntp_compact, ntp_timestamp)
+    SenderReport, _HEADER, _need, _Rtcp, nack_lost, nack_pairs, ntp_compact, ntp_timestamp)
 
 __all__ = [
     "RtcpError", "ReportBlock", "SenderReport", "ReceiverReport", "SdesChunk", "Sdes", "Bye",
@@ -152,15 +152,11 @@ class TransportCC(_Rtcp):
     def _count(self) -> int:
         return FMT_TWCC
 
-    def __bytes__(self) -> bytes:
-        # Padded as libwebrtc does: the P bit and a count byte, not bare zeros.
-        body = self._body()
-        pad = -len(body) % 4
-        if not pad:
-            return _packet(RTPFB, FMT_TWCC, body)
-        data = bytearray(_packet(RTPFB, FMT_TWCC, body + bytes(pad - 1) + bytes((pad,))))
-        data[0] |= 0x20
-        return bytes(data)
+    # bytes(): the last word is zero-padded without the P bit, as the draft's
+    # figure ("zero padding") and SRS's encoder do; libwebrtc sets the P bit
+    # and a count byte instead.  Both parse here and in libwebrtc, but only the
+    # zero padding leaves the packet a whole number of words once a parser
+    # that honours the P bit strips it (aiortc refuses the other form).
 
     def _body(self) -> bytes:
         if not 0 <= self.status_count <= 0xFFFF:
@@ -183,13 +179,14 @@ class TransportCC(_Rtcp):
 
 
 def build_transport_cc(sender_ssrc: int, media_ssrc: int, arrivals, fb_count: int = 0,
-                       max_size: int = 1200) -> list:
+                       max_size: int = 1200, first_seq=None) -> list:
     """Feedback packets for ``arrivals``, an iterable of ``(seq, arrival_us)``.
 
     Sequence numbers are unwrapped (monotonic) ints, see ``rtp.SeqUnwrapper``;
-    numbers missing between the lowest and highest are reported lost.  A new
-    packet (with the next ``fb_count``) starts when a delta does not fit 16
-    bits or the packet would pass ``max_size`` bytes.
+    numbers missing between the lowest and highest are reported lost, and
+    those from ``first_seq`` (when given, at most the lowest) to the lowest
+    too.  A new packet (with the next ``fb_count``) starts when a delta does
+    not fit 16 bits or the packet would pass ``max_size`` bytes.
     """
     packets = []
     current = None
@@ -208,6 +205,9 @@ def build_transport_cc(sender_ssrc: int, media_ssrc: int, arrivals, fb_count: in
                                   (fb_count + len(packets)) & 0xFF)
             packets.append(current)
             base = seq
+            if first_seq is not None and not packets[:-1] and 0 <= seq - first_seq < 0xFFFF:
+                base = first_seq
+                current.base_seq = first_seq & 0xFFFF
             prev_ticks = ref * (_TWCC_REF_US // _TWCC_TICK_US)
             delta_bytes = 0
         delta = ticks - prev_ticks

@@ -8,6 +8,11 @@ output (RTMP, HTTP-FLV, HLS, DVR...) serves the stream unchanged:
   0.3 s behind a hole); its holes are NACKed (``nack on`` and the track's ``nack``
   feedback) and the retransmissions fill them.  A receiver report per second
   (:class:`~.reception.Reception`) tells the publisher its loss and jitter.
+* Transport-wide congestion control, when negotiated (``twcc on`` and the
+  offer's video section has the transport-cc extension, as SRS decides): the
+  arrival of every packet carrying a transport-wide number is recorded
+  (:class:`~.twcc.TwccRecorder`) and transport-cc feedback goes to the
+  publisher every tick (100 ms, SRS's interval), one packet per datagram.
 * H.264 (90 kHz): frames from :class:`~..codec.rtp_h264.H264Depayloader`; an
   AVC sequence header (``AVCDecoderConfigurationRecord`` of the SPS/PPS seen)
   before the first keyframe and whenever the parameter sets change, then
@@ -42,6 +47,7 @@ from .bridge import AacBridge
 from .connection import Peer, RtcConnection
 from .reception import Reception
 from .reorder import ReorderBuffer
+from .twcc import TwccRecorder
 
 __all__ = ["RtcIngest", "RtcPublishPeer", "PLI_INTERVAL"]
 
@@ -182,6 +188,9 @@ class RtcPublishPeer(Peer):
         self._last_pli = None
         self._pli_wanted = False
         self.plis = 0
+        # SRS takes the transport-cc extension id of the video section only (audio has none in some offers)
+        twcc_id = video.twcc_id if video is not None else None
+        self.twcc = TwccRecorder(twcc_id, OUR_SSRC, video.ssrc or 0) if twcc_id else None
 
     # --- IPushProducer, for the source ---
 
@@ -199,7 +208,8 @@ class RtcPublishPeer(Peer):
         return (f"frames={ingest.frames} dropped_frames={ingest.h264.dropped} lost_audio={ingest.opus.lost} "
                 f"plis={self.plis} nacks={self.nacks_sent} recovered={ingest.reorder.recovered} "
                 f"given_up={ingest.reorder.given_up} rrs={self.rrs}"
-                + (f" aac_frames={ingest.aac.frames}" if ingest.aac is not None else ""))
+                + (f" aac_frames={ingest.aac.frames}" if ingest.aac is not None else "")
+                + (f" twcc={self.twcc.feedbacks}" if self.twcc is not None else ""))
 
     def on_closed(self, reason: str) -> None:
         if self.ingest.aac is not None:
@@ -213,6 +223,11 @@ class RtcPublishPeer(Peer):
 
     def rtp_in(self, data: bytes, now: float) -> None:
         self.recv_bytes += len(data)
+        if self.twcc is not None and self.connection.srtp is not None and not self.ended:
+            # before SRTP: a packet it refuses (a duplicate retransmission) still arrived
+            self.twcc.on_rtp(data, now)
+            if self.twcc.full:
+                self._send_twcc()
         packet = self.connection.receive_rtp(data)
         if packet is None or self.ended:
             return
@@ -239,6 +254,7 @@ class RtcPublishPeer(Peer):
             self._pli_wanted = True
         self._maybe_nack(now)
         self._maybe_pli(now)
+        self._send_twcc()
         if self._last_rr is None or now - self._last_rr >= RR_INTERVAL:
             report = self.reception.report(now)
             if report is not None:
@@ -258,6 +274,14 @@ class RtcPublishPeer(Peer):
         if lost:
             self.nacks_sent += 1
             self.connection.send_rtcp([Nack(OUR_SSRC, self.ingest.video_ssrc, lost)])
+
+    def _send_twcc(self) -> None:
+        if self.twcc is None:
+            return
+        if self.ingest.video_ssrc is not None:
+            self.twcc.media_ssrc = self.ingest.video_ssrc
+        for feedback in self.twcc.feedback():  # one per datagram, as SRS sends them
+            self.connection.send_rtcp([feedback])
 
     def _maybe_pli(self, now: float) -> None:
         if self.connection.srtp is None or self.ingest.video_ssrc is None:

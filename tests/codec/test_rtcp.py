@@ -149,11 +149,42 @@ class TransportCCTests(unittest.TestCase):
                                         (34111, ref + 150250), (34112, ref + 181000), (34114, ref + 247250)])
         (p,) = rtcp.parse_compound(TWCC_4)
         self.assertEqual(p.received, [(4 + i, d) for i, d in enumerate((76, 36, 36, 16, 12, 12, 16))])
-        # our encoder picks the same chunks as pion and pads the same way (P bit)
-        self.assertEqual(bytes(p), TWCC_4)
+        # our encoder picks the same chunks as pion; it pads with zeros as the draft and SRS
+        # do, where pion (as libwebrtc) sets the P bit and a count byte
+        self.assertEqual(bytes(p), bytes.fromhex("8f") + TWCC_4[1:-3] + bytes(3))
         (p,) = rtcp.parse_compound(TWCC_7)
         self.assertEqual((p.sender_ssrc, p.status_count, p.received), (2596996162, 0, []))
         self.assertEqual(bytes(p), TWCC_7)
+
+    def test_hand_computed_draft_vector(self):
+        # draft-holmer-rmcat-transport-wide-cc-extensions-01 section 3.1, by hand: base 100, five
+        # packets: 100 after 1 ms (small delta 4), 101 lost, 102 1 ms earlier (large delta -4),
+        # 103 after 63.75 ms (small 255), 104 lost; reference time 0x123456 * 64 ms, fb count 7.
+        # Symbols 1 0 2 1 0 need a two-bit status vector: 11 01 00 10 01 00 00 = 0xd240.
+        wire = bytes.fromhex("8fcd0006" "00000001" "00000002" "0064" "0005" "123456" "07" "d240"
+                             "04" "fffc" "ff" "0000")
+        fb = TransportCC(1, 2, 100, 0x123456, 7, 5, [(100, 4), (102, -4), (103, 255)])
+        self.assertEqual(bytes(fb), wire)
+        self.assertEqual(rtcp.parse_compound(wire), [fb])
+        self.assertEqual(fb.lost(), [101, 104])
+        ref = 0x123456 * 64000
+        self.assertEqual(fb.arrivals(), [(100, ref + 1000), (102, ref), (103, ref + 63750)])
+        # libwebrtc's form of the same (P bit, count byte) parses to the same packet
+        padded = bytes.fromhex("afcd0006") + wire[4:-2] + bytes.fromhex("0002")
+        self.assertEqual(rtcp.parse_compound(padded), [fb])
+
+    def test_aiortc_parses_our_feedback(self):
+        # aiortc has no transport-cc feedback; its RTCP parser must still take ours (as a generic
+        # RTPFB of format 15) without dropping the datagram, whatever the padding.
+        from aiortc.rtp import RtcpPacket, RtcpRtpfbPacket
+
+        arrivals = [(i, 1_000_000 + 1500 * i) for i in range(40) if i % 9]
+        for fb in rtcp.build_transport_cc(7, 8, arrivals) + [TransportCC(1, 2, 0, 0, 0, 3, [(0, 1)])]:
+            data = bytes(fb)
+            self.assertEqual(data[0] & 0x20, 0)
+            (parsed,) = RtcpPacket.parse(data)
+            self.assertIsInstance(parsed, RtcpRtpfbPacket)
+            self.assertEqual((parsed.fmt, parsed.ssrc, parsed.media_ssrc), (15, fb.sender_ssrc, fb.media_ssrc))
 
     def test_reserved_symbol_and_truncation(self):
         # two-bit vector with symbol 3
@@ -221,6 +252,13 @@ class TransportCCTests(unittest.TestCase):
         seen = [s for f in fbs for s, _ in rtcp.parse_compound(bytes(f))[0].arrivals()]
         self.assertEqual(seen, [i & 0xFFFF for i in range(3000)])
         self.assertEqual(rtcp.build_transport_cc(1, 2, []), [])
+
+    def test_build_from_a_window_start(self):
+        # the window starts before the first arrival: the packets in between are reported lost
+        (fb,) = rtcp.build_transport_cc(1, 2, [(65537, 64000), (65538, 65000)], first_seq=65533)
+        self.assertEqual((fb.base_seq, fb.status_count), (65533, 6))
+        self.assertEqual(fb.lost(), [65533, 65534, 65535, 0])
+        self.assertEqual(rtcp.parse_compound(bytes(fb))[0].arrivals(), [(1, 64000), (2, 65000)])
 
 
 class HostileTests(unittest.TestCase):

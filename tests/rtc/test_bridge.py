@@ -23,7 +23,7 @@ from srs_twisted.rtc.protocol import TICK
 from srs_twisted.rtc.publisher import RtcIngest
 
 from tests.rtc import test_glue
-from tests.rtc.test_player import AUDIO_TRACK, VIDEO_TRACK, Fixture, clip, fresh, rtp
+from tests.rtc.test_player import AUDIO_TRACK, CLIPS, VIDEO_TRACK, Fixture, clip, fresh, rtp
 
 try:
     import av
@@ -376,3 +376,78 @@ class PliForRtmpTests(unittest.TestCase):
         self.assertEqual(self.sent(srtp, Pli), [])
 
 
+
+
+CLIPS["bframes"] = ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "2", "-pix_fmt", "yuv420p",
+                    "-c:v", "libx264", "-profile:v", "main", "-g", "25", "-bf", "2", "-x264-params",
+                    "b-pyramid=none", "-an"]
+CLIPS["small"] = ["-f", "lavfi", "-i", "testsrc2=size=176x144:rate=25", "-t", "1", "-pix_fmt", "yuv420p",
+                  "-c:v", "libx264", "-g", "25", "-bf", "0", "-an"]
+
+
+def decoded_sizes(sent):
+    """Every picture PyAV decodes from a player's H.264 RTP, as (width, height)."""
+    from aiortc.codecs.h264 import H264PayloadDescriptor
+
+    codec = av.CodecContext.create("h264", "r")
+    data, sizes = b"", []
+    for packet in rtp(sent, VIDEO_TRACK.ssrc):
+        data += H264PayloadDescriptor.parse(bytes(packet.payload))[1]
+        if packet.marker:
+            sizes += [(f.width, f.height) for f in codec.decode(av.Packet(data))]
+            data = b""
+    sizes += [(f.width, f.height) for f in codec.decode(None)]
+    return sizes
+
+
+class VideoBridgeTests(unittest.TestCase):
+    """H.264 from an x264 RTMP stream: B-frames, SEI and a resolution change."""
+
+    def setUp(self):
+        if av is None:
+            raise unittest.SkipTest("PyAV is missing")
+        try:
+            import aiortc  # noqa: F401
+        except ImportError:
+            raise unittest.SkipTest("aiortc is missing")
+
+    def test_b_frames_are_dropped_unless_keep_bframe_and_the_rest_decodes(self):
+        pkts = fresh(clip("bframes"))
+        fx = Fixture()
+        keep = fx.player(encoder_options={"keep_bframe": True})
+        drop = fx.player(encoder_options={"keep_bframe": False})
+        fx.publish(pkts)
+        self.assertEqual(len(decoded_sizes(keep.sent)), 50)
+        dropped = drop.encoder.h264.dropped_bframes
+        self.assertGreater(dropped, 20)  # two B-frames in three
+        self.assertEqual(keep.encoder.h264.dropped_bframes, 0)
+        sizes = decoded_sizes(drop.sent)  # without B-frames used as references, the rest decodes
+        self.assertEqual(len(sizes), 50 - dropped)
+        self.assertEqual(set(sizes), {(320, 240)})
+
+    def test_sei_is_kept_unless_keep_avc_nalu_sei_off(self):
+        pkts = fresh(clip("aac"))  # x264 writes its version in an SEI in the first picture
+        fx = Fixture()
+        keep = fx.player(encoder_options={"keep_sei": True})
+        drop = fx.player(encoder_options={"keep_sei": False})
+        fx.publish(pkts)
+        sei = [p for p in rtp(keep.sent, VIDEO_TRACK.ssrc) if p.payload[0] & 0x1F == 6
+               or (p.payload[0] & 0x1F == 28 and p.payload[1] & 0x1F == 6)]
+        self.assertTrue(sei)
+        self.assertGreater(drop.encoder.h264.dropped_sei, 0)
+        self.assertFalse([p for p in rtp(drop.sent, VIDEO_TRACK.ssrc) if p.payload[0] & 0x1F == 6
+                          or (p.payload[0] & 0x1F == 28 and p.payload[1] & 0x1F == 6)])
+        self.assertEqual(len(decoded_sizes(drop.sent)), 50)
+
+    def test_a_resolution_change_keeps_the_player_decoding(self):
+        first, second = fresh(clip("aac")), fresh(clip("small"))
+        end = max(p.dts for p in first) + 40
+        fx = Fixture()
+        player = fx.player(encoder_options={"audio_bridge": True})
+        fx.publish(first)
+        # the publisher sends a new sequence header (another size) and goes on
+        fx.publish([p.retimed(p.dts + end) for p in second])
+        sizes = decoded_sizes(player.sent)
+        self.assertEqual(sizes.count((320, 240)), 50)
+        self.assertEqual(sizes.count((176, 144)), 25)
+        self.assertEqual(sizes[-1], (176, 144))

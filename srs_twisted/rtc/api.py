@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hmac
 import json
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from twisted.internet import defer
 
@@ -39,7 +39,7 @@ from .connection import RtcConnection
 from .play import RtcPlayPeer, encoder_options
 from .publisher import RtcPublishPeer
 
-__all__ = ["RtcApi", "RtcApiError"]
+__all__ = ["RtcApi", "RtcApiError", "delete_location", "session_id"]
 
 ERROR_SYSTEM_STREAM_BUSY = 1028
 ERROR_RTC_API_BODY = 5019
@@ -57,6 +57,24 @@ class RtcApiError(Exception):
 
 def _query(request) -> dict:
     return {k.decode("utf-8", "replace"): v[0].decode("utf-8", "replace") for k, v in request.args.items() if v}
+
+
+def delete_location(kind: str, token: str, app: str, stream: str, session: str) -> str:
+    """The ``Location`` of a WHIP/WHEP session (``kind`` its route), each value
+    percent-encoded: the session id holds the peer's ICE ufrag, whose ice-chars
+    include ``+`` and ``/`` (Chromium's often have a ``+``), and a ``+`` left
+    as is in a query reads back as a space."""
+    def q(value: str) -> str:
+        return quote(value, safe=":/")
+
+    return f"/rtc/v1/{kind}/?action=delete&token={q(token)}&app={q(app)}&stream={q(stream)}&session={q(session)}"
+
+
+def session_id(query: dict) -> str:
+    """The session id of a DELETE's query.  A client that put the id in its URL
+    unencoded sent a ``+`` that query decoding turned into a space; an ICE
+    ufrag never holds a space, so a space is read back as ``+``."""
+    return query.get("session", "").replace(" ", "+")
 
 
 def _host(request) -> str:
@@ -119,7 +137,7 @@ class RtcApi:
     def _whip_created(self, request, answer, query, kind):
         token = self.server.find(answer.username).token
         app, stream = query.get("app") or "live", query.get("stream") or "livestream"
-        location = f"/rtc/v1/{kind}/?action=delete&token={token}&app={app}&stream={stream}&session={answer.username}"
+        location = delete_location(kind, token, app, stream, answer.username)
         body = answer.sdp.encode("utf-8")
         request.setResponseCode(201)
         request.setHeader(b"content-type", b"application/sdp")
@@ -130,7 +148,7 @@ class RtcApi:
 
     def _delete(self, request, query):
         server = self.server
-        entry = server.find(query.get("session", "")) if server is not None else None
+        entry = server.find(session_id(query)) if server is not None else None
         if entry is None or not hmac.compare_digest(entry.token, query.get("token", "")):
             return self._fail(request, True, RtcApiError(ERROR_RTC_NO_SESSION, "no session with that id and token"))
         server.end(entry.peer, "DELETE by the client")

@@ -44,7 +44,7 @@ class ChromiumWebRTC(unittest.TestCase):
             f"http_api {{ enabled on; listen 127.0.0.1:{self.api_port}; }}\n"
             f"http_server {{ enabled on; listen 127.0.0.1:{self.http_port}; dir {self.pages}; }}\n"
             f"rtc_server {{ enabled on; listen {netns.ADDRESS}:{udp_port}; candidate {netns.ADDRESS}; }}\n"
-            "vhost __defaultVhost__ { rtc { enabled on; } }\n"
+            "vhost __defaultVhost__ { rtc { enabled on; rtmp_to_rtc on; } }\n"
         )
         self.addCleanup(self.srv.stop)
 

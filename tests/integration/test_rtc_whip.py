@@ -308,6 +308,24 @@ class RtcPolicy(unittest.TestCase):
         status, body = self.post("/rtc/v1/whip/?app=live&stream=k", FFMPEG_WHIP_OFFER)
         self.assertEqual(status, 201, body)  # the stream is free again
 
+    def test_a_session_whose_ice_ufrag_has_a_plus_is_deleted_by_its_location(self):
+        # Chromium's ufrags often hold "+" (an ice-char), which reads as a space in a query.
+        from tests.codec.sdp_fixtures import FFMPEG_WHIP_OFFER
+
+        offer = re.sub(r"a=ice-ufrag:\S+", "a=ice-ufrag:k+o/", FFMPEG_WHIP_OFFER)
+        conn = http.client.HTTPConnection("127.0.0.1", self.api_port, timeout=20)
+        self.addCleanup(conn.close)
+        conn.request("POST", "/rtc/v1/whip/?app=live&stream=plus", body=offer.encode())
+        r = conn.getresponse()
+        self.assertEqual(r.status, 201, r.read())
+        location = r.getheader("Location")
+        r.read()
+        self.assertIn("&session=", location)
+        self.assertTrue(location.endswith(":k%2Bo/"), location)
+        status, body = self.request("DELETE", location)
+        self.assertEqual(status, 200, body)
+        self.srv.wait_log(r"RTC session __defaultVhost__/live/plus ended: DELETE by the client")
+
     def test_stun_timeout_ends_a_silent_session_and_frees_the_stream(self):
         from tests.codec.sdp_fixtures import FFMPEG_WHIP_OFFER
 

@@ -37,7 +37,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 from .packet import (
-    ACK, ACKACK, DROPREQ, HANDSHAKE, KEEPALIVE, NAK, SHUTDOWN, Ack, ControlPacket, DataPacket, DropRequest,
+    ACK, ACKACK, DROPREQ, EXT_KMREQ, EXT_KMRSP, HANDSHAKE, KEEPALIVE, NAK, SHUTDOWN, USER, Ack, ControlPacket, DataPacket, DropRequest,
     SrtError, decode_loss_list, encode_loss_list, msg_next, seq_add, seq_diff,
 )
 
@@ -519,6 +519,12 @@ class SrtConnection:
             drop = DropRequest.parse(pkt.info, pkt.cif)
             self.receiver.drop_range(drop.first, drop.last)
             self._deliver(now)
+        elif kind == USER and pkt.subtype == EXT_KMREQ:
+            # The peer refreshed its key: take it and answer with the same message (KMRSP).
+            if self.crypto is None:
+                raise SrtError("a key refresh on a clear connection")
+            self.crypto.update(pkt.cif)
+            self._emit(bytes(ControlPacket(USER, 0, now - self.start, self.peer_id, pkt.cif, subtype=EXT_KMRSP)), now)
         elif kind == HANDSHAKE:
             # The peer did not get our conclusion response: send it again.
             if self.handshake_response:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 __all__ = [
     "SrtError", "SEQ_MASK", "MSG_MASK", "TS_MASK", "seq_add", "seq_diff", "seq_lt", "msg_next",
     "DataPacket", "ControlPacket", "parse_datagram", "is_control", "dest_socket_id",
-    "HANDSHAKE", "KEEPALIVE", "ACK", "NAK", "CONGESTION", "SHUTDOWN", "ACKACK", "DROPREQ", "PEERERROR",
+    "HANDSHAKE", "KEEPALIVE", "ACK", "NAK", "CONGESTION", "SHUTDOWN", "ACKACK", "DROPREQ", "PEERERROR", "USER",
     "Handshake", "HsExtension", "SrtHs", "Ack", "DropRequest",
     "encode_loss_list", "decode_loss_list", "encode_sid", "decode_sid",
     "HS_INDUCTION", "HS_CONCLUSION", "HS_WAVEAHAND", "HS_AGREEMENT", "HS_DONE", "REJECT_BASE",

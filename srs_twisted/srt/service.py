@@ -31,6 +31,7 @@ from ..errors import Denied, InvalidStreamName, StreamBusy
 from ..http.stream import HttpStreamSink
 from ..log import ContextLogger
 from ..url import StreamRequest, validate_names
+from .crypto import accept_kmreq
 from .handshake import ListenerSettings, SrtListener
 from .protocol import PAYLOAD_SIZE, SrtUdpProtocol
 from .streamid import parse_stream_id
@@ -200,7 +201,7 @@ class SrtServer(service.Service):
         self.bind_host = bind_host
         self.log = ContextLogger()
         conf = ctx.config.srt_server
-        self.listener = SrtListener(listener_settings(conf))
+        self.listener = SrtListener(listener_settings(conf), kmreq=accept_kmreq)
         self.protocol = SrtUdpProtocol(ctx.clock, self.listener, self._accept,
                                        max_connections=ctx.config.max_connections)
         self.ports: list = []

@@ -243,3 +243,38 @@ class SrtHooksAndApi(unittest.TestCase):
             self.assertFalse(self.receiver.bodies("on_unpublish"))
 
         return go()
+
+
+class SrtEncryption(SrtCase):
+    """passphrase/pbkeylen: FFmpeg publishes encrypted with each key length, players decrypt;
+    a wrong or missing passphrase is refused."""
+
+    vhost = "srt { enabled on; }"
+    server_extra = "passphrase srs-twisted-pass; pbkeylen 16;"
+    PASS = "srs-twisted-pass"
+
+    def test_encrypted_publish_each_key_length_plays_over_rtmp(self):
+        clip = h.clip("h264-aac")
+        for key_len in (16, 24, 32):
+            stream = f"enc{key_len}"
+            proc = srt_publish(srt_url(self.srt, f"#!::r=live/{stream},m=publish", passphrase=self.PASS,
+                                       pbkeylen=key_len), clip)
+            self.procs.append(proc)
+            h.assert_streams(h.probe(self.server.url(stream)), [("video", "h264"), ("audio", "aac")])
+            h.stop_process(proc)
+
+    def test_encrypted_play_over_srt(self):
+        clip = h.clip("h264-aac")
+        self.procs.append(h.publish(self.server.url("encplay"), clip, loop=True))
+        h.probe(self.server.url("encplay"))
+        info = h.probe(srt_url(self.srt, "#!::r=live/encplay,m=request", passphrase=self.PASS, pbkeylen=16))
+        h.assert_streams(info, [("video", "h264"), ("audio", "aac")])
+
+    def test_wrong_or_missing_passphrase_refused(self):
+        for opts in ({"passphrase": "wrong-passphrase"}, {}):
+            proc = subprocess.run([h.ffprobe(), "-v", "error", "-rw_timeout", "10000000",
+                                   srt_url(self.srt, "#!::r=live/x,m=request", **opts)], capture_output=True,
+                                  timeout=60)
+            self.assertNotEqual(proc.returncode, 0)
+        self.server.wait_log(r"refused: wrong passphrase")
+        self.server.wait_log(r"refused: the listener has a passphrase and the caller does not encrypt")

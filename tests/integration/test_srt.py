@@ -278,3 +278,122 @@ class SrtEncryption(SrtCase):
             self.assertNotEqual(proc.returncode, 0)
         self.server.wait_log(r"refused: wrong passphrase")
         self.server.wait_log(r"refused: the listener has a passphrase and the caller does not encrypt")
+
+
+class LossyRelay:
+    """A UDP relay between one SRT caller and the server that drops a share of the datagrams
+    both ways (seeded) and swaps neighbours (holds one back and sends it after the next)."""
+
+    def __init__(self, target_port: int, loss: float, reorder: float = 0.05, seed: int = 12):
+        import random
+        import socket
+        import threading
+
+        self.rng = random.Random(seed)
+        self.loss, self.reorder = loss, reorder
+        self.target = ("127.0.0.1", target_port)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.05)
+        self.port = self.sock.getsockname()[1]
+        self.upstream = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.upstream.settimeout(0.05)
+        self.client = None
+        self.dropped = self.forwarded = self.swapped = 0
+        self._held = {}
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._pump, args=(True,), daemon=True),
+                         threading.Thread(target=self._pump, args=(False,), daemon=True)]
+        for t in self._threads:
+            t.start()
+
+    def _send(self, sock, data, addr, key):
+        if self.rng.random() < self.loss:
+            self.dropped += 1
+            return
+        held = self._held.pop(key, None)
+        if held is None and self.rng.random() < self.reorder:
+            self._held[key] = data
+            return
+        sock.sendto(data, addr)
+        self.forwarded += 1
+        if held is not None:
+            sock.sendto(held, addr)
+            self.swapped += 1
+
+    def _pump(self, to_server: bool):
+        import socket
+        import time
+
+        src = self.sock if to_server else self.upstream
+        end = time.monotonic() + 300  # bounded even if stop() is never called
+        while not self._stop.is_set() and time.monotonic() < end:
+            try:
+                data, addr = src.recvfrom(2048)
+            except (socket.timeout, OSError):
+                continue
+            if to_server:
+                self.client = addr
+                self._send(self.upstream, data, self.target, "up")
+            elif self.client is not None:
+                self._send(self.sock, data, self.client, "down")
+
+    def stop(self):
+        self._stop.set()
+        for t in self._threads:
+            t.join(5)
+        self.sock.close()
+        self.upstream.close()
+
+
+class SrtLoss(SrtCase):
+    """FFmpeg publishes through a lossy, reordering relay; latency 200 ms."""
+
+    vhost = "srt { enabled on; }"
+    server_extra = "recvlatency 200; peerlatency 200;"
+
+    def relay(self, loss):
+        relay = LossyRelay(self.srt, loss)
+        self.addCleanup(relay.stop)
+        return relay
+
+    def closed_summary(self):
+        """The counters the server logged when the SRT publisher ended."""
+        match = self.server.wait_log(r"SRT client closed .*type=srt-publish.*; (rtt_ms=.*)")
+        return dict(kv.split("=") for kv in match.group(1).split())
+
+    def test_five_percent_loss_is_recovered(self):
+        relay = self.relay(0.05)
+        clip = h.clip("h264-aac")
+        proc = srt_publish(srt_url(relay.port, "#!::r=live/lossy,m=publish", latency=200), clip)
+        self.procs.append(proc)
+        h.probe(self.server.url("lossy"))
+        out = os.path.join(tempfile.mkdtemp(prefix="srs-srt-"), "lossy.flv")
+        self.addCleanup(shutil.rmtree, os.path.dirname(out), True)
+        result = h.record(self.server.url("lossy"), 6, out)
+        self.assertEqual(result.returncode, 0, result.stderr[-500:])
+        h.stop_process(proc)
+        stats = self.closed_summary()
+        self.assertGreater(relay.dropped, 20)
+        self.assertGreater(relay.swapped, 5)
+        self.assertGreater(int(stats["lost"]), 10)
+        self.assertGreaterEqual(int(stats["recovered"]), int(stats["lost"]) - 2)  # a few at the very end
+        self.assertEqual(int(stats["dropped"]), 0)
+        dec = subprocess.run([h.ffmpeg(), "-v", "error", "-i", out, "-f", "null", "-"], capture_output=True,
+                             timeout=120)
+        self.assertEqual((dec.returncode, dec.stderr.decode(errors="replace").strip()), (0, ""))
+        self.assertGreater(float(h.probe(out)["format"]["duration"]), 5.0)
+
+    def test_twenty_percent_loss_degrades_without_stalling_others(self):
+        relay = self.relay(0.20)
+        clip = h.clip("h264-aac")
+        self.procs.append(srt_publish(srt_url(relay.port, "#!::r=live/bad,m=publish", latency=200), clip))
+        self.procs.append(srt_publish(srt_url(self.srt, "#!::r=live/good,m=publish"), clip))
+        h.assert_streams(h.probe(self.server.url("good")), [("video", "h264"), ("audio", "aac")])
+        h.wait_for(lambda: relay.dropped > 50, message="the relay dropped datagrams")
+        out = os.path.join(tempfile.mkdtemp(prefix="srs-srt-"), "good.flv")
+        self.addCleanup(shutil.rmtree, os.path.dirname(out), True)
+        result = h.record(self.server.url("good"), 4, out)
+        self.assertEqual(result.returncode, 0, result.stderr[-500:])
+        self.assertGreater(float(h.probe(out)["format"]["duration"]), 3.0)
+        self.assertIsNone(self.server.proc.poll())

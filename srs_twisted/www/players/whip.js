@@ -103,7 +103,14 @@
   document.getElementById("stop").addEventListener("click", stop);
 
   var q = SrsQuery.query();
-  input.value = q.url || SrsQuery.whipWhepUrl(q, "/rtc/v1/whip/");
   if (q.source === "camera") document.getElementById("source").value = "camera";
-  if (/^(1|true)$/.test(q.autostart || "")) publish(input.value);
+  // Without ?url= or SRS's ?api=, this server's own API port (SRS's pages assume 1985).
+  fetch("/server.json", { cache: "no-store" }).then(function (r) { return r.ok ? r.json() : null; })
+    .catch(function () { return null; })
+    .then(function (info) {
+      if (info && !q.api && info.api.length) q.api = String(info.api[0]);
+      input.value = q.url || SrsQuery.whipWhepUrl(q, "/rtc/v1/whip/");
+      if (info && !info.rtc.length) setState("idle", "WebRTC is off on this server (rtc_server)");
+      if (/^(1|true)$/.test(q.autostart || "")) publish(input.value);
+    });
 })();

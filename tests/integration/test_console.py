@@ -1,0 +1,320 @@
+"""The built-in pages in a real browser: Chromium (/usr/bin/chromium, never a
+downloaded one) driven by Playwright for Python, against the real server on
+127.0.0.1 with FFmpeg publishing over RTMP.
+
+- the landing page, the console, the player and the WHIP publisher load
+  without console errors, and SRS's page names open the player;
+- the console shows the published stream with its codecs and size, its
+  bitrate chart moves, its Kick button disconnects the publisher, and with
+  API auth on it asks for credentials and then works;
+- the player plays HTTP-FLV, HLS, LL-HLS and DASH: currentTime advances and
+  frames are decoded for 10 s each.
+
+Screenshots go to $SRS_TEST_ARTIFACTS (default: console-screenshots/ in the
+trial working dir, _trial_temp).  No WebRTC here, so no network namespace.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+import urllib.parse
+
+from twisted.trial import unittest
+
+from . import harness as h
+from .browser import CHROMIUM, CHROMIUM_ARGS, need_chromium
+
+
+def artifacts_dir() -> str:
+    path = os.environ.get("SRS_TEST_ARTIFACTS") or os.path.abspath("console-screenshots")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+class Browser:
+    """One headless Chromium with a fresh profile, in this process (Playwright's
+    sync API: the server under test is another process, so blocking here is
+    fine); every page's console errors and uncaught exceptions are collected
+    in ``errors``.  browser.py's Driver runs the WebRTC pages in a subprocess."""
+
+    def __init__(self) -> None:
+        need_chromium()
+        from playwright.sync_api import sync_playwright
+
+        self.profile = tempfile.mkdtemp(prefix="srs-chromium-")
+        self.errors: list[str] = []
+        self._pw = sync_playwright().start()
+        try:
+            self.context = self._pw.chromium.launch_persistent_context(
+                self.profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
+                viewport={"width": 1280, "height": 800})
+        except Exception:
+            self._pw.stop()
+            raise
+        self.context.set_default_timeout(h.WAIT * 1000)
+
+    def page(self, url: str):
+        page = self.context.new_page()
+        page.on("console", lambda m: self._console(page, m))
+        page.on("pageerror", lambda e: self.errors.append(f"{page.url}: uncaught {e}"))
+        page.goto(url)
+        return page
+
+    def _console(self, page, message) -> None:
+        if message.type == "error":
+            self.errors.append(f"{page.url}: console.error {message.text}")
+
+    def screenshot(self, page, name: str) -> str:
+        path = os.path.join(artifacts_dir(), name)
+        page.screenshot(path=path, full_page=True)
+        return path
+
+    def wait(self, page, expression: str, timeout: float = h.WAIT, message: str = ""):
+        """Poll a JavaScript expression until it is truthy; its value."""
+        return h.wait_for(lambda: page.evaluate(expression), timeout, interval=0.2,
+                          message=message or f"{expression} on {page.url}; errors: {self.errors}")
+
+    def close(self) -> None:
+        try:
+            self.context.close()
+        finally:
+            self._pw.stop()
+            shutil.rmtree(self.profile, ignore_errors=True)
+
+
+class BrowserCase(unittest.TestCase):
+    """The real server (HTTP server, API, HTTP-FLV, HLS, DASH) with FFmpeg
+    publishing live/s, and Chromium."""
+
+    timeout = 300
+    api_extra = ""
+    hls = "hls_fragment 2; hls_window 10;"
+
+    def setUp(self):
+        h.ffmpeg()
+        self.root = tempfile.mkdtemp(prefix="srs-console-")
+        self.addCleanup(shutil.rmtree, self.root, True)
+        self.http, self.api = h.free_port(), h.free_port()
+        conf = (
+            f"http_api {{ enabled on; listen 127.0.0.1:{self.api}; {self.api_extra} }}\n"
+            f"http_server {{ enabled on; listen 127.0.0.1:{self.http}; dir {self.root}; }}\n"
+            "vhost __defaultVhost__ {\n"
+            "  http_remux { enabled on; mount [vhost]/[app]/[stream].flv; }\n"
+            f"  hls {{ enabled on; hls_path {self.root}; {self.hls} }}\n"
+            f"  dash {{ enabled on; dash_path {self.root}; dash_fragment 2; dash_update_period 2; dash_window_size 5; }}\n"
+            "}\n"
+        )
+        self.server = h.Server(conf)
+        self.addCleanup(self.server.stop)
+        h.wait_port(self.http)
+        h.wait_port(self.api)
+        self.procs = []
+        self.addCleanup(self._stop_procs)  # before the server stops
+        self.browser = Browser()
+        self.addCleanup(self.browser.close)
+
+    def _stop_procs(self):
+        for proc in self.procs:
+            h.stop_process(proc)
+
+    def publish(self, name="s"):
+        proc = h.publish(self.server.url(name), h.clip("h264-aac", 12), loop=True)
+        self.procs.append(proc)
+        return proc
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.http}{path}"
+
+    def player_url(self, stream_url: str) -> str:
+        return self.url("/players/?url=" + urllib.parse.quote(stream_url, safe="") + "&autostart=1")
+
+    def wait_available(self, url: str) -> None:
+        """Until the server answers ``url`` (a playlist or MPD is written after a few segments)."""
+        import urllib.error
+        import urllib.request
+
+        if url.endswith(".flv"):
+            h.wait_http_stream(url)
+            return
+
+        def ok():
+            try:
+                with urllib.request.urlopen(url, timeout=h.WAIT) as r:
+                    return r.status == 200 and len(r.read()) > 0
+            except (urllib.error.URLError, OSError):
+                return False
+
+        h.wait_for(ok, 60, interval=0.3, message=f"{url} never answered 200")
+
+    def play(self, stream_url: str, kind: str, seconds: float = 10.0):
+        """Play for ``seconds`` once started: currentTime advances and frames are decoded."""
+        self.wait_available(stream_url)
+        page = self.browser.page(self.player_url(stream_url))
+        self.assertEqual(page.evaluate("window.srsPlayer.kind"), kind)
+        video = "document.getElementById('video')"
+        self.browser.wait(page, f"{video}.currentTime > 0.5 && {video}.getVideoPlaybackQuality().totalVideoFrames > 5",
+                          timeout=90, message=f"{kind} never started: {self.browser.errors}")
+        t0, f0 = page.evaluate(f"[{video}.currentTime, {video}.getVideoPlaybackQuality().totalVideoFrames]")
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:  # sample through the 10 s: it never stops for long
+            page.wait_for_timeout(1000)
+            self.assertEqual(page.evaluate("window.srsPlayer.error"), "", kind)
+        t1, f1 = page.evaluate(f"[{video}.currentTime, {video}.getVideoPlaybackQuality().totalVideoFrames]")
+        self.assertGreater(t1 - t0, seconds * 0.6, f"{kind}: currentTime {t0} -> {t1}")
+        self.assertGreater(f1 - f0, seconds * 25 * 0.5, f"{kind}: frames {f0} -> {f1}")
+        self.assertEqual(page.evaluate(f"[{video}.videoWidth, {video}.videoHeight]"), [320, 240])
+        self.browser.screenshot(page, f"player-{kind}.png")
+        page.close()
+
+    def assertNoErrors(self):
+        self.assertEqual(self.browser.errors, [])
+
+
+class PagesTests(BrowserCase):
+    def test_pages_load_without_console_errors(self):
+        self.publish()
+        for path, name, ready in (
+            ("/", "landing.png", "document.querySelectorAll('#publish tr').length >= 1"),
+            ("/console/", "console-empty.png", "window.srsConsole && window.srsConsole.polls >= 2"),
+            ("/players/", "player-empty.png", "window.srsPlayer && typeof window.srsKindOf === 'function'"),
+            ("/players/whip.html", "whip.png", "window.srsPublisher && document.getElementById('url').value"),
+        ):
+            page = self.browser.page(self.url(path))
+            self.browser.wait(page, ready)
+            self.browser.screenshot(page, name)
+            page.close()
+        self.assertNoErrors()
+
+    def test_landing_page_shows_this_hosts_urls_and_version(self):
+        page = self.browser.page(self.url("/"))
+        self.browser.wait(page, "document.querySelectorAll('#play tr').length >= 3")
+        text = page.inner_text("main")
+        self.assertIn(f"rtmp://127.0.0.1:{self.server.port}/live/livestream", text)
+        self.assertIn(f"http://127.0.0.1:{self.http}/live/livestream.flv", text)
+        self.assertNotIn("WHIP", text)  # rtc_server is off
+        self.assertIn("srs-twisted 0.1.0 (SRS 7.0.18)", page.inner_text("header"))
+        self.assertNoErrors()
+
+    def test_srs_page_names_open_the_player(self):
+        self.publish()
+        h.wait_http_stream(self.url("/live/s.flv"))
+        page = self.browser.page(self.url(
+            f"/players/srs_player.html?app=live&stream=s.flv&server=127.0.0.1&port={self.http}&autostart=true"))
+        self.browser.wait(page, "location.pathname === '/players/' && window.srsPlayer && window.srsPlayer.url")
+        self.assertEqual(page.evaluate("window.srsPlayer.url"), f"http://127.0.0.1:{self.http}/live/s.flv")
+        self.assertIn("autostart=1", page.url)
+        page.goto(self.url("/players/rtc_player.html?app=live&stream=s&server=127.0.0.1&api=1985"))
+        self.browser.wait(page, "location.pathname === '/players/'")
+        self.assertEqual(page.evaluate("document.getElementById('url').value"), "webrtc://127.0.0.1:1985/live/s")
+        page.goto(self.url("/players/whep.html?app=live&stream=s&server=127.0.0.1"))
+        self.browser.wait(page, "location.pathname === '/players/'")
+        self.assertEqual(page.evaluate("document.getElementById('url').value"),
+                         "http://127.0.0.1:1985/rtc/v1/whep/?app=live&stream=s")
+        # whip.html: SRS's queries; without ?api= the API port is this server's (from /server.json)
+        page.goto(self.url("/players/whip.html?app=live&stream=s&server=127.0.0.1&api=1985"))
+        self.assertEqual(self.browser.wait(page, "document.getElementById('url').value"),
+                         "http://127.0.0.1:1985/rtc/v1/whip/?app=live&stream=s")
+        page.goto(self.url("/players/whip.html?app=live&stream=s"))
+        self.assertEqual(self.browser.wait(page, "document.getElementById('url').value"),
+                         f"http://127.0.0.1:{self.api}/rtc/v1/whip/?app=live&stream=s")
+        self.assertIn("WebRTC is off", page.inner_text("#status"))
+        page.goto(self.url("/players/"))
+        kinds = page.evaluate("""['http://h/a/s.flv', 'ws://h/a/s.flv?x=1', 'http://h/a/s.ts', 'http://h/a/s.m3u8',
+            'http://h/a/s.mpd', 'webrtc://h/a/s', 'http://h:1985/rtc/v1/whep/?app=a&stream=s'].map(window.srsKindOf)""")
+        self.assertEqual(kinds, ["flv", "flv", "mpegts", "hls", "dash", "whep", "whep"])
+        self.assertNoErrors()
+
+
+class ConsoleTests(BrowserCase):
+    def stream_in_api(self, name="s") -> dict:
+        """The stream once the API knows its video codec and size."""
+        import json
+        import urllib.request
+
+        def ready():
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.api}/api/v1/streams/", timeout=h.WAIT) as r:
+                streams = json.load(r)["streams"]
+            found = [s for s in streams if s["name"] == name and s.get("video") and s["video"].get("width")]
+            return found[0] if found else None
+
+        return h.wait_for(ready, 60, interval=0.2, message="the API never listed the stream with its video")
+
+    def test_console_shows_the_stream_its_chart_moves_and_kick_disconnects(self):
+        page = self.browser.page(self.url("/console/"))
+        self.browser.wait(page, "window.srsConsole.polls >= 1")
+        self.assertEqual(page.evaluate("window.srsConsole.api"), f"http://127.0.0.1:{self.api}")
+        publisher = self.publish()
+        stream = self.stream_in_api()
+        # Within 3 s of the API knowing the stream, the console shows its codecs and size.
+        row = f"#streams tr[data-stream='{stream['id']}']"
+        started = time.monotonic()
+        self.browser.wait(page, f"""(() => {{ const r = document.querySelector("{row}");
+            return r && r.cells[1].textContent.includes('320x240') && r.cells[2].textContent.includes('AAC'); }})()""",
+                          timeout=3.0)
+        self.assertLess(time.monotonic() - started, 3.0)
+        cells = page.evaluate(f"""Array.from(document.querySelector("{row}").cells).map(c => c.textContent)""")
+        self.assertEqual(cells[0], "live/s")
+        self.assertIn("H264", cells[1])
+        self.assertIn("AAC 44100 Hz 2 ch", cells[2])
+        self.assertIn("fmle-publish 127.0.0.1", cells[6])
+        # The chart moves: its pixels change as samples come in.
+        chart = f"document.querySelector(\"{row} canvas\").toDataURL()"
+        first = page.evaluate(chart)
+        self.browser.wait(page, f"{chart} !== {first!r}", timeout=10)
+        h.wait_for(lambda: int(page.evaluate(f"document.querySelector(\"{row}\").cells[4].textContent") or 0) > 50,
+                   20, interval=0.2, message="no input bitrate shown")
+        self.browser.screenshot(page, "console.png")
+        # Kick the publisher from the console: FFmpeg is disconnected.
+        page.click(f"{row} button.kick")
+        h.wait_for(lambda: publisher.poll() is not None, h.WAIT, message="the kicked publisher is still connected")
+        self.browser.wait(page, f"!document.querySelector(\"{row}\")", timeout=h.WAIT)
+        self.assertNoErrors()
+
+
+class ConsoleAuthTests(BrowserCase):
+    api_extra = "auth { enabled on; username admin; password s3cret; }"
+
+    def test_console_asks_for_credentials(self):
+        self.publish()
+        page = self.browser.page(self.url("/console/"))
+        self.browser.wait(page, "window.srsConsole.needAuth")
+        self.assertTrue(page.is_visible("#login"))
+        self.browser.screenshot(page, "console-login.png")
+        page.fill("#username", "admin")
+        page.fill("#password", "wrong")
+        page.click("#login button")
+        self.browser.wait(page, "document.getElementById('login-error').textContent.includes('wrong')")
+        page.fill("#password", "s3cret")
+        page.click("#login button")
+        # Cross-origin (HTTP port -> API port) with Basic auth: the preflight allows Authorization.
+        self.browser.wait(page, "window.srsConsole.polls >= 2 && !window.srsConsole.needAuth")
+        self.browser.wait(page, "document.querySelector('#streams tr[data-stream]')")
+        self.assertFalse(page.is_visible("#login"))
+        # On the API's own port it is same-origin.
+        page.goto(f"http://127.0.0.1:{self.api}/console/")
+        self.browser.wait(page, "window.srsConsole && window.srsConsole.needAuth")
+        self.assertEqual(page.evaluate("window.srsConsole.api"), "")
+        # The 401s the browser logs as failed resource loads are the API's answer, not page errors.
+        self.browser.errors = [e for e in self.browser.errors if "status of 401" not in e]
+        self.assertNoErrors()
+
+
+class PlayerTests(BrowserCase):
+    def test_http_flv_hls_and_dash(self):
+        self.publish()
+        self.play(self.url("/live/s.flv"), "flv")
+        self.play(self.url("/live/s.m3u8"), "hls")
+        self.play(self.url("/live/s.mpd"), "dash")
+        self.assertNoErrors()
+
+
+class LowLatencyPlayerTests(BrowserCase):
+    hls = "hls_low_latency on; hls_part_duration 0.5; hls_fragment 2; hls_window 10;"
+
+    def test_llhls(self):
+        self.publish()
+        self.play(self.url("/live/s.m3u8"), "hls")
+        self.assertNoErrors()

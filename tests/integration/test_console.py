@@ -16,15 +16,19 @@ trial working dir, _trial_temp).  No WebRTC here, so no network namespace.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 
 from twisted.trial import unittest
 
 from . import harness as h
+from . import netns
 from .browser import CHROMIUM, CHROMIUM_ARGS, need_chromium
 
 
@@ -90,22 +94,29 @@ class BrowserCase(unittest.TestCase):
     publishing live/s, and Chromium."""
 
     timeout = 300
+    rtc = False  # WebRTC on, everything in a private network namespace (tests/integration/netns.py)
     api_extra = ""
     hls = "hls_fragment 2; hls_window 10;"
 
     def setUp(self):
         h.ffmpeg()
+        rtc = ""
+        if self.rtc:  # Chromium refuses 127.0.0.1 candidates: the namespace's 10.99.0.1
+            need_chromium()
+            netns.enter()
+            rtc = (f"rtc_server {{ enabled on; listen {netns.ADDRESS}:{h.free_port()}; candidate {netns.ADDRESS}; }}\n")
         self.root = tempfile.mkdtemp(prefix="srs-console-")
         self.addCleanup(shutil.rmtree, self.root, True)
         self.http, self.api = h.free_port(), h.free_port()
-        conf = (
+        conf = rtc + (
             f"http_api {{ enabled on; listen 127.0.0.1:{self.api}; {self.api_extra} }}\n"
             f"http_server {{ enabled on; listen 127.0.0.1:{self.http}; dir {self.root}; }}\n"
             "vhost __defaultVhost__ {\n"
             "  http_remux { enabled on; mount [vhost]/[app]/[stream].flv; }\n"
             f"  hls {{ enabled on; hls_path {self.root}; {self.hls} }}\n"
             f"  dash {{ enabled on; dash_path {self.root}; dash_fragment 2; dash_update_period 2; dash_window_size 5; }}\n"
-            "}\n"
+            + ("  rtc { enabled on; rtmp_to_rtc on; rtc_to_rtmp on; }\n" if self.rtc else "")
+            + "}\n"
         )
         self.server = h.Server(conf)
         self.addCleanup(self.server.stop)
@@ -133,9 +144,8 @@ class BrowserCase(unittest.TestCase):
 
     def wait_available(self, url: str) -> None:
         """Until the server answers ``url`` (a playlist or MPD is written after a few segments)."""
-        import urllib.error
-        import urllib.request
-
+        if url.startswith("webrtc://"):
+            return
         if url.endswith(".flv"):
             h.wait_http_stream(url)
             return
@@ -149,7 +159,7 @@ class BrowserCase(unittest.TestCase):
 
         h.wait_for(ok, 60, interval=0.3, message=f"{url} never answered 200")
 
-    def play(self, stream_url: str, kind: str, seconds: float = 10.0):
+    def play(self, stream_url: str, kind: str, seconds: float = 10.0, size=(320, 240)):
         """Play for ``seconds`` once started: currentTime advances and frames are decoded."""
         self.wait_available(stream_url)
         page = self.browser.page(self.player_url(stream_url))
@@ -165,7 +175,7 @@ class BrowserCase(unittest.TestCase):
         t1, f1 = page.evaluate(f"[{video}.currentTime, {video}.getVideoPlaybackQuality().totalVideoFrames]")
         self.assertGreater(t1 - t0, seconds * 0.6, f"{kind}: currentTime {t0} -> {t1}")
         self.assertGreater(f1 - f0, seconds * 25 * 0.5, f"{kind}: frames {f0} -> {f1}")
-        self.assertEqual(page.evaluate(f"[{video}.videoWidth, {video}.videoHeight]"), [320, 240])
+        self.assertEqual(page.evaluate(f"[{video}.videoWidth, {video}.videoHeight]"), list(size))
         self.browser.screenshot(page, f"player-{kind}.png")
         page.close()
 
@@ -231,9 +241,6 @@ class PagesTests(BrowserCase):
 class ConsoleTests(BrowserCase):
     def stream_in_api(self, name="s") -> dict:
         """The stream once the API knows its video codec and size."""
-        import json
-        import urllib.request
-
         def ready():
             with urllib.request.urlopen(f"http://127.0.0.1:{self.api}/api/v1/streams/", timeout=h.WAIT) as r:
                 streams = json.load(r)["streams"]
@@ -317,4 +324,41 @@ class LowLatencyPlayerTests(BrowserCase):
     def test_llhls(self):
         self.publish()
         self.play(self.url("/live/s.m3u8"), "hls")
+        self.assertNoErrors()
+
+
+class WebRtcTests(BrowserCase):
+    """WHEP in the player and the WHIP publisher page, in the private network namespace."""
+
+    rtc = True
+
+    def test_player_plays_webrtc_whep(self):
+        self.publish()  # RTMP H.264 + AAC: the bridge gives WebRTC players Opus
+        h.wait_http_stream(self.url("/live/s.flv"))
+        self.play(f"webrtc://127.0.0.1:{self.api}/live/s", "whep")
+        self.assertNoErrors()
+
+    def test_whip_publisher_page_publishes_and_the_player_plays_it(self):
+        whip = f"http://127.0.0.1:{self.api}/rtc/v1/whip/?app=live&stream=w"
+        page = self.browser.page(self.url("/players/whip.html?autostart=1&url=" + urllib.parse.quote(whip, safe="")))
+        self.browser.wait(page, "window.srsPublisher.state === 'connected'", timeout=90,
+                          message=lambda: f"WHIP page: {page.evaluate('JSON.stringify(window.srsPublisher)')}")
+        self.browser.screenshot(page, "whip-publishing.png")
+        def published():
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.api}/api/v1/streams/", timeout=h.WAIT) as r:
+                found = [s for s in json.load(r)["streams"] if s["name"] == "w" and s.get("video")]
+            return found[0] if found else None
+
+        stream = h.wait_for(published, 60, interval=0.3, message="the WHIP stream never showed in the API")
+        self.assertEqual(stream["video"]["codec"], "H264")
+        self.play(f"webrtc://127.0.0.1:{self.api}/live/w", "whep", size=(640, 360))
+        page.click("#stop")
+        self.assertEqual(page.evaluate("window.srsPublisher.state"), "idle")
+
+        def unpublished():  # Stop DELETEs the WHIP session: the stream has no publisher
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.api}/api/v1/streams/", timeout=h.WAIT) as r:
+                return not [s for s in json.load(r)["streams"] if s["name"] == "w" and s["publish"]["active"]]
+
+        h.wait_for(unpublished, h.WAIT, interval=0.3, message="the WHIP stream still has its publisher after Stop")
+        page.close()
         self.assertNoErrors()

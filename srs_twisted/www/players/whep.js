@@ -35,9 +35,11 @@
     }).then(function (resource) {
       return {
         pc: pc,
+        // The session's DELETE first: a peer connection closed first may end the
+        // session on the server (DTLS close) before the DELETE arrives.
         close: function () {
-          pc.close();
-          if (resource) fetch(resource, { method: "DELETE" }).catch(function () {});
+          if (!resource) return pc.close();
+          fetch(resource, { method: "DELETE" }).catch(function () {}).then(function () { pc.close(); });
         },
       };
     });

@@ -328,5 +328,9 @@ class ConfFileTests(unittest.TestCase):
         # RTMP and HTTP-FLV play; WHIP answers a bad offer with SRS's error (check_rtc_served).
         self.run_conf("rtc.conf")
 
+    def test_latency(self):
+        # The latency meter's config (docs/latency.md): RTMP, HTTP-FLV, LL-HLS, DASH, WHIP, SRT.
+        self.run_conf("latency.conf")
+
     def test_srs(self):
         self.run_conf("srs.conf")

@@ -67,5 +67,18 @@
     return exchange(pc, apiUrl(url, "whip"));
   }
 
-  window.SrsRtc = { apiUrl: apiUrl, play: play, publish: publish };
+  // A quiet 440 Hz tone as a MediaStream audio track: {track, stop()}.
+  function tone() {
+    var audio = new AudioContext();
+    var osc = audio.createOscillator();
+    osc.frequency.value = 440;
+    var gain = audio.createGain();
+    gain.gain.value = 0.1;
+    var dest = audio.createMediaStreamDestination();
+    osc.connect(gain).connect(dest);
+    osc.start();
+    return { track: dest.stream.getAudioTracks()[0], stop: function () { osc.stop(); audio.close(); } };
+  }
+
+  window.SrsRtc = { apiUrl: apiUrl, play: play, publish: publish, tone: tone };
 })();

@@ -40,16 +40,9 @@
       g.fillText(new Date().toISOString().slice(11, 23), 20, canvas.height - 30);
     }, 1000 / 30);
     var stream = canvas.captureStream(30);
-    var audio = new AudioContext();
-    var osc = audio.createOscillator();
-    osc.frequency.value = 440;
-    var gain = audio.createGain();
-    gain.gain.value = 0.1;
-    var dest = audio.createMediaStreamDestination();
-    osc.connect(gain).connect(dest);
-    osc.start();
-    dest.stream.getAudioTracks().forEach(function (track) { stream.addTrack(track); });
-    pattern = function () { clearInterval(timer); osc.stop(); audio.close(); };
+    var sound = SrsRtc.tone();
+    stream.addTrack(sound.track);
+    pattern = function () { clearInterval(timer); sound.stop(); };
     return Promise.resolve(stream);
   }
 

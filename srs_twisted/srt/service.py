@@ -221,8 +221,24 @@ class SrtServer(service.Service):
 
                 reason = getattr(e.socketError, "strerror", None) or str(e.socketError)
                 raise StartError(f"srt cannot listen on udp {host or '0.0.0.0'}:{port}: {reason}") from None
+            self._size_buffers(self.ports[-1], conf)
             self.log.trace(f"SRT listen at udp://{host or '0.0.0.0'}:{port}, recvlatency={conf.recvlatency}ms "
                            f"peerlatency={conf.peerlatency}ms")
+
+    def _size_buffers(self, port, conf) -> None:
+        """The UDP socket's buffers from ``sendbuf``/``recvbuf`` (libsrt's buffer sizes in SRS),
+        so a burst to many players or from a fast publisher is not lost in the kernel (the
+        kernel caps them at net.core.wmem_max/rmem_max)."""
+        import socket
+
+        sock = getattr(port, "socket", None)
+        if sock is None:
+            return
+        for option, size in ((socket.SO_SNDBUF, conf.sendbuf), (socket.SO_RCVBUF, conf.recvbuf)):
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, option, size)
+            except OSError:
+                pass
 
     def stopService(self):
         super().stopService()

@@ -397,3 +397,59 @@ class SrtLoss(SrtCase):
         self.assertEqual(result.returncode, 0, result.stderr[-500:])
         self.assertGreater(float(h.probe(out)["format"]["duration"]), 3.0)
         self.assertIsNone(self.server.proc.poll())
+
+
+class SrtCodecs(SrtCase):
+    vhost = "srt { enabled on; }"
+
+    def test_hevc_and_mp3_publish(self):
+        for kind, expected in (("hevc-aac", [("video", "hevc"), ("audio", "aac")]),
+                               ("h264-mp3", [("video", "h264"), ("audio", "mp3")])):
+            stream = kind.replace("-", "")
+            proc = srt_publish(srt_url(self.srt, f"#!::r=live/{stream},m=publish"), h.clip(kind))
+            self.procs.append(proc)
+            # HEVC over RTMP is Enhanced RTMP: FFmpeg 9 records it, then ffprobe reads the file
+            out = os.path.join(tempfile.mkdtemp(prefix="srs-srt-"), f"{stream}.mkv")
+            self.addCleanup(shutil.rmtree, os.path.dirname(out), True)
+            result = h.record(self.server.url(stream), 3, out)
+            self.assertEqual(result.returncode, 0, result.stderr[-500:])
+            h.assert_streams(h.probe(out), expected)
+            # and over SRT (MPEG-TS)
+            h.assert_streams(h.probe(srt_url(self.srt, f"#!::r=live/{stream},m=request")), expected)
+            h.stop_process(proc)
+
+
+class SrtPlayLoss(SrtCase):
+    """The play direction through the lossy relay: the server retransmits what
+    srt-live-transmit NAKs.  The player's latency is 1 s: libsrt NAKs a loss again only
+    after 300 ms (its minimum NAK interval), so a lost retransmission is recovered only
+    with a latency above that."""
+
+    vhost = "srt { enabled on; }"
+    server_extra = "recvlatency 200; peerlatency 1000;"
+
+    def test_player_losses_are_retransmitted(self):
+        tool = srt_live_transmit()
+        clip = h.clip("h264-aac")
+        self.procs.append(h.publish(self.server.url("pl"), clip, loop=True))
+        h.probe(self.server.url("pl"))
+        relay = LossyRelay(self.srt, 0.05, seed=5)
+        self.addCleanup(relay.stop)
+        out = os.path.join(tempfile.mkdtemp(prefix="srs-srt-"), "play.ts")
+        self.addCleanup(shutil.rmtree, os.path.dirname(out), True)
+        with open(out, "wb") as f:
+            proc = subprocess.Popen(["timeout", "8", tool, "-q", srt_url(relay.port, "#!::r=live/pl,m=request"),
+                                     "file://con"], stdout=f, stderr=subprocess.PIPE)
+            proc.wait(60)
+            proc.stderr.close()
+        match = self.server.wait_log(r"SRT client closed .*type=srt-play.*; (rtt_ms=.*)")
+        stats = dict(kv.split("=") for kv in match.group(1).split())
+        self.assertGreater(relay.dropped, 10)
+        self.assertGreater(int(stats["retransmitted"]), 5)
+        self.assertGreater(int(stats["naks_received"]), 2)
+        self.assertEqual(int(stats["send_dropped"]), 0)
+        self.assertEqual(h.file_size(out) % 188, 0)
+        dec = subprocess.run([h.ffmpeg(), "-v", "error", "-i", out, "-f", "null", "-"], capture_output=True,
+                             timeout=120)
+        self.assertEqual((dec.returncode, dec.stderr.decode(errors="replace").strip()), (0, ""))
+        self.assertGreater(float(h.probe(out)["format"]["duration"]), 5.0)

@@ -133,3 +133,17 @@ class Adapter(unittest.TestCase):
             self.proto.datagramReceived(data, CALLER)
         self.assertEqual(self.udp.sent, [])
         self.assertEqual(self.proto.dropped, 4)
+
+    def test_thousands_of_half_open_handshakes_keep_no_state(self):
+        for i in range(5000):
+            addr = (f"10.{i // 250 % 250}.{i % 250}.1", 1000 + i)
+            caller = SrtCaller("x", rand=_rand(100 + i % 7))
+            caller.start(self.now())
+            self.proto.datagramReceived(caller.datagrams_to_send()[0], addr)
+            # and a conclusion with a made-up cookie
+            hs = P.Handshake(5, 0, 1, 1, 1500, 8192, P.HS_CONCLUSION, 7, i)
+            self.proto.datagramReceived(bytes(P.ControlPacket(P.HANDSHAKE, cif=bytes(hs))), addr)
+        self.assertEqual(len(self.udp.sent), 5000)  # one induction answer each, nothing for bad cookies
+        self.assertEqual((self.proto.by_id, self.proto.by_peer), ({}, {}))
+        self.assertEqual(self.proto.listener.bad_cookies, 5000)
+        self.assertEqual(self.proto.dropped, 5000)

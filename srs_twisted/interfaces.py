@@ -68,8 +68,9 @@ class ILiveSource(Interface):
     def write(packet):
         """Deliver one MediaPacket from the publisher."""
 
-    def subscribe(sink):
-        """Return a Consumer (IPushProducer) feeding ``sink``."""
+    def subscribe(sink, gop_cache=True):
+        """Return a Consumer (IPushProducer) feeding ``sink``, from the GOP
+        cache's keyframe (``gop_cache=False``: from the next keyframe)."""
 
 
 class IStreamRegistry(Interface):

@@ -290,21 +290,23 @@ class LiveSource:
         self._schedule_flush()
 
     # ---- consumers --------------------------------------------------------
-    def subscribe(self, sink) -> Consumer:
+    def subscribe(self, sink, gop_cache: bool = True) -> Consumer:
         """Add a player.  It gets metadata and sequence headers, then the GOP
-        cache, then live packets (or waits for the next keyframe)."""
+        cache, then live packets (or waits for the next keyframe).  With
+        ``gop_cache=False`` this player skips the cache and waits for the next
+        keyframe (a WebRTC player of a publisher that sends one on request)."""
         c = Consumer(self, sink)
         self.consumers.append(c)
         if getattr(sink, "realtime", False):
             self._realtime += 1
-        self._position_new(c)
+        self._position_new(c, gop_cache)
         self.flush_one(c)
         if self._on_players is not None:
             self._on_players(self)
         return c
 
-    def _position_new(self, c: Consumer) -> None:
-        if self._gop_start is not None:
+    def _position_new(self, c: Consumer, gop_cache: bool = True) -> None:
+        if gop_cache and self._gop_start is not None:
             c.cursor = self._gop_start
         else:
             c.cursor = self.end

@@ -1,8 +1,9 @@
 """A WebRTC player session (WHEP or ``/rtc/v1/play/``): the transport glue around
 :class:`~.player.RtcPlayer`.
 
-Once DTLS is done the player joins the stream (from the GOP cache's keyframe, a
-PLI asked of a WebRTC publisher); its RTP leaves protected by the session's
+Once DTLS is done the player joins the stream (a WebRTC publisher is asked for a
+keyframe with a PLI and joined live at it; other publishers from the GOP cache's
+keyframe, see RtcPlayer.subscribe); its RTP leaves protected by the session's
 SRTP, the peer's SRTCP (NACK, PLI, FIR, RR...) goes to the player, and the
 player's SR/SDES go out each tick.
 """

@@ -287,10 +287,21 @@ class RtcPlayer:
 
     # ---- life cycle ---------------------------------------------------------
     def subscribe(self):
-        """Join the source (from the GOP cache's keyframe with SPS/PPS) and
-        ask the publisher for a keyframe; returns the live core's consumer."""
+        """Join the source and ask the publisher for a keyframe; returns the
+        live core's consumer.
+
+        A publisher that sends a keyframe on request (a WebRTC one: PLI) is
+        joined live, at that keyframe, as SRS's RTC players are (no GOP cache):
+        such a publisher (Chromium's encoder) sends keyframes only when asked,
+        so its cached GOP may hold many seconds, which would reach the player in
+        one burst (Chromium then drops most of it and conceals the audio).
+        Other publishers (RTMP, SRT...) are joined from the GOP cache's keyframe
+        with SPS/PPS."""
         if self.consumer is None:
-            self.consumer = self.source.subscribe(self)
+            publisher = getattr(self.source, "publisher", None)
+            on_request = (self._request_keyframe is not None and self.video is not None
+                          and callable(getattr(publisher, "request_keyframe", None)))
+            self.consumer = self.source.subscribe(self, gop_cache=not on_request)
             self.consumer.accept_audio = self.audio is not None
             self.consumer.accept_video = self.video is not None
             self._keyframe("join")

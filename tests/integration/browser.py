@@ -21,7 +21,12 @@ a deadline; the test kills the driver's process group (Chromium included) in cle
 
 SPEC is JSON: ``{"page": URL, "api": "http://127.0.0.1:PORT", "app": "live",
 "publish": {"stream", "mode": "whip"|"legacy", "width", "height"} or null,
-"play": {"stream", "mode": "whep"|"legacy"}, "frames": 100, "timeout": 90}``.
+"play": {"stream", "mode": "whep"|"legacy"}, "frames": 100, "timeout": 90}``, optionally
+``"play_after"`` (seconds between publishing and playing), ``"play_seconds"`` (play at least
+that long) and ``"trace": true`` (the player's inbound stats every half second).  The
+result has the pages' signalling (``publish``, ``play``: offer, answer, status, Location...),
+their final ``getStats()`` (``player``, ``publisher``; ``publisher_before_play`` just before
+the player starts), the DELETE statuses, the pages' console and any ``error``.
 """
 
 from __future__ import annotations
@@ -140,7 +145,7 @@ window.play = async (spec) => {
 };
 
 window.stats = async () => {
-  const out = {inbound: {}, outbound: {}, transport: null};
+  const out = {inbound: {}, outbound: {}, transport: null, pair: null};
   const report = await pc.getStats();
   const codecs = {};
   report.forEach((r) => { if (r.type === "codec") codecs[r.id] = {mimeType: r.mimeType, fmtp: r.sdpFmtpLine || ""}; });
@@ -157,6 +162,8 @@ window.stats = async () => {
           "frameWidth", "frameHeight", "nackCount", "pliCount", "firCount", "retransmittedPacketsSent",
           "encoderImplementation", "qualityLimitationReason"]);
       out.outbound[r.kind].codec = codecs[r.codecId] || null;
+    } else if (r.type === "candidate-pair" && r.nominated) {
+      out.pair = pick(r, ["availableOutgoingBitrate", "currentRoundTripTime", "bytesSent", "bytesReceived"]);
     } else if (r.type === "transport") {
       out.transport = pick(r, ["dtlsState", "dtlsRole", "iceState", "srtpCipher", "tlsVersion", "packetsSent",
           "packetsReceived"]);
@@ -292,6 +299,7 @@ async def _drive(spec: dict, result: dict) -> None:
                                                             {**common, **spec["publish"]})
                     print("PUBLISHING", flush=True)
                     await asyncio.sleep(spec.get("play_after", 0))
+                    result["publisher_before_play"] = await page.evaluate("() => window.stats()")
                 page = await open_page("player")
                 result["play"] = await page.evaluate("spec => window.play(spec)", {**common, **spec["play"]})
                 print("PLAYING", flush=True)

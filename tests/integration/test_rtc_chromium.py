@@ -48,10 +48,10 @@ class ChromiumWebRTC(unittest.TestCase):
         )
         self.addCleanup(self.srv.stop)
 
-    def drive(self, play: dict, publish: dict | None = None):
+    def drive(self, play: dict, publish: dict | None = None, **options):
         """Run the Chromium driver (a subprocess polled on the reactor); a Deferred of its result."""
         spec = {"page": f"http://127.0.0.1:{self.http_port}/{self.page}", "api": f"http://127.0.0.1:{self.api_port}",
-                "app": "live", "publish": publish, "play": play, "frames": FRAMES, "timeout": WAIT}
+                "app": "live", "publish": publish, "play": play, "frames": FRAMES, "timeout": WAIT, **options}
         driver = browser.Driver(spec)
         self.addCleanup(driver.kill)
         return driver.result(deadline=4 * WAIT)
@@ -80,10 +80,10 @@ class ChromiumWebRTC(unittest.TestCase):
         self.assertIn("a=ice-lite", answer)
 
     @defer.inlineCallbacks
-    def publish_and_play(self, stream: str, publish_mode: str, play_mode: str):
+    def publish_and_play(self, stream: str, publish_mode: str, play_mode: str, **options):
         """Chromium publishes its fake camera (320x240) and microphone, a second page plays."""
         result = yield self.drive({"stream": stream, "mode": play_mode},
-                                  {"stream": stream, "mode": publish_mode, "width": 320, "height": 240})
+                                  {"stream": stream, "mode": publish_mode, "width": 320, "height": 240}, **options)
         self.assert_played(result, (320, 240))
         self.assert_published(result)
         return result
@@ -107,6 +107,19 @@ class ChromiumWebRTC(unittest.TestCase):
             self.assertEqual((result[side]["status"], result[side]["code"]), (200, 0), result[side])
             self.assertRegex(result[side]["sessionid"], r"^[0-9a-z]{8}:\S+$")
         self.assertEqual(self.srv.unexpected_errors(), "")
+
+    @defer.inlineCallbacks
+    def test_a_late_player_starts_at_a_keyframe_asked_for_not_from_the_cached_gop(self):
+        # Chromium's encoder sends a keyframe only when asked (PLI): 8 s after it started the
+        # cached GOP holds 8 s of frames.  A late WHEP player gets only frames encoded after
+        # it came (from the keyframe its PLI brought), not that GOP in one burst.
+        result = yield self.publish_and_play("late", "whip", "whep", play_after=8)
+        before = result["publisher_before_play"]["outbound"]["video"]
+        after = result["publisher"]["outbound"]["video"]
+        received = result["player"]["inbound"]["video"]["framesReceived"]
+        self.assertGreater(before["framesEncoded"], 60, before)  # a long GOP was there to burst
+        self.assertLessEqual(received, after["framesEncoded"] - before["framesEncoded"], (before, after, received))
+        self.assertGreater(after["keyFramesEncoded"], before["keyFramesEncoded"])  # the player's PLI
 
     @defer.inlineCallbacks
     def test_whep_plays_an_rtmp_publisher_with_h264_and_opus(self):

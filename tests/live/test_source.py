@@ -156,6 +156,25 @@ class FanOutTests(unittest.TestCase):
         src.write(video(240, key=True))
         self.assertEqual(sink.packets()[-1], (VIDEO, 240))
 
+    def test_a_player_may_skip_the_gop_cache_and_wait_for_the_next_keyframe(self):
+        src, _ = make_source()
+        src.registerProducer(Publisher())
+        src.write(video(0, sh=True))
+        src.write(audio(0, sh=True))
+        publish_gop(src, 0)
+        sink, cached = Sink(), Sink()
+        src.subscribe(sink, gop_cache=False)
+        src.subscribe(cached)
+        self.assertEqual(sink.packets(), [(VIDEO, 0), (AUDIO, 0)])  # the sequence headers only
+        self.assertEqual(len(cached.packets()), 2 + 5)
+        src.write(video(200))
+        src.write(audio(210))
+        self.assertEqual(len(sink.packets()), 2)
+        src.write(video(240, key=True))
+        src.write(audio(250))
+        self.assertEqual(sink.packets()[2:], [(VIDEO, 240), (AUDIO, 250)])
+        self.assertEqual(len(src.gop_cache_packets()), 2)  # the cache itself goes on
+
     def test_gop_cache_max_frames_clears_cache(self):
         src, _ = make_source(gop_cache_max_frames=3)
         src.registerProducer(Publisher())

@@ -202,6 +202,30 @@ class VideoTests(unittest.TestCase):
                          video_frames(pkts[keyframes[1]:]))
         self.assertEqual(dep.dropped, 0)
 
+    def test_late_player_of_a_webrtc_publisher_starts_at_the_keyframe_it_asked_for(self):
+        # A WebRTC publisher (Chromium) sends keyframes only when asked: its cached GOP may be
+        # many seconds, which a late player would get in one burst.  It is asked (PLI) instead.
+        class WebRtcPublisher(Publisher):
+            def request_keyframe(self):
+                pass
+
+        pkts = fresh(clip("opus"))
+        fx = Fixture()
+        fx.source.registerProducer(WebRtcPublisher(), True)
+        keyframes = [i for i, p in enumerate(pkts) if p.kind == VIDEO and p.keyframe and not p.sequence_header]
+        fx.publish(pkts[:keyframes[0] + 10])
+        late = fx.player()
+        self.assertEqual(late.keyframes, ["join"])
+        fx.publish(pkts[keyframes[0] + 10:keyframes[1]])
+        self.assertEqual(late.sent, [])  # nothing of the cached GOP, nothing before the next keyframe
+        fx.publish(pkts[keyframes[1]:])
+        frames, dep = depayload_video(rtp(late.sent, VIDEO_TRACK.ssrc))
+        self.assertTrue(frames[0].keyframe and frames[0].sps and frames[0].pps)
+        self.assertEqual([([bytes(n) for n in f.nalus], f.keyframe) for f in frames],
+                         video_frames(pkts[keyframes[1]:]))
+        self.assertTrue(rtp(late.sent, AUDIO_TRACK.ssrc))
+        self.assertEqual(dep.dropped, 0)
+
     def test_decodes_at_the_clip_size_with_aiortc_and_pyav(self):
         try:
             import av

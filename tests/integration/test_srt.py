@@ -26,6 +26,15 @@ def srt_url(port: int, stream_id: str, **opts) -> str:
     return f"srt://127.0.0.1:{port}?streamid={stream_id}{query}"
 
 
+def srt_live_transmit_play(url: str, out: str, seconds: int = 8) -> None:
+    """srt-live-transmit plays ``url`` into the file ``out`` for ``seconds``."""
+    with open(out, "wb") as f:
+        proc = subprocess.Popen(["timeout", str(seconds), srt_live_transmit(), "-q", url, "file://con"], stdout=f,
+                                stderr=subprocess.PIPE)
+        proc.wait(seconds + 60)
+        proc.stderr.close()
+
+
 def srt_publish(url: str, path: str) -> subprocess.Popen:
     """FFmpeg (libsrt) publishing a clip as MPEG-TS over SRT, looped, in real time."""
     cmd = [h.ffmpeg(), "-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i", path, "-c", "copy",
@@ -106,17 +115,13 @@ class SrtPlay(SrtCase):
         self.assertEqual(streams["video"]["width"], 320)
 
     def test_srt_live_transmit_plays_srt_publish(self):
-        tool = srt_live_transmit()
+        srt_live_transmit()
         clip = h.clip("h264-aac")
         self.procs.append(srt_publish(srt_url(self.srt, "#!::r=live/loop,m=publish"), clip))
         h.probe(self.server.url("loop"))
         out = os.path.join(tempfile.mkdtemp(prefix="srs-srt-"), "play.ts")
         self.addCleanup(shutil.rmtree, os.path.dirname(out), True)
-        with open(out, "wb") as f:
-            proc = subprocess.Popen(["timeout", "8", tool, "-q", srt_url(self.srt, "#!::r=live/loop,m=request"),
-                                     "file://con"], stdout=f, stderr=subprocess.PIPE)
-            proc.wait(60)
-            proc.stderr.close()
+        srt_live_transmit_play(srt_url(self.srt, "#!::r=live/loop,m=request"), out)
         self.assertGreater(h.file_size(out), 50_000)
         self.assertEqual(h.file_size(out) % 188, 0)
         info = h.probe(out)
@@ -429,7 +434,7 @@ class SrtPlayLoss(SrtCase):
     server_extra = "recvlatency 200; peerlatency 1000;"
 
     def test_player_losses_are_retransmitted(self):
-        tool = srt_live_transmit()
+        srt_live_transmit()
         clip = h.clip("h264-aac")
         self.procs.append(h.publish(self.server.url("pl"), clip, loop=True))
         h.probe(self.server.url("pl"))
@@ -437,11 +442,7 @@ class SrtPlayLoss(SrtCase):
         self.addCleanup(relay.stop)
         out = os.path.join(tempfile.mkdtemp(prefix="srs-srt-"), "play.ts")
         self.addCleanup(shutil.rmtree, os.path.dirname(out), True)
-        with open(out, "wb") as f:
-            proc = subprocess.Popen(["timeout", "8", tool, "-q", srt_url(relay.port, "#!::r=live/pl,m=request"),
-                                     "file://con"], stdout=f, stderr=subprocess.PIPE)
-            proc.wait(60)
-            proc.stderr.close()
+        srt_live_transmit_play(srt_url(relay.port, "#!::r=live/pl,m=request"), out)
         match = self.server.wait_log(r"SRT client closed .*type=srt-play.*; (rtt_ms=.*)")
         stats = dict(kv.split("=") for kv in match.group(1).split())
         self.assertGreater(relay.dropped, 10)
@@ -453,3 +454,54 @@ class SrtPlayLoss(SrtCase):
                              timeout=120)
         self.assertEqual((dec.returncode, dec.stderr.decode(errors="replace").strip()), (0, ""))
         self.assertGreater(float(h.probe(out)["format"]["duration"]), 5.0)
+
+
+def induction_answered(port: int) -> bool:
+    """Whether an SRT listener answers a caller's induction on ``port`` (within 2 s)."""
+    import socket
+
+    from srs_twisted.srt.handshake import SrtCaller
+    from srs_twisted.srt.packet import SRT_MAGIC, ControlPacket, Handshake
+
+    caller = SrtCaller("live/x")
+    caller.start(0)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(2)
+        s.sendto(caller.datagrams_to_send()[0], ("127.0.0.1", port))
+        try:
+            data = s.recv(2048)
+        except OSError:
+            return False
+    return Handshake.parse(ControlPacket.parse(data).cif).extension == SRT_MAGIC
+
+
+class SrtReload(SrtCase):
+    vhost = "srt { enabled on; }"
+
+    def reload(self, old: str, new: str):
+        import signal
+
+        with open(self.server.conf_path) as f:
+            text = f.read()
+        self.assertIn(old, text)
+        with open(self.server.conf_path, "w") as f:
+            f.write(text.replace(old, new))
+        mark = len(self.server.log())
+        self.server.proc.send_signal(signal.SIGHUP)
+        self.server.wait_log(r"reload config ok", after=mark)
+        return mark
+
+    def test_sighup_moves_the_port_and_applies_latency(self):
+        self.assertTrue(induction_answered(self.srt))
+        new_port = h.free_port()
+        self.reload(f"listen 127.0.0.1:{self.srt};", f"listen 127.0.0.1:{new_port}; recvlatency 250;")
+        self.server.wait_log(r"SRT listen at udp://127\.0\.0\.1:%d, recvlatency=250ms" % new_port)
+        self.assertTrue(induction_answered(new_port))
+        self.assertFalse(induction_answered(self.srt))
+        clip = h.clip("h264-aac")
+        self.procs.append(srt_publish(srt_url(new_port, "#!::r=live/moved,m=publish"), clip))
+        h.assert_streams(h.probe(self.server.url("moved")), [("video", "h264"), ("audio", "aac")])
+        self.server.wait_log(r"SRT publish __defaultVhost__/live/moved .*latency rcv=250ms")
+        mark = self.reload("srt_server { enabled on;", "srt_server { enabled off;")
+        self.server.wait_log(r"SRT client closed .*type=srt-publish", after=mark)
+        self.assertFalse(induction_answered(new_port))

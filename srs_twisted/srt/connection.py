@@ -528,7 +528,7 @@ class SrtConnection:
         elif kind == HANDSHAKE:
             # The peer did not get our conclusion response: send it again.
             if self.handshake_response:
-                self._emit(self.handshake_response, now)
+                self._emit(self.repeated_handshake(now), now)
         # CONGESTION, PEERERROR, user-defined: ignored
 
     def tick(self, now: int) -> None:
@@ -573,6 +573,12 @@ class SrtConnection:
         self._last_ack = now
         self._last_ack_seq = seq
         self.acks_sent += 1
+
+    def repeated_handshake(self, now: int) -> bytes:
+        """Our conclusion response again, stamped with our clock now: the peer takes its
+        TSBPD time base from the response it accepts."""
+        data = self.handshake_response
+        return data[:8] + ((now - self.start) & 0xFFFFFFFF).to_bytes(4, "big") + data[12:]
 
     def stats(self) -> dict:
         r, s = self.receiver, self.sender

@@ -91,7 +91,7 @@ class SrtUdpProtocol(protocol.DatagramProtocol):
 
     def _existing(self, addr, peer_id):
         entry = self.by_peer.get((addr, peer_id))
-        return entry.conn.handshake_response if entry is not None else None
+        return entry.conn.repeated_handshake(self.now()) if entry is not None else None
 
     def _handshake(self, data: bytes, addr, now: int) -> None:
         try:

@@ -505,3 +505,34 @@ class SrtReload(SrtCase):
         mark = self.reload("srt_server { enabled on;", "srt_server { enabled off;")
         self.server.wait_log(r"SRT client closed .*type=srt-publish", after=mark)
         self.assertFalse(induction_answered(new_port))
+
+
+class SrtHostile(SrtCase):
+    vhost = "srt { enabled on; }"
+
+    def test_garbage_and_half_open_handshakes_leave_a_publish_playing(self):
+        import random
+        import socket
+
+        from srs_twisted.srt.handshake import SrtCaller
+
+        clip = h.clip("h264-aac")
+        self.procs.append(srt_publish(srt_url(self.srt, "#!::r=live/hostile,m=publish"), clip))
+        h.probe(self.server.url("hostile"))
+        rng = random.Random(3)
+        target = ("127.0.0.1", self.srt)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for i in range(3000):
+                kind = i % 3
+                if kind == 0:
+                    data = bytes(rng.getrandbits(8) for _ in range(rng.randrange(1, 300)))
+                elif kind == 1:  # an induction never followed up
+                    caller = SrtCaller("live/x", rand=lambda n: bytes(rng.getrandbits(8) for _ in range(n)))
+                    caller.start(0)
+                    data = caller.datagrams_to_send()[0]
+                else:  # a data packet to a made-up socket, or truncated garbage with a control bit
+                    data = bytes([rng.choice((0x00, 0x80))]) + bytes(rng.getrandbits(8) for _ in range(15))
+                s.sendto(data, target)
+        h.assert_streams(h.probe(self.server.url("hostile")), [("video", "h264"), ("audio", "aac")])
+        self.assertIsNone(self.server.proc.poll())
+        self.assertLess(self.server.rss_kb(), 400_000)

@@ -118,8 +118,12 @@ class Adapter(unittest.TestCase):
         conclusion = caller.datagrams_to_send()[0]
         self.proto.datagramReceived(conclusion, CALLER)
         first = self.udp.sent.pop()[0]
+        self.clock.advance(0.25)
         self.proto.datagramReceived(conclusion, CALLER)  # our answer was lost: the caller repeats
-        self.assertEqual(self.udp.sent.pop()[0], first)
+        again = self.udp.sent.pop()[0]
+        self.assertEqual(again[:8] + again[12:], first[:8] + first[12:])
+        # stamped with the time since the connection started: the caller's TSBPD base
+        self.assertEqual(P.ControlPacket.parse(again).timestamp - P.ControlPacket.parse(first).timestamp, 250_000)
         self.assertEqual(len(self.accepted), 1)
 
     def test_idle_peer_is_dropped(self):

@@ -141,6 +141,8 @@ def main(argv=None) -> int:
     parser.add_argument("--srt", type=int, default=10080)
     parser.add_argument("--http", type=int, default=8080)
     parser.add_argument("--app", default="live")
+    parser.add_argument("--srt-latency", type=int, default=0,
+                        help="ms: FFmpeg's SRT latency on both ends (0: libsrt's default, 120)")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of publishing before playing")
     parser.add_argument("--ffmpeg", default=shutil.which("ffmpeg") or "ffmpeg")
@@ -151,8 +153,9 @@ def main(argv=None) -> int:
         stop = threading.Event()
         if protocol == "srt":
             sid = f"#!::r={args.app}/{stream}"
-            pub = publisher(args.ffmpeg, f"srt://{args.server}:{args.srt}?streamid={sid},m=publish", "mpegts", stop)
-            play = f"srt://{args.server}:{args.srt}?streamid={sid},m=request"
+            opts = f"&latency={args.srt_latency * 1000}" if args.srt_latency else ""  # FFmpeg takes microseconds
+            pub = publisher(args.ffmpeg, f"srt://{args.server}:{args.srt}?streamid={sid},m=publish{opts}", "mpegts", stop)
+            play = f"srt://{args.server}:{args.srt}?streamid={sid},m=request{opts}"
         else:
             pub = publisher(args.ffmpeg, f"rtmp://{args.server}:{args.rtmp}/{args.app}/{stream}", "flv", stop)
             play = (f"rtmp://{args.server}:{args.rtmp}/{args.app}/{stream}" if protocol == "rtmp"

@@ -448,7 +448,8 @@ class SrtPlayLoss(SrtCase):
         self.assertGreater(relay.dropped, 10)
         self.assertGreater(int(stats["retransmitted"]), 5)
         self.assertGreater(int(stats["naks_received"]), 2)
-        self.assertEqual(int(stats["send_dropped"]), 0)
+        # (send_dropped is not checked: when timeout kills srt-live-transmit without a SHUTDOWN,
+        # the server sends unacknowledged until peer_idle_timeout and gives those packets up)
         self.assertEqual(h.file_size(out) % 188, 0)
         dec = subprocess.run([h.ffmpeg(), "-v", "error", "-i", out, "-f", "null", "-"], capture_output=True,
                              timeout=120)

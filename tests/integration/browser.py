@@ -20,8 +20,8 @@ DELETEs the WHIP/WHEP sessions, and prints one line ``RESULT <json>``.  Every wa
 a deadline; the test kills the driver's process group (Chromium included) in cleanup.
 
 SPEC is JSON: ``{"page": URL, "api": "http://127.0.0.1:PORT", "app": "live",
-"publish": {"stream", "mode": "whip"|"legacy", "width", "height"} or null,
-"play": {"stream", "mode": "whep"|"legacy"}, "frames": 100, "timeout": 90}``, optionally
+"publish": {"stream", "mode": "whip"|"legacy", "width", "height"[, "vhost"]} or null,
+"play": {"stream", "mode": "whep"|"legacy"[, "vhost"]}, "frames": 100, "timeout": 90}``, optionally
 ``"play_after"`` (seconds between publishing and playing), ``"play_seconds"`` (play at least
 that long) and ``"trace": true`` (the player's inbound stats every half second).  The
 result has the pages' signalling (``publish``, ``play``: offer, answer, status, Location...),
@@ -69,7 +69,8 @@ async function signal(spec, publish) {
   const out = {offer: offer.sdp};
   if (spec.mode === "legacy") {  // SRS's /rtc/v1/publish/ and /rtc/v1/play/, as srs.sdk.js
     const api = `${spec.api}/rtc/v1/${publish ? "publish" : "play"}/`;
-    const streamurl = `webrtc://${new URL(spec.api).hostname}/${spec.app}/${spec.stream}`;
+    const vhost = spec.vhost ? `?vhost=${spec.vhost}` : "";
+    const streamurl = `webrtc://${new URL(spec.api).hostname}/${spec.app}/${spec.stream}${vhost}`;
     const body = {api: api, tid: tid(), streamurl: streamurl, clientip: null, sdp: offer.sdp};
     const r = await fetch(api, {method: "POST", headers: {"Content-Type": "application/json"},
                                 body: JSON.stringify(body)});
@@ -78,7 +79,8 @@ async function signal(spec, publish) {
     if (reply.code !== 0) throw new Error(`code ${reply.code}: ${JSON.stringify(reply)}`);
     out.answer = reply.sdp;
   } else {  // WHIP / WHEP
-    const url = `${spec.api}/rtc/v1/${publish ? "whip" : "whep"}/?app=${spec.app}&stream=${spec.stream}`;
+    const vhost = spec.vhost ? `&vhost=${spec.vhost}` : "";
+    const url = `${spec.api}/rtc/v1/${publish ? "whip" : "whep"}/?app=${spec.app}&stream=${spec.stream}${vhost}`;
     const r = await fetch(url, {method: "POST", headers: {"Content-Type": "application/sdp"}, body: offer.sdp});
     const text = await r.text();
     Object.assign(out, {status: r.status, contentType: r.headers.get("Content-Type")});

@@ -45,6 +45,7 @@ class ChromiumWebRTC(unittest.TestCase):
             f"http_server {{ enabled on; listen 127.0.0.1:{self.http_port}; dir {self.pages}; }}\n"
             f"rtc_server {{ enabled on; listen {netns.ADDRESS}:{udp_port}; candidate {netns.ADDRESS}; }}\n"
             "vhost __defaultVhost__ { rtc { enabled on; rtmp_to_rtc on; } }\n"
+            "vhost active { rtc { enabled on; dtls_role active; } }\n"
         )
         self.addCleanup(self.srv.stop)
 
@@ -99,6 +100,19 @@ class ChromiumWebRTC(unittest.TestCase):
         self.srv.wait_log(r"RTC publish __defaultVhost__/live/cam session \S+ dtls server")
         self.srv.wait_log(r"RTC session __defaultVhost__/live/cam ended: DELETE by the client; frames=\d+")
         self.assertEqual(self.srv.unexpected_errors(), "")
+
+    @defer.inlineCallbacks
+    def test_whip_and_whep_with_the_server_as_dtls_client(self):
+        # dtls_role active: Chromium offers actpass, the server answers active and starts DTLS.
+        result = yield self.drive({"stream": "act", "mode": "whep", "vhost": "active"},
+                                  {"stream": "act", "mode": "whip", "width": 320, "height": 240, "vhost": "active"})
+        self.assert_played(result, (320, 240))
+        self.assert_published(result)
+        for side, page in (("publish", "publisher"), ("play", "player")):
+            self.assertIn("a=setup:active", result[side]["answer"])
+            self.assertEqual(result[page]["transport"]["dtlsRole"], "server", result[page]["transport"])
+        self.srv.wait_log(r"RTC publish active/live/act session \S+ dtls client")
+        self.srv.wait_log(r"RTC play active/live/act session \S+ dtls client")
 
     @defer.inlineCallbacks
     def test_legacy_api_publish_and_play(self):

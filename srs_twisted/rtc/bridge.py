@@ -145,6 +145,11 @@ class AacBridge:
             del self._pending[:-50]
         return out
 
+    def shift(self, ms: float) -> None:
+        """The input timeline moved by ``ms`` (an A/V resync): the output follows."""
+        if self.transcoder is not None:
+            self.transcoder.shift(ms)
+
     def close(self) -> None:
         if self.transcoder is not None:
             self.transcoder.close()

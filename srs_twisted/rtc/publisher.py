@@ -27,7 +27,13 @@ output (RTMP, HTTP-FLV, HLS, DVR...) serves the stream unchanged:
   seconds then, so RTMP/HLS players joining find keyframes.
 * Timestamps: each track's RTP timestamps are unwrapped and turned into
   milliseconds (90 or 48 per ms) from the arrival time of the track's first
-  packet, so audio and video share one timeline without RTCP SR mapping.
+  packet, so audio and video share one timeline from the first packet on
+  (no audio is held back waiting for RTCP).  Once the publisher's sender
+  reports of both tracks are in, they say which audio instant goes with which
+  video instant (RTP -> NTP); when the arrival-based timeline is off by more
+  than :data:`RESYNC_MS`, the audio track's base moves once to match (and the
+  AAC bridge's clock with it): a publisher whose video leaves its encoder
+  later than its audio is put back in sync.
 
 :class:`RtcPublishPeer` is the session owner the UDP protocol drives: its
 :class:`~.connection.RtcConnection` in the answered DTLS role, PLI (at most one
@@ -54,6 +60,8 @@ __all__ = ["RtcIngest", "RtcPublishPeer", "PLI_INTERVAL"]
 PLI_INTERVAL = 1.0  # seconds between PLIs while the depayloader waits for a keyframe
 RR_INTERVAL = 1.0  # seconds between receiver reports to the publisher
 OUR_SSRC = 1  # the sender SSRC of our RTCP feedback
+RESYNC_MS = 15  # an audio/video error (by the sender reports) beyond this moves the audio timeline ...
+RESYNC_MAX_MS = 5000  # ... unless it is beyond this (a bogus report)
 
 
 class _Clock:
@@ -64,6 +72,10 @@ class _Clock:
         self.base_ms = base_ms
         self.last = None
         self.ticks = 0
+
+    def ticks_at(self, timestamp: int) -> int:
+        """Ticks since the track's first packet at RTP ``timestamp`` (near the last one)."""
+        return self.ticks + ts_diff(timestamp, self.last)
 
     def ms(self, timestamp: int) -> int:
         if self.last is not None:
@@ -90,6 +102,10 @@ class RtcIngest:
         self._avc_config = None
         self._opus_head = False
         self.aac = AacBridge(aac_bitrate) if aac_bitrate else None
+        self.audio_ssrc = None
+        self._reports: dict[int, tuple] = {}  # kind -> (NTP seconds, RTP timestamp) of its latest SR
+        self.resyncs = 0
+        self.resync_ms = 0.0  # the latest audio move
 
     @property
     def needs_keyframe(self) -> bool:
@@ -103,8 +119,31 @@ class RtcIngest:
                 out += self._video(ready, now)
             return out
         if packet.payload_type == self.audio_pt and self.audio_pt is not None:
+            self.audio_ssrc = packet.ssrc
             return self._audio(packet, now)
         return []
+
+    def sender_report(self, ssrc: int, ntp: int, rtp_timestamp: int) -> None:
+        """A publisher's SR (64-bit NTP, RTP): may move the audio timeline (module docstring)."""
+        kind = VIDEO if ssrc == self.video_ssrc else AUDIO if ssrc == self.audio_ssrc else None
+        if kind is None:
+            return
+        self._reports[kind] = (ntp / 2 ** 32, rtp_timestamp)
+        video, audio = self._clocks.get(VIDEO), self._clocks.get(AUDIO)
+        if len(self._reports) < 2 or video is None or audio is None or video.last is None or audio.last is None:
+            return
+        ntp_v, rtp_v = self._reports[VIDEO]
+        ntp_a, rtp_a = self._reports[AUDIO]
+        audio_start = ntp_a - audio.ticks_at(rtp_a) / audio.rate  # NTP time of the first audio sample
+        # the video timeline's time at that NTP instant is where the audio timeline should start
+        want = video.base_ms + video.ticks_at(rtp_v) * 1000 / video.rate + (audio_start - ntp_v) * 1000
+        move = want - audio.base_ms
+        if RESYNC_MS < abs(move) < RESYNC_MAX_MS:
+            audio.base_ms = want
+            self.resyncs += 1
+            self.resync_ms = move
+            if self.aac is not None:
+                self.aac.shift(move)
 
     def flush(self, now: float) -> list:
         """Video packets held past a hole for too long, depayloaded now (call on a timer)."""
@@ -245,6 +284,7 @@ class RtcPublishPeer(Peer):
         for packet in self.connection.receive_rtcp(data):  # SDES/REMB/TWCC from a publisher: unused
             if isinstance(packet, SenderReport):
                 self.reception.on_sender_report(packet, now)
+                self.ingest.sender_report(packet.ssrc, packet.ntp_timestamp, packet.rtp_timestamp)
 
     def on_tick(self, now: float) -> None:
         for media in self.ingest.flush(now):

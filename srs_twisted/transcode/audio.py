@@ -115,6 +115,14 @@ class AudioTranscoder:
         self.frames_out += len(out)
         return out
 
+    def shift(self, ms: float) -> None:
+        """Move the output timeline by ``ms`` from now on (the input's moved as
+        much, e.g. an A/V resync), without a re-anchor's loss of buffered
+        samples; a move back is absorbed by keeping the output's order."""
+        if self._anchor_ms is not None:
+            self._anchor_ms += int(round(ms))
+            self._in_anchor += ms
+
     def _anchor(self, pts_ms: int, rate: int) -> None:
         self._anchor_ms = int(pts_ms)
         self._anchor_samples = self._fed

@@ -39,6 +39,7 @@ from .streamid import parse_stream_id
 __all__ = ["SrtServer", "listener_settings", "PENDING_LIMIT"]
 
 PENDING_LIMIT = 4 * 1024 * 1024  # bytes of TS held while the policy decides
+RECV_TIMEOUT = 5.0  # seconds without data after which a publisher is closed (SRS's SRT socket recv timeout)
 
 
 def listener_settings(conf) -> ListenerSettings:
@@ -73,6 +74,8 @@ class SrtSession:
         self._tail = b""
         self.started = self.ctx.clock.seconds()
         self.frames = 0
+        self._last_data = self.started
+        self._check = None
 
     # --- policy ---
 
@@ -99,6 +102,7 @@ class SrtSession:
             self._pending_bytes = 0
             if pending:
                 self.delivered(pending)
+            self._check = self.ctx.clock.callLater(1.0, self._check_data)
         else:
             self.allowed = True
             self.sink = HttpStreamSink(self.source, "ts", self._write)
@@ -138,11 +142,22 @@ class SrtSession:
                     self._pending.append(p)
                     self._pending_bytes += len(p)
             return
+        self._last_data = self.ctx.clock.seconds()
         write = self.source.write
         for p in payloads:
             for pkt in self.demuxer.feed(p):
                 write(pkt)
                 self.frames += 1
+
+    def _check_data(self) -> None:
+        self._check = None
+        if self.ended:
+            return
+        idle = self.ctx.clock.seconds() - self._last_data
+        if idle >= RECV_TIMEOUT:
+            self.server.protocol.close(self.conn, f"no data from the publisher for {idle:.1f}s")
+            return
+        self._check = self.ctx.clock.callLater(1.0, self._check_data)
 
     # --- as a player ---
 
@@ -168,6 +183,9 @@ class SrtSession:
             return
         self.ended = True
         ctx = self.ctx
+        if self._check is not None and self._check.active():
+            self._check.cancel()
+        self._check = None
         if self.published:
             self.published = False
             self.client.publish = False

@@ -294,31 +294,47 @@ async def _drive(spec: dict, result: dict) -> None:
                 pages[role] = page
                 return page
 
-            try:
-                if spec.get("publish"):
-                    page = await open_page("publisher")
-                    result["publish"] = await page.evaluate("spec => window.publish(spec)",
-                                                            {**common, **spec["publish"]})
-                    print("PUBLISHING", flush=True)
-                    await asyncio.sleep(spec.get("play_after", 0))
-                    result["publisher_before_play"] = await page.evaluate("() => window.stats()")
-                page = await open_page("player")
-                result["play"] = await page.evaluate("spec => window.play(spec)", {**common, **spec["play"]})
-                print("PLAYING", flush=True)
-                started = time.monotonic()
+            async def publish(role):
+                page = await open_page(role)
+                out = await page.evaluate("spec => window.publish(spec)", {**common, **spec["publish"]})
+                print("PUBLISHING", role, flush=True)
+                return out
+
+            async def wait_frames(page, frames, started):
                 end = started + spec["timeout"] + spec.get("play_seconds", 0)
                 while True:
                     stats = await page.evaluate("() => window.stats()")
                     video, audio = stats["inbound"].get("video", {}), stats["inbound"].get("audio", {})
-                    if video.get("framesDecoded", 0) >= spec["frames"] and audio.get("packetsReceived", 0) > 0 \
+                    if video.get("framesDecoded", 0) >= frames and audio.get("packetsReceived", 0) > 0 \
                             and time.monotonic() >= started + spec.get("play_seconds", 0):
-                        break
+                        return stats
                     if time.monotonic() > end:
-                        result["error"] = f"not {spec['frames']} frames decoded and audio after {spec['timeout']}s"
-                        break
+                        result["error"] = f"not {frames} frames decoded and audio after {spec['timeout']}s"
+                        return stats
                     if spec.get("trace"):
                         result.setdefault("trace", []).append([round(time.monotonic() - started, 2), stats["inbound"]])
                     await asyncio.sleep(0.5)
+
+            try:
+                if spec.get("publish") and not spec.get("play_first"):
+                    result["publish"] = await publish("publisher")
+                    await asyncio.sleep(spec.get("play_after", 0))
+                    result["publisher_before_play"] = await pages["publisher"].evaluate("() => window.stats()")
+                page = await open_page("player")
+                result["play"] = await page.evaluate("spec => window.play(spec)", {**common, **spec["play"]})
+                print("PLAYING", flush=True)
+                if spec.get("play_first"):
+                    await asyncio.sleep(spec.get("play_after", 0))
+                    result["publish"] = await publish("publisher")
+                stats = await wait_frames(page, spec["frames"], time.monotonic())
+                if spec.get("republish") and "error" not in result:
+                    # The publisher leaves (DELETE); another page publishes the same stream.
+                    result["player_first"] = stats
+                    result["publisher_first_delete"] = await pages["publisher"].evaluate("() => window.hangup()")
+                    await pages.pop("publisher").close()
+                    result["republish"] = await publish("publisher")
+                    frames = stats["inbound"]["video"]["framesDecoded"] + spec["frames"]
+                    stats = await wait_frames(page, frames, time.monotonic())
                 result["player"] = stats
                 if "publisher" in pages:
                     result["publisher"] = await pages["publisher"].evaluate("() => window.stats()")

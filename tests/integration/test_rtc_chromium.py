@@ -14,6 +14,7 @@ See tests/integration/browser.py for the driver and the page.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tempfile
@@ -134,6 +135,19 @@ class ChromiumWebRTC(unittest.TestCase):
         self.assertGreater(before["framesEncoded"], 60, before)  # a long GOP was there to burst
         self.assertLessEqual(received, after["framesEncoded"] - before["framesEncoded"], (before, after, received))
         self.assertGreater(after["keyFramesEncoded"], before["keyFramesEncoded"])  # the player's PLI
+
+    @defer.inlineCallbacks
+    def test_a_player_waiting_before_the_publisher_plays_it_and_the_next_one(self):
+        # The WHEP player comes first (the stream is not published yet); a page publishes, leaves
+        # (DELETE), and another page publishes the same stream: the player decodes both.
+        result = yield self.publish_and_play("wait", "whip", "whep", play_first=True, play_after=3, republish=True)
+        first = result["player_first"]["inbound"]["video"]
+        self.assertGreaterEqual(first["framesDecoded"], FRAMES, first)
+        self.assertGreaterEqual(result["player"]["inbound"]["video"]["framesDecoded"],
+                                first["framesDecoded"] + FRAMES)
+        self.assertEqual((result["publisher_first_delete"], result["publisher_delete"], result["player_delete"]),
+                         (200, 200, 200))
+        self.assertEqual(len(re.findall(r"RTC publish __defaultVhost__/live/wait ", self.srv.log())), 2)
 
     @defer.inlineCallbacks
     def test_whep_plays_an_rtmp_publisher_with_h264_and_opus(self):

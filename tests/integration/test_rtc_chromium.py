@@ -33,6 +33,8 @@ WAIT = 90  # seconds for each step in Chromium (connect, then the frames): a bus
 
 class ChromiumWebRTC(unittest.TestCase):
     timeout = 8 * WAIT
+    vhosts = ("vhost __defaultVhost__ { rtc { enabled on; rtmp_to_rtc on; } }\n"
+              "vhost active { rtc { enabled on; dtls_role active; } }\n")  # the server's vhosts (test_rtc_bridge_chromium)
 
     def setUp(self):
         browser.need_chromium()
@@ -45,8 +47,7 @@ class ChromiumWebRTC(unittest.TestCase):
             f"http_api {{ enabled on; listen 127.0.0.1:{self.api_port}; }}\n"
             f"http_server {{ enabled on; listen 127.0.0.1:{self.http_port}; dir {self.pages}; }}\n"
             f"rtc_server {{ enabled on; listen {netns.ADDRESS}:{udp_port}; candidate {netns.ADDRESS}; }}\n"
-            "vhost __defaultVhost__ { rtc { enabled on; rtmp_to_rtc on; } }\n"
-            "vhost active { rtc { enabled on; dtls_role active; } }\n"
+            + self.vhosts
         )
         self.addCleanup(self.srv.stop)
 

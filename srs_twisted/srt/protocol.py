@@ -148,10 +148,14 @@ class SrtUdpProtocol(protocol.DatagramProtocol):
         conn = entry.conn
         out = conn.datagrams_to_send()
         if out and self.transport is not None:
-            write = self.transport.write
+            # The port's socket directly when there is one: Port.write checks the address
+            # text of every datagram, a large share of the cost of a fan-out.
+            sock = getattr(self.transport, "socket", None)
+            write = sock.sendto if sock is not None else self.transport.write
+            addr = entry.addr
             for data in out:
                 try:
-                    write(data, entry.addr)
+                    write(data, addr)
                 except OSError:  # a full socket buffer: SRT retransmits what matters
                     break
         events = conn.events()

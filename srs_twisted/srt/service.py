@@ -16,7 +16,8 @@ plays over RTMP, HTTP-FLV/TS, HLS, DASH and is recorded like any other.  While t
 policy is deciding, at most :data:`PENDING_LIMIT` bytes are held.
 
 Play: the stream muxed to MPEG-TS by the shared TS muxer of HTTP-TS (once per stream)
-is cut into 1316-byte messages and sent to the player.
+is cut into 1316-byte messages and sent to the player as each packet comes (no merged
+writes while an SRT player plays: ``mw_latency`` does not delay SRT).
 """
 
 from __future__ import annotations
@@ -49,6 +50,13 @@ def listener_settings(conf) -> ListenerSettings:
         recv_latency_ms=conf.recvlatency, peer_latency_ms=conf.peerlatency, tsbpd=conf.tsbpdmode,
         tlpktdrop=conf.tlpktdrop, mss=conf.mss, peer_idle_ms=conf.peer_idle_timeout,
         passphrase=conf.passphrase, pbkeylen=conf.pbkeylen or (16 if conf.passphrase else 0))
+
+
+class SrtTsSink(HttpStreamSink):
+    """HTTP-TS's sink for an SRT player, flushed per packet (``realtime``: no merged writes,
+    as SRS's SRT consumers): SRT is for low latency, its player already buffers ``latency``."""
+
+    realtime = True
 
 
 class SrtSession:
@@ -105,7 +113,7 @@ class SrtSession:
             self._check = self.ctx.clock.callLater(1.0, self._check_data)
         else:
             self.allowed = True
-            self.sink = HttpStreamSink(self.source, "ts", self._write)
+            self.sink = SrtTsSink(self.source, "ts", self._write)
             self.consumer = self.source.subscribe(self.sink)
         self.log.trace(f"SRT {'publish' if self.publish else 'play'} {req.vhost}/{req.app}/{req.stream}{req.param} "
                        f"from {self.addr[0]}:{self.addr[1]}, latency rcv={self.conn.params.recv_latency_us // 1000}ms "

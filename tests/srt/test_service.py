@@ -122,3 +122,19 @@ class Glue(unittest.TestCase):
         self.pump(bad, addr)
         self.assertEqual([type(e) for e in bad.events()], [Closed])
         self.assertEqual([c.type for c in self.ctx.clients.values()], ["srt-publish"])
+
+    def test_players_get_each_packet_at_once(self):
+        pub, pub_addr = self.connect("#!::r=live/rt,m=publish")
+        for payload in ts_payloads():
+            pub.send(payload, self.now())
+        self.pump(pub, pub_addr)
+        self.clock.pump([0.01] * 20)
+        player, play_addr = self.connect("#!::r=live/rt,m=request", port=5001)
+        self.clock.pump([0.01] * 40)
+        self.udp.sent = []
+        source = self.ctx.registry.get("__defaultVhost__", "live", "rt")
+        source.write(MediaPacket(AUDIO, 900, b"\xaf\x01" + bytes(100), codec="aac"))
+        # no clock advance: not held for mw_latency (350 ms by default)
+        data = [d for d, a in self.udp.sent if a == play_addr and not d[0] & 0x80]
+        self.assertEqual(len(data), 1)
+        self.assertEqual(data[0][16], 0x47)

@@ -7,10 +7,17 @@ Pure functions over :mod:`.sdp` models.  Each refusal is one
 
 from .sdp import SDP_EXCHANGE, Codec, Media, SdpError, SessionDescription
 
-__all__ = ["TWCC_URI", "ice_credentials", "check_offer", "pick_h264", "pick_opus", "find_rtx",
-           "answer_setup"]
+__all__ = ["TWCC_URI", "VIDEO_CODECS", "AUDIO_CODECS", "RELAYED_CODECS", "ice_credentials", "check_offer",
+           "wanted_codec", "check_relayed", "pick_h264", "pick_opus", "find_rtx", "answer_setup"]
 
 TWCC_URI = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
+
+# The codec choices SRS offers in the API query (``?codec=`` or ``?vcodec=``, and SRS 7's
+# ``?acodec=``), as its negotiate_publish/play_capability read them, with the rtpmap name each
+# means.  Any other value (or none) is the default, H.264 and Opus, as in SRS.
+VIDEO_CODECS = {"h264": "H.264", "hevc": "H.265", "av1": "AV1", "vp9": "VP9"}
+AUDIO_CODECS = {"opus": "Opus", "pcmu": "PCMU (G.711 u-law)", "pcma": "PCMA (G.711 A-law)"}
+RELAYED_CODECS = ("h264", "opus")   # what this server relays over WebRTC
 
 
 def _refuse(message):
@@ -57,6 +64,23 @@ def check_offer(desc: SessionDescription, publish: bool) -> None:
     ice_credentials(desc)
     if not desc.fingerprints and not all(media.fingerprints for media in desc.media):
         raise _refuse("the offer has no DTLS a=fingerprint")
+
+
+def wanted_codec(value, kind: str) -> str:
+    """The codec a query value asks for in ``kind``'s sections ("audio"/"video"):
+    a key of :data:`VIDEO_CODECS`/:data:`AUDIO_CODECS`, the default when unknown."""
+    table, default = (VIDEO_CODECS, "h264") if kind == "video" else (AUDIO_CODECS, "opus")
+    value = (value or "").strip().lower()
+    return value if value in table else default
+
+
+def check_relayed(media: Media, codec: str) -> None:
+    """Refuse a section whose requested codec this server cannot relay (SRS would
+    answer it with that codec; here only H.264 and Opus go through)."""
+    if codec not in RELAYED_CODECS:
+        names = VIDEO_CODECS if media.kind == "video" else AUDIO_CODECS
+        raise _refuse("%s: codec %s (%s) is not relayed by this server, which relays H.264 and Opus"
+                      % (_label(media), codec, names.get(codec, codec)))
 
 
 def _profile(codec):

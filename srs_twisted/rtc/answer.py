@@ -46,7 +46,8 @@ from dataclasses import dataclass, field
 from .. import SRS_COMPAT_VERSION
 from ..codec import sdp
 from ..codec.sdp import Candidate, Codec, Fingerprint, Group, Media, SessionDescription, SsrcLine
-from ..codec.sdp_negotiate import TWCC_URI, answer_setup, check_offer, ice_credentials, pick_h264, pick_opus
+from ..codec.sdp_negotiate import (
+    TWCC_URI, answer_setup, check_offer, check_relayed, ice_credentials, pick_h264, pick_opus, wanted_codec)
 
 __all__ = [
     "Answer", "Track", "build_answer", "random_string", "UFRAG_LENGTH", "PWD_LENGTH",
@@ -222,7 +223,7 @@ def _remote_fingerprints(desc):
 def build_answer(offer, *, publish, fingerprint, candidates, app="live", stream="livestream",
                  dtls_role="passive", nack=True, twcc=True, ice_ufrag=None, ice_pwd=None,
                  h264_profile=PREFERRED_H264, stream_id=None, new_ssrc=None, rand=None,
-                 session_id=None) -> Answer:
+                 session_id=None, vcodec=None, acodec=None) -> Answer:
     """Answer a WHIP (``publish=True``) or WHEP offer.
 
     ``fingerprint`` is ours (``sha-256 AB:..`` or bare hex, taken as sha-256);
@@ -232,7 +233,10 @@ def build_answer(offer, *, publish, fingerprint, candidates, app="live", stream=
     profile-level-id wanted (the stream's, for play); ``stream_id`` names the play
     answer's media stream (default ``app/stream``); ``new_ssrc()`` gives our play
     SSRCs (default random non-zero); ``rand`` is a ``random.Random``-like source
-    (default the system's CSPRNG).
+    (default the system's CSPRNG); ``vcodec``/``acodec`` are the API's ``?codec=``
+    (``?vcodec=``) and ``?acodec=``: SRS's names (h264, hevc, av1, vp9; opus, pcmu, pcma,
+    anything else the default), and a section asking for a codec other than H.264 or Opus
+    is refused (SDP_EXCHANGE).
     """
     desc = offer if isinstance(offer, SessionDescription) else sdp.parse(offer)
     check_offer(desc, publish)
@@ -256,6 +260,7 @@ def build_answer(offer, *, publish, fingerprint, candidates, app="live", stream=
     tracks = []
     used_ssrcs = set()
     for offered in desc.media:
+        check_relayed(offered, wanted_codec(acodec if offered.kind == "audio" else vcodec, offered.kind))
         if offered.kind == "audio":
             chosen = pick_opus(offered)
             fmtp = _normalized_fmtp(chosen, _OPUS_FMTP_KEYS)

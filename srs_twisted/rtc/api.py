@@ -6,6 +6,10 @@
   answer; ``DELETE`` (or ``?action=delete``) with that token and session ends it (200).
 * ``POST /rtc/v1/publish/`` and ``/rtc/v1/play/`` with ``{sdp, streamurl, ...}``:
   ``{code:0, server, service, pid, sdp, sessionid}``.
+* ``?codec=`` (``?vcodec=``) and ``?acodec=`` as SRS names them: H.264 and Opus are relayed;
+  HEVC, AV1, VP9, PCMU and PCMA are refused (5018).  ``?encrypt=false`` sends plain RTP
+  (``?encrypt=true`` overrides ``rtc_server.encrypt off``); with it ``?dtls=false`` drops
+  DTLS too (SRS's plaintext transport); the legacy publish always encrypts, as SRS's.
 * ``?protocol=udp|tcp|all`` (ours; SRS reads only ``rtc_server.protocol``) chooses the
   answer's candidates: UDP, TCP (``tcptype passive``, WebRTC over TCP) or both.
 * Errors: WHIP answers HTTP 400 with ``code N: reason`` (text); the JSON API answers
@@ -42,6 +46,8 @@ from .publisher import RtcPublishPeer
 __all__ = ["RtcApi", "RtcApiError", "delete_location", "session_id"]
 
 ERROR_SYSTEM_STREAM_BUSY = 1028
+# What the legacy routes take from the API's own query string too (SRS reads them only there).
+_API_QUERY = ("protocol", "codec", "vcodec", "acodec", "encrypt", "dtls", "eip", "candidate")
 ERROR_RTC_API_BODY = 5019
 ERROR_RTC_DISABLED = 5021
 ERROR_RTC_INVALID_PARAMS = 5023
@@ -168,9 +174,12 @@ class RtcApi:
             return self._fail(request, False, RtcApiError(ERROR_RTC_API_BODY, "the body is not {sdp, streamurl} JSON"))
         app, _, stream = parts.path.strip("/").rpartition("/")
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-        if "protocol" not in query and _query(request).get("protocol"):  # /rtc/v1/play/?protocol=tcp
-            query["protocol"] = _query(request)["protocol"]
-        d = self._publish(request, offer, app or "live", stream or "livestream", query, vhost=host, publish=publish)
+        api_query = _query(request)
+        for key in _API_QUERY:  # SRS reads these from the API's URL (/rtc/v1/play/?codec=...); ours: either
+            if key not in query and api_query.get(key):
+                query[key] = api_query[key]
+        d = self._publish(request, offer, app or "live", stream or "livestream", query, vhost=host, publish=publish,
+                          whip=False)
 
         def ok(answer):
             return self.api.reply(request, self.api.envelope(sdp=answer.sdp, sessionid=answer.username))
@@ -184,13 +193,13 @@ class RtcApi:
     # --- publishing ---
 
     def _publish(self, request, offer: str, app: str, stream: str, query: dict, vhost: str = "",
-                 publish: bool = True) -> defer.Deferred:
+                 publish: bool = True, whip: bool = True) -> defer.Deferred:
         try:
-            return self._start(request, offer, app, stream, query, vhost, publish)
+            return self._start(request, offer, app, stream, query, vhost, publish, whip)
         except RtcApiError as e:
             return defer.fail(e)
 
-    def _start(self, request, offer, app, stream, query, vhost, publish):
+    def _start(self, request, offer, app, stream, query, vhost, publish, whip):
         server = self.server
         if server is None or not self.ctx.config.rtc_server.enabled:
             raise RtcApiError(ERROR_RTC_DISABLED, "rtc_server is disabled")
@@ -221,15 +230,16 @@ class RtcApi:
                 offer, publish=publish, fingerprint=server.certificate.fingerprint,
                 candidates=candidates, app=app, stream=stream,
                 dtls_role=rtc.dtls_role, nack=rtc.nack, twcc=rtc.twcc,
-                ice_ufrag=query.get("ice-ufrag") or None, ice_pwd=query.get("ice-pwd") or None)
+                ice_ufrag=query.get("ice-ufrag") or None, ice_pwd=query.get("ice-pwd") or None,
+                vcodec=query.get("vcodec") or query.get("codec"), acodec=query.get("acodec"))
         except SdpError as e:
             raise RtcApiError(e.code, f"SDP offer refused: {e}") from None
         except ValueError as e:
             raise RtcApiError(ERROR_RTC_INVALID_PARAMS, str(e)) from None
-        encrypt = self.ctx.config.rtc_server.encrypt and query.get("encrypt") != "false"
+        encrypt, dtls = self._security(query, publish and not whip)
         try:
             connection = RtcConnection(server.dtls_context(rtc.dtls_version), answer.setup == "active",
-                                       answer.remote_fingerprints, encrypt)
+                                       answer.remote_fingerprints, encrypt, dtls)
         except FingerprintError as e:
             raise RtcApiError(SDP_EXCHANGE, f"SDP offer refused: {e}") from None
         if server.find(answer.username) is not None:
@@ -275,8 +285,12 @@ class RtcApi:
                 self._ended(peer, client, source, str(e))
                 raise RtcApiError(ERROR_RTC_INVALID_PARAMS, str(e)) from None
             what = "publish" if publish else "play"
-            self.log.trace(f"RTC {what} {req.vhost}/{app}/{stream} session {answer.username} "
-                           f"dtls {'client' if connection.client else 'server'}, from {peer_ip}")
+            if connection.plaintext:
+                transport = "no dtls, plain rtp"
+            else:
+                transport = f"dtls {'client' if connection.client else 'server'}" + ("" if encrypt else ", plain rtp out")
+            self.log.trace(f"RTC {what} {req.vhost}/{app}/{stream} session {answer.username} {transport}, "
+                           f"from {peer_ip}")
             return answer
 
         def denied(f):
@@ -292,6 +306,16 @@ class RtcApi:
         d.addCallback(allowed)
         d.addErrback(denied)
         return d
+
+    def _security(self, query: dict, legacy_publish: bool) -> tuple[bool, bool]:
+        """(encrypt, dtls) as SRS decides them: ``?encrypt=`` when given, else ``rtc_server.encrypt``;
+        ``?dtls=false`` (no DTLS, plain RTP both ways) counts only without encryption; SRS's legacy
+        ``/rtc/v1/publish/`` always encrypts."""
+        if legacy_publish:
+            return True, True
+        flag = query.get("encrypt")
+        encrypt = self.ctx.config.rtc_server.encrypt if not flag else flag != "false"
+        return encrypt, query.get("dtls") != "false"
 
     def _ended(self, peer, client, source, reason: str) -> None:
         server = self.server

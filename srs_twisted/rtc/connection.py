@@ -14,6 +14,10 @@ to the session's address, reads ``next_event()`` and calls
   fingerprint) the SRTP session is built from the exported keys
   (``encrypt off`` sends plain RTP, SRS's semi-security) and :class:`Connected`
   is emitted; a failed handshake or a close is :class:`Failed`.
+* ``?encrypt=false&dtls=false`` (SRS's plaintext transport: ``dtls=false`` only counts
+  with encryption off): no DTLS at all; the session is :class:`Connected` at the
+  first valid STUN check (``start``), whatever the role, and RTP/RTCP are plain both
+  ways (:class:`~.srtp.PlainSession`); DTLS records are ignored.
 * Incoming SRTP/SRTCP is unprotected into parsed packets; what fails
   authentication, replays or does not parse is dropped (counted by the SRTP
   session or in :attr:`malformed`), never raised.
@@ -28,7 +32,7 @@ from ..codec.rtcp import parse_compound, serialize_compound
 from ..codec.rtcp_packets import RtcpError
 from ..codec.rtp import RtpError, RtpPacket
 from .dtls import Closed, Error, HandshakeComplete
-from .srtp import session_for
+from .srtp import PlainSession, session_for
 
 __all__ = ["RtcConnection", "Connected", "Failed", "Peer"]
 
@@ -50,9 +54,11 @@ class RtcConnection:
 
     NEW, HANDSHAKING, CONNECTED, FAILED = "new", "handshaking", "connected", "failed"
 
-    def __init__(self, dtls_context, client: bool, remote_fingerprints, encrypt: bool = True) -> None:
+    def __init__(self, dtls_context, client: bool, remote_fingerprints, encrypt: bool = True,
+                 dtls: bool = True) -> None:
         self.client = client
         self.encrypt = encrypt
+        self.plaintext = not encrypt and not dtls   # no DTLS, plain RTP both ways
         self.dtls = dtls_context.endpoint(client, [str(f) for f in remote_fingerprints])
         self.srtp = None
         self.state = self.NEW
@@ -64,13 +70,19 @@ class RtcConnection:
 
     def start(self, now: float) -> None:
         """The peer's address is known: a DTLS client sends its ClientHello."""
+        if self.plaintext:
+            if self.state == self.NEW:
+                self.srtp = PlainSession()
+                self.state = self.CONNECTED
+                self._events.append(Connected("none"))
+            return
         if self.state == self.NEW:
             self.state = self.HANDSHAKING
             self.dtls.start(now)
             self._pump()
 
     def receive_dtls(self, data: bytes, now: float) -> None:
-        if self.state == self.FAILED:
+        if self.state == self.FAILED or self.plaintext:
             return
         if self.state == self.NEW:
             self.state = self.HANDSHAKING
@@ -127,8 +139,9 @@ class RtcConnection:
         self._pump()
 
     def close(self) -> None:
-        self.dtls.close()
-        self._out.extend(self.dtls.data_to_send())
+        if not self.plaintext:
+            self.dtls.close()
+            self._out.extend(self.dtls.data_to_send())
         self.state = self.FAILED
 
     # --- inside ---

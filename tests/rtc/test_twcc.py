@@ -136,17 +136,23 @@ def answer(twcc_id):
     return a
 
 
+def udp_protocol(case):
+    """Give a test case ``clock`` (task.Clock), ``transport`` (fake) and ``proto``, a started
+    RtcUdpProtocol on them, stopped at cleanup."""
+    case.clock = task.Clock()
+    case.clock.advance(1000)
+    case.proto = RtcUdpProtocol(case.clock)
+    case.transport = glue.FakeTransport()
+    case.proto.transport = case.transport
+    case.proto.startProtocol()
+    case.addCleanup(case.proto.stopProtocol)
+
+
 class PublisherTests(unittest.TestCase):
     """A publisher session on the UDP protocol (fake transport, task.Clock) sending TWCC feedback."""
 
     def start(self, twcc_id):
-        self.clock = task.Clock()
-        self.clock.advance(1000)
-        self.proto = RtcUdpProtocol(self.clock)
-        self.transport = glue.FakeTransport()
-        self.proto.transport = self.transport
-        self.proto.startProtocol()
-        self.addCleanup(self.proto.stopProtocol)
+        udp_protocol(self)
         server_cert, peer_cert = certificate(True, 0), certificate(True, 1)
         conn = RtcConnection(DtlsContext(server_cert), False, [peer_cert.fingerprint])
         self.peer = RtcPublishPeer(answer(twcc_id), conn, glue.Source(), self.proto.send,

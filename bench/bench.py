@@ -195,10 +195,11 @@ def ffmpeg_exe() -> str:
         raise SystemExit(f"no ffmpeg: {e}")
 
 
-def make_clip(seconds: int = 20) -> str:
-    """The 1.5 Mbit/s H.264+AAC clip: testsrc2 1280x720 30 fps, 2 s GOPs."""
+def make_clip(seconds: int = 20, baseline: bool = False) -> str:
+    """The 1.5 Mbit/s H.264+AAC clip: testsrc2 1280x720 30 fps, 2 s GOPs;
+    ``baseline``: H.264 constrained baseline (no B-frames), for WebRTC."""
     os.makedirs(CACHE, exist_ok=True)
-    path = os.path.join(CACHE, f"clip-720p30-1400k-{seconds}s.flv")
+    path = os.path.join(CACHE, f"clip-720p30-1400k-{seconds}s{'-baseline' if baseline else ''}.flv")
     if os.path.exists(path):
         return path
     cmd = [
@@ -207,6 +208,7 @@ def make_clip(seconds: int = 20) -> str:
         "-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=44100",
         "-t", str(seconds),
         "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
+        *(["-profile:v", "baseline", "-level", "3.1"] if baseline else []),
         "-b:v", "1400k", "-maxrate", "1400k", "-bufsize", "2800k",
         "-g", "60", "-keyint_min", "60", "-sc_threshold", "0",
         "-c:a", "aac", "-b:a", "128k", "-ac", "2",

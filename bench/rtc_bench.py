@@ -173,7 +173,7 @@ def run_cell(cls, n: int, args, rep: int) -> dict:
             if args.profile and cls is Ours:
                 # Start py-spy for the window: after the players' setup and warmup.
                 time.sleep(n / args.rate + args.warmup + 2)
-                spy = spawn(["py-spy", "record", "-p", str(server.pid()), "-d", str(int(args.window)),
+                spy = spawn([shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable), "py-spy"), "record", "-p", str(server.pid()), "-d", str(int(args.window)),
                              "-r", str(args.profile_rate), "-f", "raw", "-o", args.profile, "--nonblocking"],
                             os.path.join(work, "py-spy.log"))
             load.wait(budget)
@@ -197,7 +197,7 @@ def run_cell(cls, n: int, args, rep: int) -> dict:
 
 
 def summarise(r: dict) -> dict:
-    rows = r.pop("per_player")
+    rows = r["per_player"]
     bits = sum(row[k]["bytes"] for row in rows for k in ("audio", "video") if k in row) * 8
     cpu = r["server_user"] + r["server_system"]
     ratios, audio_vs_pub, lost = [], [], 0
@@ -228,6 +228,7 @@ def summarise(r: dict) -> dict:
         lat_audio=[percentile(lat["audio"], 0.5), percentile(lat["audio"], 0.95), len(lat["audio"])],
         lat_video=[percentile(lat["video"], 0.5), percentile(lat["video"], 0.95), len(lat["video"])],
         client_pct=100 * r["client_cpu"] / r["window"],
+        players_missing_a_track=sum(1 for row in rows if "audio" not in row or "video" not in row),
     )
     return r
 

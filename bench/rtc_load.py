@@ -185,7 +185,7 @@ def main() -> None:
         for player in order:
             if player.peer.state in ("ice", "dtls"):
                 pending += 1
-                player.peer.tick(now)
+            player.peer.tick(now)  # consent checks of the players already up, too
         if opened == args.players and not pending:
             break
     up = [p for p in order if p.peer.state == "up"]

@@ -38,6 +38,7 @@ class RtcPlayPeer(Peer):
         srtp = self.connection.srtp
         kwargs = {"clock": self.clock} if self.clock is not None else {}
         self.player = RtcPlayer(self.source, self.answer.tracks, self._send_one, protect_rtp=srtp.protect_rtp,
+                                protector=srtp.rtp_protector(), send_many=self._send_many,
                                 request_keyframe=self._keyframe, nack=self.nack,
                                 encoder_options=self.encoder_options, **kwargs)
         consumer = self.player.subscribe()
@@ -46,7 +47,17 @@ class RtcPlayPeer(Peer):
             address[2].register_producer(consumer)
 
     def _send_one(self, datagram) -> None:
-        self._send([datagram])
+        # Peer._send for one datagram, without its list and sum (every packet of every player comes here).
+        session = self.session
+        if session is not None:
+            self.sent_bytes += len(datagram)
+            self.transmit(session, (datagram,))
+
+    def _send_many(self, datagrams) -> None:
+        session = self.session
+        if session is not None:
+            self.sent_bytes += sum(map(len, datagrams))
+            self.transmit(session, datagrams)
 
     def _keyframe(self, reason: str) -> None:
         publisher = self.source.publisher

@@ -235,6 +235,11 @@ class RtcPlayer:
     answer (an H.264 video and an Opus audio one are used, others ignored);
     ``send(datagram)`` puts one datagram on the session's path;
     ``protect_rtp(bytes) -> bytes`` is SRTP (identity by default);
+    ``protector(header, payload) -> bytes`` (the SRTP session's
+    ``rtp_protector()``) is the same protection without joining the packet
+    first, used for every packet sent when given; ``send_many(datagrams)``,
+    when given, sends the datagrams of one ``write`` (a video frame's
+    packets) in one call, so the transport can batch them (UDP GSO);
     ``request_keyframe(reason)`` asks the publisher for a keyframe (reason
     "join", "pli" or "fir"); ``clock()`` gives Unix seconds;
     ``encoder_options`` are the shared :class:`RtpEncoder`'s (``keep_bframe``,
@@ -248,14 +253,20 @@ class RtcPlayer:
     realtime = True
 
     def __init__(self, source, tracks, send, *, protect_rtp=None, request_keyframe=None,
-                 clock=time.time, nack: bool = True, cache_size: int = DEFAULT_SIZE,
+                 protector=None, send_many=None, clock=time.time, nack: bool = True, cache_size: int = DEFAULT_SIZE,
                  max_payload: int = DEFAULT_MAX_PAYLOAD, cname: str = "", rng=None,
                  encoder_options: dict | None = None) -> None:
         self.source = source
         self.wire_key, self.encoder = shared_encoder(source, max_payload, **(encoder_options or {}))
         self.encode = self.encoder.encode
-        self._send = send
+        self._send = self._send_one = send
+        self._send_many = send_many
         self._protect = protect_rtp
+        # (header, payload) -> datagram: the SRTP session's rtp_protector() when given (the send path's
+        # fast form), else protect_rtp over the joined packet.
+        self._seal = protector or (
+            (lambda header, payload: protect_rtp(b"".join((header, payload)))) if protect_rtp is not None
+            else (lambda header, payload: b"".join((header, payload))))
         self._request_keyframe = request_keyframe
         self._clock = clock
         self.nack = nack
@@ -325,13 +336,26 @@ class RtcPlayer:
         pos, end = 0, len(view)
         size = _REC.size
         video, audio = self.video, self.audio
-        while pos + size <= end:
-            n, flags, pts = _REC.unpack_from(view, pos)
-            pos += size
-            out = audio if flags & F_AUDIO else video
-            if out is not None:
-                self._send_rtp(out, view[pos:pos + n], flags & F_MARKER, self._player_time(pts, now))
-            pos += n
+        send_many = self._send_many
+        if send_many is not None:  # this write's datagrams go out in one call (see send_many)
+            batch = []
+            self._send = batch.append
+        try:
+            while pos + size <= end:
+                n, flags, pts = _REC.unpack_from(view, pos)
+                pos += size
+                out = audio if flags & F_AUDIO else video
+                if out is not None:
+                    self._send_rtp(out, view[pos:pos + n], flags & F_MARKER, self._player_time(pts, now))
+                pos += n
+        finally:
+            if send_many is not None:
+                self._send = self._send_one
+        if send_many is not None and batch:
+            try:
+                send_many(batch)
+            except (ValueError, OSError):
+                self.stats.send_errors += len(batch)
 
     def stream_published(self) -> None:
         self._offset = None  # a new publisher's time: re-anchored at its first packet
@@ -356,28 +380,32 @@ class RtcPlayer:
         return t
 
     def _send_rtp(self, out: _Out, payload, marker: int, t: int) -> None:
+        # The hot path of the fan-out (every packet, every player): kept flat on purpose.
         seq = out.seq
         out.seq = (seq + 1) & 0xFFFF
         b1 = (0x80 if marker else 0) | out.pt
+        rtp_time = (out.base + int(t * out.rate_ms)) & 0xFFFFFFFF
         if out.twcc_id:
-            header = _FIXED.pack(0x90, b1, seq, out.rtp_time(t), out.ssrc) + twcc_extension_block(
+            header = _FIXED.pack(0x90, b1, seq, rtp_time, out.ssrc) + twcc_extension_block(
                 out.twcc_id, self._twcc_seq)
             self._twcc_seq = (self._twcc_seq + 1) & 0xFFFF
         else:
-            header = _FIXED.pack(0x80, b1, seq, out.rtp_time(t), out.ssrc)
+            header = _FIXED.pack(0x80, b1, seq, rtp_time, out.ssrc)
         out.cache.put(seq, header, payload)
+        size = len(payload)
         out.packets += 1
-        out.octets += len(payload)
-        self.stats.packets += 1
-        self.stats.octets += len(payload)
-        self._emit(header, payload)
+        out.octets += size
+        stats = self.stats
+        stats.packets += 1
+        stats.octets += size
+        try:
+            self._send(self._seal(header, payload))
+        except (ValueError, OSError):
+            stats.send_errors += 1
 
     def _emit(self, header: bytes, payload) -> None:
-        datagram = b"".join((header, payload))
         try:
-            if self._protect is not None:
-                datagram = self._protect(datagram)
-            self._send(datagram)
+            self._send(self._seal(header, payload))
         except (ValueError, OSError):
             self.stats.send_errors += 1
 

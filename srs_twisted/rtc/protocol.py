@@ -15,6 +15,9 @@ retransmission, PLI).
 
 from __future__ import annotations
 
+import errno
+import socket
+import struct
 import traceback
 
 from twisted.internet import protocol, task
@@ -23,6 +26,15 @@ from ..log import ContextLogger
 from .session import AddressChanged, DtlsIn, RtcpIn, RtpIn, Send, SessionTable, SessionTimeout
 
 __all__ = ["RtcUdpProtocol", "TICK"]
+
+# UDP GSO (Linux >= 4.18): one sendmsg carries a run of datagrams of one size (the last may be shorter),
+# which the kernel splits; the receiver sees ordinary datagrams.
+SOL_UDP = getattr(socket, "SOL_UDP", 17)
+UDP_SEGMENT = getattr(socket, "UDP_SEGMENT", 103)
+GSO_MAX_SEGMENTS = 64
+GSO_MAX_BYTES = 65000
+_SEGMENT = struct.Struct("=H")
+_NO_GSO = (errno.EINVAL, errno.EIO, errno.ENOPROTOOPT, errno.EOPNOTSUPP)
 
 TICK = 0.1  # seconds between timer checks: DTLS retransmissions are >= 1 s apart
 
@@ -34,12 +46,13 @@ class RtcUdpProtocol(protocol.DatagramProtocol):
     ``rtp_in(data, now)``, ``rtcp_in(data, now)``, ``tick(now)`` and ``closed(reason)``.
     """
 
-    def __init__(self, clock, table: SessionTable | None = None) -> None:
+    def __init__(self, clock, table: SessionTable | None = None, gso: bool = True) -> None:
         self.clock = clock
         self.table = table or SessionTable()
         self.log = ContextLogger()
         self.sent_bytes = 0
         self.recv_bytes = 0
+        self.gso = gso  # batch a session's datagrams with UDP GSO where the kernel takes it
         self._ticker: task.LoopingCall | None = None
 
     # --- life ---
@@ -82,11 +95,60 @@ class RtcUdpProtocol(protocol.DatagramProtocol):
         if len(address) > 2:  # a TCP connection (rtc/tcp.py): framed on it
             self.sent_bytes += address[2].send_frames(datagrams)
             return
-        if self.transport is None:
+        transport = self.transport
+        if transport is None:
             return
+        sock = getattr(transport, "socket", None)
+        if sock is None:  # not a udp.Port (tests' fake transports)
+            for data in datagrams:
+                self.sent_bytes += len(data)
+                transport.write(data, address[:2])
+            return
+        # Straight to the socket: udp.Port.write checks the address (isIPAddress) on every call, which
+        # cost the fan-out more than the sendto itself.  The address was checked when the session bound
+        # it.  As udp.Port.write does, errors are raised (a full buffer: BlockingIOError, an OSError the
+        # sender counts) except a refused port (ICMP from a client gone), which is dropped.
+        if self.gso and len(datagrams) > 1:
+            self._write_gso(sock, datagrams, address)
+            return
+        sendto = sock.sendto
         for data in datagrams:
             self.sent_bytes += len(data)
-            self.transport.write(data, address[:2])
+            try:
+                sendto(data, address)
+            except ConnectionRefusedError:
+                pass
+
+    def _write_gso(self, sock, datagrams, address) -> None:
+        """Send runs of same-size datagrams (a video frame's FU-A packets) with one sendmsg each (UDP GSO);
+        a kernel that refuses GSO turns it off and the datagrams go one by one."""
+        i, n = 0, len(datagrams)
+        while i < n:
+            size = len(datagrams[i])
+            j, total = i + 1, size
+            while j < n and len(datagrams[j]) == size and j - i < GSO_MAX_SEGMENTS and total + size <= GSO_MAX_BYTES:
+                total += size
+                j += 1
+            if j < n and len(datagrams[j]) < size and j - i < GSO_MAX_SEGMENTS and total + size <= GSO_MAX_BYTES:
+                total += len(datagrams[j])  # a shorter last segment ends a run
+                j += 1
+            try:
+                if j - i == 1:
+                    sock.sendto(datagrams[i], address)
+                else:
+                    sock.sendmsg([b"".join(datagrams[i:j])], [(SOL_UDP, UDP_SEGMENT, _SEGMENT.pack(size))], 0,
+                                 address)
+            except ConnectionRefusedError:
+                pass
+            except OSError as e:
+                if e.errno not in _NO_GSO or j - i == 1:
+                    raise
+                self.gso = False
+                self.log.warn(f"RTC: UDP GSO refused ({e}); sending datagrams one by one")
+                self._write(datagrams[i:], address)
+                return
+            self.sent_bytes += total
+            i = j
 
     def drop_address(self, address, reason: str) -> None:
         """A TCP connection closed: its session follows another checked address,

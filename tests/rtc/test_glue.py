@@ -4,6 +4,8 @@ SRTP H.264 and Opus into live-core packets, with PLI while a keyframe is needed.
 
 from __future__ import annotations
 
+import errno
+import struct
 from types import SimpleNamespace
 
 from twisted.internet import task
@@ -311,3 +313,88 @@ class ReorderTests(unittest.TestCase):
         self.assertEqual([p.sequence_number for p in out], [2, 3, 4, 5])  # the 4th held packet gave up 1
         self.assertEqual([p.sequence_number for p in buf.push(self.packets([30000])[0], 0.0)], [30000])
         self.assertEqual(len(buf.missing), 0)
+
+
+class DirectSendTests(unittest.TestCase):
+    """With a real udp.Port (it has ``socket``), datagrams go straight to sendto, not through Port.write."""
+
+    def test_sendto_direct_and_a_refused_port_is_dropped(self):
+        class Sock:
+            def __init__(self):
+                self.sent = []
+                self.refuse = False
+
+            def sendto(self, data, addr):
+                if self.refuse:
+                    raise ConnectionRefusedError(111, "refused")
+                self.sent.append((data, addr))
+
+        class Port:
+            def __init__(self):
+                self.socket = Sock()
+
+            def write(self, data, addr):
+                raise AssertionError("Port.write must not be used when the socket is there")
+
+        proto = RtcUdpProtocol(task.Clock())
+        proto.transport = Port()
+
+        class Session:
+            address = PEER
+
+        proto.send(Session(), [b"\x80a", b"\x80bc"])
+        self.assertEqual(proto.transport.socket.sent, [(b"\x80a", PEER), (b"\x80bc", PEER)])
+        self.assertEqual(proto.sent_bytes, 5)
+        proto.transport.socket.refuse = True
+        proto.send(Session(), [b"\x80d"])  # no exception: the client's port is gone
+        self.assertEqual(len(proto.transport.socket.sent), 2)
+
+
+class GsoTests(unittest.TestCase):
+    """A batch of datagrams goes out as runs of one size (the last may be shorter), one sendmsg each with
+    UDP_SEGMENT; singles with sendto; a kernel refusing GSO turns it off and nothing is lost."""
+
+    class Sock:
+        def __init__(self, refuse=None):
+            self.calls = []
+            self.refuse = refuse
+
+        def sendto(self, data, addr):
+            self.calls.append(("sendto", data, None))
+
+        def sendmsg(self, buffers, ancillary, flags, addr):
+            if self.refuse:
+                raise OSError(self.refuse, "no GSO here")
+            (level, kind, value), = ancillary
+            self.calls.append(("gso", b"".join(buffers), (level, kind, struct.unpack("=H", value)[0])))
+
+    def send(self, sock, datagrams):
+        proto = RtcUdpProtocol(task.Clock())
+        proto.transport = type("Port", (), {"socket": sock, "write": None})()
+
+        class Session:
+            address = PEER
+
+        proto.send(Session(), datagrams)
+        return proto
+
+    def test_runs(self):
+        sock = self.Sock()
+        small, full, tail, audio = b"s" * 50, [bytes([65 + i]) * 1222 for i in range(5)], b"t" * 700, b"a" * 160
+        proto = self.send(sock, [small, *full, tail, audio])
+        self.assertEqual(sock.calls, [("sendto", small, None), ("gso", b"".join(full) + tail, (17, 103, 1222)),
+                                      ("sendto", audio, None)])
+        self.assertEqual(proto.sent_bytes, 50 + 5 * 1222 + 700 + 160)
+
+    def test_a_run_is_at_most_64_segments(self):
+        sock = self.Sock()
+        self.send(sock, [b"x" * 100] * 70)
+        self.assertEqual([(kind, len(data)) for kind, data, _ in sock.calls], [("gso", 6400), ("gso", 600)])
+
+    def test_refused_gso_falls_back_to_one_by_one(self):
+        sock = self.Sock(refuse=errno.EINVAL)
+        datagrams = [b"y" * 300] * 3 + [b"z" * 10]
+        proto = self.send(sock, datagrams)
+        self.assertFalse(proto.gso)
+        self.assertEqual([data for _, data, _ in sock.calls], datagrams)
+        self.assertEqual(proto.sent_bytes, 910)

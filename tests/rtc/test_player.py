@@ -449,3 +449,38 @@ class TransportTests(unittest.TestCase):
         (sr,) = player.rtcp_tick(fx.now)
         report = parse_compound(client.unprotect_rtcp(server.protect_rtcp(sr)))[0]
         self.assertEqual(report.packet_count, len(got))
+
+
+class SendManyTests(unittest.TestCase):
+    """send_many gets each write's datagrams in one call (the transport batches them), the same datagrams
+    send would have got one by one; NACK retransmissions still go through send."""
+
+    def test_one_call_per_write_same_datagrams(self):
+        pkts = fresh(clip("aac"))
+        fx = Fixture()
+        one = fx.player(rng=random.Random(7))
+        batches = []
+        many = fx.player(rng=random.Random(7), send_many=batches.append)
+        fx.publish(pkts)
+        self.assertEqual(many.sent, [])
+        self.assertEqual([d for batch in batches for d in batch], one.sent)
+        self.assertTrue(any(len(batch) > 1 for batch in batches))
+        self.assertEqual(many.stats.packets, one.stats.packets)
+        video = rtp(one.sent, VIDEO_TRACK.ssrc)
+        seq = video[-1].sequence_number
+        many.on_rtcp(bytes(Nack(1, VIDEO_TRACK.ssrc, [seq])))
+        self.assertEqual(many.sent, [d for d in one.sent
+                                     if RtpPacket.parse(d).ssrc == VIDEO_TRACK.ssrc
+                                     and RtpPacket.parse(d).sequence_number == seq])
+
+    def test_a_failed_batch_counts_its_datagrams(self):
+        pkts = fresh(clip("aac"))
+        fx = Fixture()
+
+        def refuse(batch):
+            raise BlockingIOError(11, "full")
+
+        player = fx.player(send_many=refuse)
+        fx.publish(pkts)
+        self.assertEqual(player.stats.send_errors, player.stats.packets)
+        self.assertGreater(player.stats.packets, 0)

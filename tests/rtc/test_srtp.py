@@ -148,3 +148,39 @@ class PlainTests(unittest.TestCase):
         self.assertIsNone(plain.unprotect_rtp(b"\x80" * 11))
         self.assertIsNone(plain.unprotect_rtcp(b"\x80" * 7))
         self.assertEqual(plain.stats.malformed, 2)
+
+
+class ProtectorTests(unittest.TestCase):
+    """rtp_protector(): the send path's (header, payload) form gives protect_rtp's bytes."""
+
+    def check(self, profile):
+        c, s = handshake((profile,))
+        fast, slow, receiver = session_for(c), session_for(c), session_for(s)
+        protect = fast.rtp_protector()
+        for seq in range(1, 40):
+            packet = rtp(seq, payload=bytes(random.randrange(256) for _ in range(seq * 30)))
+            # A memoryview payload, as the player passes its shared records.
+            datagram = protect(packet[:12], memoryview(packet)[12:])
+            self.assertIsInstance(datagram, bytes)
+            self.assertEqual(datagram, slow.protect_rtp(packet))
+            self.assertEqual(receiver.unprotect_rtp(datagram), packet)
+
+    def test_aes_cm_sha1_80(self):
+        self.check(SRTP_AES128_CM_SHA1_80)
+
+    def test_aead_aes_128_gcm(self):
+        self.check(SRTP_AEAD_AES_128_GCM)
+
+    def test_too_long_raises_srtp_error(self):
+        c, _ = handshake()
+        protect = session_for(c).rtp_protector()
+        packet = rtp(1, payload=bytes(1480))
+        with self.assertRaises(SrtpError):
+            protect(packet[:12], packet[12:])
+        self.assertEqual(len(protect(rtp(2)[:12], rtp(2)[12:])), len(rtp(2)) + 10)  # still usable
+
+    def test_plain(self):
+        c, _ = handshake()
+        packet = rtp(5)
+        for session in (session_for(c, encrypt=False), PlainSession()):
+            self.assertEqual(session.rtp_protector()(packet[:12], memoryview(packet)[12:]), packet)

@@ -537,3 +537,29 @@ class SrtHostile(SrtCase):
         h.assert_streams(h.probe(self.server.url("hostile")), [("video", "h264"), ("audio", "aac")])
         self.assertIsNone(self.server.proc.poll())
         self.assertLess(self.server.rss_kb(), 400_000)
+
+
+class SrtHls(SrtCase):
+    """An SRT publish is segmented to HLS like any other stream."""
+
+    def setUp(self):
+        self.hls_root = tempfile.mkdtemp(prefix="srs-srt-hls-")
+        self.addCleanup(shutil.rmtree, self.hls_root, True)
+        self.vhost = f"srt {{ enabled on; }} hls {{ enabled on; hls_path {self.hls_root}; hls_fragment 2; }}"
+        super().setUp()
+
+    def test_srt_publish_makes_hls(self):
+        self.procs.append(srt_publish(srt_url(self.srt, "#!::r=live/hl,m=publish"), h.clip("h264-aac")))
+        playlist = os.path.join(self.hls_root, "live", "hl.m3u8")
+
+        def segments():
+            try:
+                with open(playlist) as f:
+                    return [line.strip() for line in f if line.strip().endswith(".ts")]
+            except OSError:
+                return None
+
+        names = h.wait_for(lambda: (segments() or [])[1:] and segments(), 90, message="two HLS segments")
+        info = h.probe(os.path.join(self.hls_root, "live", names[0]))
+        h.assert_streams(info, [("video", "h264"), ("audio", "aac")])
+        self.assertGreater(float(info["format"]["duration"]), 1.0)

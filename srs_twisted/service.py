@@ -49,6 +49,10 @@ def inert_settings(config) -> list[str]:
     * ``rtc_server.protocol tcp|all`` with ``rtc_server.tcp.enabled off``: nothing
       serves WebRTC over TCP, so ``all`` offers UDP candidates only and ``tcp``
       refuses every WebRTC session (SRS's full.conf: "Ignore" and "Fail").
+    * SRT (``srt_server`` on): ``maxbw`` other than -1 and ``payloadsize`` other than
+      1316 (the SRT core neither paces nor re-cuts payloads), and a vhost's
+      ``srt.srt_to_rtmp off`` (the live core is shared: an SRT publish plays over every
+      protocol).
     """
     out = []
     rtc = config.rtc_server
@@ -56,7 +60,17 @@ def inert_settings(config) -> list[str]:
         effect = ("WebRTC sessions are refused (no candidate to offer)" if rtc.protocol == "tcp"
                   else "answers offer UDP candidates only")
         out.append(f"rtc_server.protocol {rtc.protocol} without rtc_server.tcp.enabled on: {effect}")
+    srt = config.srt_server
+    if srt.enabled:
+        if srt.maxbw != -1:
+            out.append(f"srt_server.maxbw {srt.maxbw} has no effect (accepted and ignored; SRT is not paced)")
+        if srt.payloadsize != 1316:
+            out.append(f"srt_server.payloadsize {srt.payloadsize} has no effect (accepted and ignored; SRT players "
+                       "get 1316-byte messages)")
     for name, vhost in config.vhosts.items():
+        if srt.enabled and vhost.srt.enabled and not vhost.srt.srt_to_rtmp:
+            out.append(f"vhost {name}: srt.srt_to_rtmp off has no effect (accepted and ignored; an SRT publish "
+                       "plays over every protocol)")
         if vhost.play.send_min_interval > 0:
             out.append(
                 f"vhost {name}: play.send_min_interval {vhost.play.send_min_interval:g}ms has no effect "

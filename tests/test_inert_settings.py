@@ -87,3 +87,15 @@ class InertSettingsTests(unittest.TestCase):
         for body in ("rtc_server { enabled off; } vhost v { rtc { enabled on; rtmp_to_rtc on; } }",
                      "vhost v { rtc { enabled on; } }"):
             self.assertEqual(inert_settings(conf(body)), [], body)
+
+    def test_srt_settings_without_effect(self):
+        body = ("srt_server { enabled on; maxbw 1000000; payloadsize 1456; }\n"
+                "vhost __defaultVhost__ { srt { enabled on; srt_to_rtmp off; } }\n")
+        self.assertEqual(inert_settings(conf(body)), [
+            "srt_server.maxbw 1000000 has no effect (accepted and ignored; SRT is not paced)",
+            "srt_server.payloadsize 1456 has no effect (accepted and ignored; SRT players get 1316-byte messages)",
+            "vhost __defaultVhost__: srt.srt_to_rtmp off has no effect (accepted and ignored; an SRT publish plays "
+            "over every protocol)",
+        ])
+        self.assertEqual(inert_settings(conf("srt_server { enabled on; } vhost v { srt { enabled on; } }")), [])
+        self.assertEqual(inert_settings(conf("srt_server { enabled off; maxbw 5; } vhost v { }")), [])

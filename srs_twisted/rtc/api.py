@@ -12,9 +12,13 @@
   DTLS too (SRS's plaintext transport); the legacy publish always encrypts, as SRS's.
 * ``?protocol=udp|tcp|all`` (ours; SRS reads only ``rtc_server.protocol``) chooses the
   answer's candidates: UDP, TCP (``tcptype passive``, WebRTC over TCP) or both.
-* Errors: WHIP answers HTTP 400 with ``code N: reason`` (text); the JSON API answers
-  HTTP 200 with SRS's ``code`` (5012 SDP decode, 5018 SDP negotiation, 5021 RTC
-  disabled, 5023 bad parameters, 1028 stream busy, 1053 refused by the policy).
+* Errors, as SRS 7 answers them: a WHIP/WHEP route answers ``text/plain``
+  ``<code>: <name>`` (SRS's error code and its name, e.g. ``1028: StreamBusy``) with HTTP
+  400 for a bad request (5012 SDP decode, 5018 SDP negotiation, 5023 parameters, 5036
+  session or token, 5037 ICE credentials, 5043 no SDP), 401 when the policy refuses
+  (security rules or hooks: 1102), 409 when the stream is busy (1028) and 500 otherwise
+  (5021 RTC disabled...); the legacy JSON routes answer HTTP 200 ``{"code": 400}`` for any
+  failure (SRS's ``srs_api_response_code(w, r, 400)``).  The reason is in the log.
 
 A publish goes through the same chain as RTMP's: the vhost must serve the stream
 (``validate_names``), the policy (security rules, ``on_publish`` hooks with client
@@ -32,7 +36,9 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 from twisted.internet import defer
 
-from ..codec.sdp import SDP_EXCHANGE, SdpError
+from ..codec import sdp
+from ..codec.sdp import SDP_DECODE, SDP_EXCHANGE, SdpError
+from ..codec.sdp_negotiate import check_offer
 from ..context import ClientInfo
 from ..errors import Denied, InvalidStreamName, StreamBusy
 from ..log import ContextLogger
@@ -45,14 +51,32 @@ from .publisher import RtcPublishPeer
 
 __all__ = ["RtcApi", "RtcApiError", "delete_location", "session_id"]
 
-ERROR_SYSTEM_STREAM_BUSY = 1028
 # What the legacy routes take from the API's own query string too (SRS reads them only there).
 _API_QUERY = ("protocol", "codec", "vcodec", "acodec", "encrypt", "dtls", "eip", "candidate")
+
+# SRS's error codes (srs_kernel_error.hpp) this API answers with.
+ERROR_SYSTEM_STREAM_BUSY = 1028
+ERROR_SYSTEM_AUTH = 1102           # SRS 7: a security or hook refusal, transformed to this code for WHIP
 ERROR_RTC_API_BODY = 5019
 ERROR_RTC_DISABLED = 5021
-ERROR_RTC_INVALID_PARAMS = 5023
 ERROR_RTC_NO_SESSION = 5022
-ERROR_DENIED = 1053  # SRS ERROR_SYSTEM_SECURITY_DENY; here for any policy refusal (security rules or hooks)
+ERROR_RTC_INVALID_PARAMS = 5023
+ERROR_RTC_INVALID_SESSION = 5036
+ERROR_RTC_INVALID_ICE = 5037
+ERROR_RTC_INVALID_SDP = 5043
+ERROR_NAMES = {
+    ERROR_SYSTEM_STREAM_BUSY: "StreamBusy", ERROR_SYSTEM_AUTH: "SystemAuth", SDP_DECODE: "RtcSdpDecode",
+    SDP_EXCHANGE: "RtcSdpNegotiate", ERROR_RTC_API_BODY: "RtcApiJson", ERROR_RTC_DISABLED: "RtcDisabled",
+    ERROR_RTC_NO_SESSION: "RtcNoSession", ERROR_RTC_INVALID_PARAMS: "RtcInvalidParams",
+    ERROR_RTC_INVALID_SESSION: "RtcInvalidSession", ERROR_RTC_INVALID_ICE: "RtcInvalidIce",
+    ERROR_RTC_INVALID_SDP: "RtcInvalidSdp",
+}
+# The HTTP status of a WHIP/WHEP error (SRS 7.0.121: 400/401/409, anything else 500).
+WHIP_STATUS = {SDP_DECODE: 400, SDP_EXCHANGE: 400, ERROR_RTC_API_BODY: 400, ERROR_RTC_INVALID_PARAMS: 400,
+               ERROR_RTC_INVALID_SESSION: 400, ERROR_RTC_INVALID_ICE: 400, ERROR_RTC_INVALID_SDP: 400,
+               ERROR_SYSTEM_AUTH: 401, ERROR_SYSTEM_STREAM_BUSY: 409}
+LEGACY_ERROR = 400                 # the code of every legacy JSON failure: SRS answers {"code": 400}
+ICE_UFRAG_LENGTHS, ICE_PWD_LENGTHS = (4, 32), (22, 32)   # SRS's limits on ?ice-ufrag= and ?ice-pwd=
 
 
 class RtcApiError(Exception):
@@ -110,18 +134,13 @@ class RtcApi:
         if kind in ("whip", "whep", "whip-play"):
             if request.method == b"DELETE" or query.get("action") == "delete":
                 return self._delete(request, query)
-            if request.method != b"POST":
-                request.setResponseCode(405)
-                return b""
+            # any other method is a publish or play (SRS: a GET has no SDP, 5043)
             offer = request.content.read().decode("utf-8", "replace")
             d = self._publish(request, offer, query.get("app") or "live", query.get("stream") or "livestream",
                               query, publish=kind == "whip")
             return d.addCallbacks(lambda answer: self._whip_created(request, answer, query, kind),
                                   lambda f: self._whip_error(request, f))
-        if kind in ("publish", "play"):
-            if request.method != b"POST":
-                request.setResponseCode(405)
-                return b""
+        if kind in ("publish", "play"):  # any method: a GET has no JSON body, {"code": 400}
             return self._legacy(request, kind == "publish")
         request.setResponseCode(404)
         return b""
@@ -129,12 +148,13 @@ class RtcApi:
     def _fail(self, request, whip: bool, error: RtcApiError):
         self.log.warn(f"RTC API {request.path.decode('utf-8', 'replace')}: code {error.code}: {error}")
         if whip:
-            body = f"code {error.code}: {error}".encode("utf-8")
-            request.setResponseCode(400)
+            body = f"{error.code}: {ERROR_NAMES.get(error.code, 'Error')}".encode("utf-8")
+            request.setResponseCode(WHIP_STATUS.get(error.code, 500))
             request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+            request.setHeader(b"connection", b"close")
             request.setHeader(b"content-length", b"%d" % len(body))
             return body
-        return self.api.error(request, error.code)
+        return self.api.error(request, LEGACY_ERROR)
 
     def _whip_error(self, request, failure):
         failure.trap(RtcApiError)
@@ -153,11 +173,19 @@ class RtcApi:
         return body
 
     def _delete(self, request, query):
+        # As SRS: no token is 5036, a wrong token for a session 5036, no such session 200.
         server = self.server
+        token = query.get("token", "")
+        if not token:
+            return self._fail(request, True, RtcApiError(ERROR_RTC_INVALID_SESSION, "DELETE without a token"))
         entry = server.find(session_id(query)) if server is not None else None
-        if entry is None or not hmac.compare_digest(entry.token, query.get("token", "")):
-            return self._fail(request, True, RtcApiError(ERROR_RTC_NO_SESSION, "no session with that id and token"))
-        server.end(entry.peer, "DELETE by the client")
+        if entry is not None and not hmac.compare_digest(entry.token, token):
+            return self._fail(request, True, RtcApiError(ERROR_RTC_INVALID_SESSION, "DELETE with a wrong token"))
+        if entry is not None:
+            server.end(entry.peer, "DELETE by the client")
+        else:
+            self.log.trace(f"RTC DELETE of no session {session_id(query)!r}")
+        request.setHeader(b"connection", b"close")
         request.setResponseCode(200)
         request.setHeader(b"content-length", b"0")
         return b""
@@ -200,6 +228,19 @@ class RtcApi:
             return defer.fail(e)
 
     def _start(self, request, offer, app, stream, query, vhost, publish, whip):
+        # SRS's order: the ICE credentials and the SDP are checked before the server and vhost.
+        for key, (shortest, longest) in (("ice-ufrag", ICE_UFRAG_LENGTHS), ("ice-pwd", ICE_PWD_LENGTHS)):
+            value = query.get(key, "")
+            if value and not (shortest <= len(value) <= longest
+                              and all(c.isascii() and (c.isalnum() or c in "+/") for c in value)):
+                raise RtcApiError(ERROR_RTC_INVALID_ICE, f"invalid {key} {value!r}: {shortest}-{longest} ice-chars")
+        if not offer.strip():
+            raise RtcApiError(ERROR_RTC_INVALID_SDP, "no SDP offer")
+        try:
+            offer = sdp.parse(offer)
+            check_offer(offer, publish)
+        except SdpError as e:
+            raise RtcApiError(e.code, f"SDP offer refused: {e}") from None
         server = self.server
         if server is None or not self.ctx.config.rtc_server.enabled:
             raise RtcApiError(ERROR_RTC_DISABLED, "rtc_server is disabled")
@@ -300,7 +341,7 @@ class RtcApi:
             if f.check(RtcApiError):
                 return f
             reason = f.getErrorMessage() if f.check(Denied) else repr(f.value)
-            raise RtcApiError(ERROR_DENIED, f"{'publish' if publish else 'play'} denied: {reason}")
+            raise RtcApiError(ERROR_SYSTEM_AUTH, f"{'publish' if publish else 'play'} denied: {reason}")
 
         d = self.ctx.policy.on_publish(client) if publish else self.ctx.policy.on_play(client)
         d.addCallback(allowed)

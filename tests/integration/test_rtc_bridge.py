@@ -121,13 +121,16 @@ class RtmpToRtc(BridgeCase):
         self.procs.append(proc)
         self.srv.wait_log(r"publish strict/live/off\b", timeout=60)
         conn = http.client.HTTPConnection("127.0.0.1", self.api_port, timeout=30)
-        conn.request("POST", "/rtc/v1/whep/?app=live&stream=off&vhost=strict", body=b"v=0\r\n")
+        from tests.codec.sdp_fixtures import AIORTC_OFFER
+
+        play = AIORTC_OFFER.replace("a=sendonly", "a=recvonly")  # a valid offer: SRS checks the SDP first
+        conn.request("POST", "/rtc/v1/whep/?app=live&stream=off&vhost=strict", body=play.encode())
         response = conn.getresponse()
         body = response.read().decode()
-        self.assertEqual(response.status, 400)
-        self.assertTrue(body.startswith("code 5021: rtmp_to_rtc is off"), body)
-        conn.request("POST", "/rtc/v1/play/", body=b'{"sdp": "v=0\\r\\n", "streamurl": "webrtc://strict/live/off"}')
-        self.assertEqual(json.loads(conn.getresponse().read())["code"], 5021)
+        self.assertEqual((response.status, body), (500, "5021: RtcDisabled"))  # SRS 7's WHEP error
+        self.srv.wait_log(r"code 5021: rtmp_to_rtc is off")
+        conn.request("POST", "/rtc/v1/play/", body=json.dumps({"sdp": play, "streamurl": "webrtc://strict/live/off"}))
+        self.assertEqual(json.loads(conn.getresponse().read())["code"], 400)  # SRS's legacy API: always 400
 
 
 class RtcToRtmp(BridgeCase):

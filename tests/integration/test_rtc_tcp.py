@@ -80,8 +80,8 @@ class RtcTcpAnswers(unittest.TestCase):
             {"sdp": play, "streamurl": "webrtc://127.0.0.1/live/a"}))
         self.assertEqual(candidate_lines(json.loads(reply)["sdp"]), ["0 " + tcp])
         status, body = self.whip("&protocol=sctp", stream="d")
-        self.assertEqual(status, 400)
-        self.assertIn("code 5023: protocol must be udp, tcp or all", body)
+        self.assertEqual((status, body), (400, "5023: RtcInvalidParams"))
+        self.srv.wait_log(r"code 5023: protocol must be udp, tcp or all")
         self.assertEqual(self.srv.unexpected_errors(), "")
 
     def test_protocol_tcp_without_tcp_refuses_and_all_offers_udp(self):
@@ -91,8 +91,8 @@ class RtcTcpAnswers(unittest.TestCase):
         self.assertEqual((status, len(candidate_lines(sdp))), (201, 1))
         self.assertIn(" udp ", candidate_lines(sdp)[0])
         status, body = self.whip("&protocol=tcp", stream="t")
-        self.assertEqual(status, 400)
-        self.assertIn("code 5023: protocol tcp needs WebRTC over TCP (rtc_server.tcp.enabled on)", body)
+        self.assertEqual((status, body), (400, "5023: RtcInvalidParams"))
+        self.srv.wait_log(re.escape("code 5023: protocol tcp needs WebRTC over TCP (rtc_server.tcp.enabled on)"))
         with socket.socket() as s:
             self.assertNotEqual(s.connect_ex(("127.0.0.1", self.tcp_port)), 0)  # nothing listens
 

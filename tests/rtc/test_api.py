@@ -64,11 +64,12 @@ class DeleteTests(unittest.TestCase):
         self.assertEqual(self.delete(uri)[0], 200)
         self.assertEqual(session_id({"session": "k2x9ab7q:k oD"}), SESSION)
 
-    def test_a_wrong_token_or_session_is_5022(self):
+    def test_a_wrong_token_is_5036_and_an_unknown_session_200_as_srs(self):
         for uri in (f"/rtc/v1/whip/?action=delete&token=bad&session={SESSION}",
-                    f"/rtc/v1/whip/?action=delete&token={TOKEN}&session=k2x9ab7q:other"):
-            code, body = self.delete(uri)
-            self.assertEqual((code, body[:9]), (400, b"code 5022"))
+                    f"/rtc/v1/whip/?action=delete&session={SESSION}"):
+            self.assertEqual(self.delete(uri), (400, b"5036: RtcInvalidSession"))
+        self.assertEqual(self.delete(f"/rtc/v1/whip/?action=delete&token={TOKEN}&session=k2x9ab7q:other"),
+                         (200, b""))  # SRS expires nothing and answers 200
         self.assertEqual(self.server.ended, [])
 
     def test_app_and_stream_are_encoded(self):

@@ -329,7 +329,8 @@ class RtcApi:
             if connection.plaintext:
                 transport = "no dtls, plain rtp"
             else:
-                transport = f"dtls {'client' if connection.client else 'server'}" + ("" if encrypt else ", plain rtp out")
+                transport = f"dtls {'client' if connection.client else 'server'}"
+                transport += "" if encrypt else ", plain rtp out"
             self.log.trace(f"RTC {what} {req.vhost}/{app}/{stream} session {answer.username} {transport}, "
                            f"from {peer_ip}")
             return answer

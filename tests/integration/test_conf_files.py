@@ -218,7 +218,7 @@ class ConfFileTests(unittest.TestCase):
                 r = conn.getresponse()
                 body = r.read(65536)
                 self.assertEqual(r.status, 400, body)
-                self.assertIn(b"code 5012", body)
+                self.assertEqual(body, b"5012: RtcSdpDecode")  # SRS 7's WHIP error body
             finally:
                 conn.close()
 

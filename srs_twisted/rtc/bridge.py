@@ -121,23 +121,34 @@ class AacBridge:
         self.errors = 0
         self.frames = 0  # AAC frames made
 
-    def push(self, opus: bytes, dts: int) -> list:
-        """One Opus frame at ``dts`` ms: the MediaPackets it completes (the AAC
-        sequence header before the first frame)."""
+    def header(self, dts: int) -> list:
+        """The AAC sequence header (``[MediaPacket]``) once, at ``dts``; [] afterwards or
+        when no encoder could be made."""
+        if self._header_sent or not self._start():
+            return []
+        self._header_sent = True
+        return [MediaPacket(AUDIO, max(0, dts), bytes((AAC_HEADER, 0)) + self.transcoder.extradata, codec="aac",
+                            sequence_header=True)]
+
+    def _start(self) -> bool:
         if self.transcoder is None:
             try:
                 self.transcoder = self._factory("opus", make_opus_head(2, 48000), self.bitrate)
             except TRANSCODE_ERRORS:
                 self.errors += 1
-                return []
+                return False
+        return True
+
+    def push(self, opus: bytes, dts: int) -> list:
+        """One Opus frame at ``dts`` ms: the MediaPackets it completes (the AAC
+        sequence header before the first frame, unless :meth:`header` sent it)."""
+        if not self._start():
+            return []
         self._pending.append((opus, dts))
         out = []
         for data, pts in self.transcoder.push(opus, dts):
             pts = max(0, pts)
-            if not self._header_sent:
-                self._header_sent = True
-                out.append(MediaPacket(AUDIO, pts, bytes((AAC_HEADER, 0)) + self.transcoder.extradata, codec="aac",
-                                       sequence_header=True))
+            out += self.header(pts)
             frames, self._pending = self._pending, []
             self.frames += 1
             out.append(BridgedAudio(AUDIO, pts, bytes((AAC_HEADER, 1)) + data, codec="aac", rtc_frames=frames))

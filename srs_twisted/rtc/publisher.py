@@ -60,6 +60,7 @@ __all__ = ["RtcIngest", "RtcPublishPeer", "PLI_INTERVAL"]
 PLI_INTERVAL = 1.0  # seconds between PLIs while the depayloader waits for a keyframe
 RR_INTERVAL = 1.0  # seconds between receiver reports to the publisher
 OUR_SSRC = 1  # the sender SSRC of our RTCP feedback
+HOLD_AUDIO = 1.0  # seconds audio may wait for the first video sequence header (then it goes alone)
 RESYNC_MS = 15  # an audio/video error (by the sender reports) beyond this moves the audio timeline ...
 RESYNC_MAX_MS = 5000  # ... unless it is beyond this (a bogus report)
 
@@ -106,6 +107,12 @@ class RtcIngest:
         self._reports: dict[int, tuple] = {}  # kind -> (NTP seconds, RTP timestamp) of its latest SR
         self.resyncs = 0
         self.resync_ms = 0.0  # the latest audio move
+        # With rtc_to_rtmp (AAC), both sequence headers before any media, as an RTMP publisher sends
+        # them (an MP4 DVR file cannot take a header after media): audio waits (bounded) for the
+        # video header when both tracks were agreed, and the AAC header goes out with the video one.
+        self._holding = self.aac is not None and video_pt is not None and audio_pt is not None
+        self._held: list = []
+        self._hold_since = None
 
     @property
     def needs_keyframe(self) -> bool:
@@ -174,9 +181,14 @@ class RtcIngest:
             if config != self._avc_config:
                 if not frame.keyframe:
                     continue
+                first = self._avc_config is None
                 self._avc_config = config
                 out.append(MediaPacket(VIDEO, dts, b"\x17\x00\x00\x00\x00" + config, codec="h264",
                                        keyframe=True, sequence_header=True))
+                if first and self.aac is not None and self.audio_pt is not None:
+                    out += self.aac.header(dts)
+                    out += self._held
+                    self._held, self._holding = [], False
             head = b"\x17\x01\x00\x00\x00" if frame.keyframe else b"\x27\x01\x00\x00\x00"
             out.append(MediaPacket(VIDEO, dts, head + frame.avcc(), codec="h264", keyframe=frame.keyframe))
             self.frames += 1
@@ -191,15 +203,28 @@ class RtcIngest:
         if frame is None:
             return []
         dts = self._clock(AUDIO, rtp_opus.CLOCK_RATE, now).ms(frame.timestamp)
+        out = self._audio_header(dts)
         if self.aac is not None:
-            return self.aac.push(frame.data, dts)
-        out = []
-        if not self._opus_head:
-            self._opus_head = True
-            out.append(MediaPacket(AUDIO, dts, b"\x90Opus" + make_opus_head(2, 48000), codec="opus",
-                                   sequence_header=True))
-        out.append(MediaPacket(AUDIO, dts, b"\x91Opus" + frame.data, codec="opus"))
+            out += self.aac.push(frame.data, dts)
+        else:
+            out.append(MediaPacket(AUDIO, dts, b"\x91Opus" + frame.data, codec="opus"))
+        if self._holding:
+            if self._hold_since is None:
+                self._hold_since = now
+            if now - self._hold_since < HOLD_AUDIO:
+                self._held += out
+                return []
+            out, self._held, self._holding = self._held + out, [], False  # no video header came: audio alone
         return out
+
+    def _audio_header(self, dts: int) -> list:
+        """The audio sequence header, once: AAC's (rtc_to_rtmp) or an Enhanced-RTMP OpusHead."""
+        if self.aac is not None:
+            return self.aac.header(dts)
+        if self._opus_head:
+            return []
+        self._opus_head = True
+        return [MediaPacket(AUDIO, dts, b"\x90Opus" + make_opus_head(2, 48000), codec="opus", sequence_header=True)]
 
 
 class RtcPublishPeer(Peer):
@@ -246,7 +271,8 @@ class RtcPublishPeer(Peer):
         ingest = self.ingest
         return (f"frames={ingest.frames} dropped_frames={ingest.h264.dropped} lost_audio={ingest.opus.lost} "
                 f"plis={self.plis} nacks={self.nacks_sent} recovered={ingest.reorder.recovered} "
-                f"given_up={ingest.reorder.given_up} rrs={self.rrs}"
+                f"given_up={ingest.reorder.given_up} rrs={self.rrs} "
+                f"av_resyncs={ingest.resyncs} av_resync_ms={ingest.resync_ms:.0f}"
                 + (f" aac_frames={ingest.aac.frames}" if ingest.aac is not None else "")
                 + (f" twcc={self.twcc.feedbacks}" if self.twcc is not None else ""))
 

@@ -142,7 +142,9 @@ class RtcToRtmp(BridgeCase):
         self.addCleanup(shutil.rmtree, self.hls_dir, True)
         self.vhost = ("vhost __defaultVhost__ { rtc { enabled on; rtc_to_rtmp on; rtmp_to_rtc off; }\n"
                       "  http_remux { enabled on; mount [vhost]/[app]/[stream].flv; }\n"
-                      f"  hls {{ enabled on; hls_path {self.hls_dir}; hls_fragment 2; hls_window 10; }} }}\n")
+                      f"  hls {{ enabled on; hls_path {self.hls_dir}; hls_fragment 2; hls_window 10; }} }}\n"
+                      "vhost dvr { rtc { enabled on; rtc_to_rtmp on; }\n"
+                      f"  dvr {{ enabled on; dvr_plan session; dvr_path {self.hls_dir}/[app]/[stream].mp4; }} }}\n")
         super().setUp()
 
     def whip(self, stream: str, seconds: int = 120):
@@ -195,3 +197,20 @@ class RtcToRtmp(BridgeCase):
         self.assertGreaterEqual(audio, 100)
         self.assertIsNone(publisher.poll())
 
+
+    def test_dvr_of_a_whip_publish_is_a_playable_mp4_with_aac(self):
+        proc = self.start([sys.executable, os.path.join(HERE, "whip_aiortc.py"),
+                           self.api_url("whip", "rec", vhost="dvr"), "8", "320", "240"])
+        self.srv.wait_log(r"RTC publish dvr/live/rec ", timeout=60)
+        output = proc.communicate(timeout=120)[0].decode(errors="replace")
+        self.assertEqual(proc.returncode, 0, output)  # published 8 s, then DELETE
+        self.srv.wait_log(r"RTC session dvr/live/rec ended: DELETE by the client", timeout=60)
+        mp4 = os.path.join(self.hls_dir, "live", "rec.mp4")
+        h.wait_for(lambda: h.file_size(mp4) > 10000, 60,
+                   message=lambda: f"no DVR file: {h.file_size(mp4)} bytes; {self.srv.log()[-3000:]}")
+        streams = h.assert_streams(h.probe(mp4), [("video", "h264"), ("audio", "aac")])
+        self.assertEqual((streams["video"]["width"], streams["video"]["height"]), (320, 240))
+        decoded = subprocess.run([h.ffmpeg(), "-v", "error", "-i", mp4, "-f", "null", "-"], capture_output=True,
+                                 timeout=120)
+        self.assertEqual((decoded.returncode, decoded.stderr), (0, b""))  # plays to the end without an error
+        self.assertGreaterEqual(float(h.probe(mp4)["format"]["duration"]), 5.0)

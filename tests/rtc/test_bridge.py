@@ -513,3 +513,52 @@ class SenderReportSyncTests(unittest.TestCase):
         self.assertTrue(125 + 21 <= later[0].dts - before[-1] <= 125 + 22, (before, later[0].dts))
         opus_times = [t for p in later for _, t in p.rtc_frames]  # the carried Opus has its moved time
         self.assertEqual(opus_times[:2], [125 + 200, 125 + 220])
+
+
+class HeadersFirstTests(unittest.TestCase):
+    """rtc_to_rtmp on: the stream starts as an RTMP publish does, both sequence headers before
+    any media (an MP4 DVR file cannot take a header after its first media)."""
+
+    def setUp(self):
+        if av is None:
+            raise unittest.SkipTest("PyAV is missing")
+        self.head, self.frames = encode_tone("libopus", 48000, 2.0, "s16", 960)
+
+    def keyframe(self, ingest, now):
+        out = []
+        for data in test_glue.video_packets([test_glue.SPS, test_glue.PPS, test_glue.IDR], 1, 9000):
+            out += ingest.push(RtpPacket.parse(data), now)
+        return out
+
+    def audio(self, ingest, frames, now, seq=100, ts=48000):
+        out = []
+        for i, packet in enumerate(opus_rtp(frames, seq=seq, ts=ts, ssrc=0x99)):
+            out += ingest.push(packet, now + 0.02 * i)
+        return out
+
+    @staticmethod
+    def shape(out):
+        return [("V" if p.kind == VIDEO else "A") + ("H" if p.sequence_header else "") for p in out]
+
+    def test_audio_first_waits_for_the_video_header(self):
+        ingest = RtcIngest(test_glue.VIDEO_PT, test_glue.AUDIO_PT, start=100.0, aac_bitrate=48000)
+        self.assertEqual(self.audio(ingest, self.frames[:10], 100.0), [])  # held: no video header yet
+        out = self.keyframe(ingest, 100.25)
+        shape = self.shape(out)
+        self.assertEqual(shape[:2], ["VH", "AH"])
+        self.assertEqual(shape[-1], "V")
+        self.assertGreaterEqual(shape.count("A"), 7)  # the held AAC frames, none lost
+        self.assertEqual(out[2].dts, 0)  # audio from the start
+
+    def test_video_first_brings_the_aac_header_with_it(self):
+        ingest = RtcIngest(test_glue.VIDEO_PT, test_glue.AUDIO_PT, start=100.0, aac_bitrate=48000)
+        out = self.keyframe(ingest, 100.0) + self.audio(ingest, self.frames[:10], 100.0)
+        self.assertEqual(self.shape(out)[:3], ["VH", "AH", "V"])
+        self.assertNotIn("AH", self.shape(out)[3:])
+
+    def test_without_video_audio_goes_alone_after_a_second(self):
+        ingest = RtcIngest(test_glue.VIDEO_PT, test_glue.AUDIO_PT, start=100.0, aac_bitrate=48000)
+        out = self.audio(ingest, self.frames[:60], 100.0)  # 1.2 s, no keyframe
+        self.assertEqual(self.shape(out)[0], "AH")
+        self.assertGreaterEqual(len(out), 50)
+        self.assertEqual(out[1].dts, 0)

@@ -151,3 +151,41 @@ class Adapter(unittest.TestCase):
         self.assertEqual((self.proto.by_id, self.proto.by_peer), ({}, {}))
         self.assertEqual(self.proto.listener.bad_cookies, 5000)
         self.assertEqual(self.proto.dropped, 5000)
+
+
+class FakeSocket:
+    def __init__(self, fail=None):
+        self.calls = []
+        self.fail = fail
+
+    def sendto(self, data, addr):
+        self.calls.append(("sendto", [len(data)]))
+
+    def sendmsg(self, buffers, ancillary, flags, addr):
+        import struct
+
+        if self.fail is not None:
+            raise OSError(self.fail, "no GSO")
+        ((level, kind, size),) = ancillary
+        (segment,) = struct.unpack("=H", size)
+        data = b"".join(buffers)
+        self.calls.append(("gso", [min(segment, len(data) - i) for i in range(0, len(data), segment)]))
+
+
+class Segmentation(unittest.TestCase):
+    def proto(self):
+        return SrtUdpProtocol(task.Clock(), SrtListener(secret=b"x" * 32), lambda *a: None)
+
+    def test_runs_of_equal_datagrams_go_in_one_call(self):
+        import errno
+
+        proto, sock = self.proto(), FakeSocket()
+        out = [b"d" * 1332] * 45 + [b"d" * 500, b"c" * 44, b"d" * 1332, b"d" * 1332]
+        proto._write_gso(sock, out, CALLER)
+        # 40 per call at most; a shorter last one joins its run; a lone datagram is a plain send
+        self.assertEqual(sock.calls, [("gso", [1332] * 40), ("gso", [1332] * 5 + [500]), ("sendto", [44]),
+                                      ("gso", [1332, 1332])])
+        sock = FakeSocket(fail=errno.EIO)
+        proto._write_gso(sock, out, CALLER)
+        self.assertFalse(proto.gso)
+        self.assertEqual([c[0] for c in sock.calls], ["sendto"] * len(out))

@@ -321,11 +321,13 @@ class RtcPlayer:
     def close(self) -> None:
         """Leave the source; the last player of the shared encoder stops its
         audio transcoder."""
-        if self.consumer is not None and not self.consumer.closed:
+        if self.consumer is None:
+            return
+        if not self.consumer.closed:
             self.consumer.close()
-            key = self.wire_key
-            if not any(getattr(c.sink, "wire_key", None) == key for c in self.source.consumers):
-                self.encoder.stop_bridge()
+        key = self.wire_key  # (also when the live core closed the consumer first)
+        if not any(getattr(c.sink, "wire_key", None) == key for c in self.source.consumers):
+            self.encoder.stop_bridge()
 
     # ---- IMediaSink -----------------------------------------------------------
     def write(self, data) -> None:

@@ -238,6 +238,10 @@ class PlayerBridgeTests(unittest.TestCase):
         fx.publish(fresh(pkts[-30:]))
         self.assertEqual(bridge.starts, 2)
         self.assertTrue(rtp(c.sent, AUDIO_TRACK.ssrc))
+        c.consumer.close()  # the live core dropped it (a kick): its session's close still frees the transcoder
+        self.assertIsNotNone(bridge.transcoder)
+        c.close()
+        self.assertIsNone(bridge.transcoder)
 
     def test_without_the_bridge_aac_is_skipped_and_rtc_only_refuses_rtmp(self):
         fx = Fixture()

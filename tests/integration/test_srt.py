@@ -563,3 +563,19 @@ class SrtHls(SrtCase):
         info = h.probe(os.path.join(self.hls_root, "live", names[0]))
         h.assert_streams(info, [("video", "h264"), ("audio", "aac")])
         self.assertGreater(float(info["format"]["duration"]), 1.0)
+
+
+class SrtEarlyPlayer(SrtCase):
+    vhost = "srt { enabled on; }"
+
+    def test_player_waits_for_the_publisher(self):
+        out = os.path.join(tempfile.mkdtemp(prefix="srs-srt-"), "early.ts")
+        self.addCleanup(shutil.rmtree, os.path.dirname(out), True)
+        player = subprocess.Popen([h.ffmpeg(), "-v", "error", "-y", "-i",
+                                   srt_url(self.srt, "#!::r=live/early,m=request"), "-t", "3", "-c", "copy", out],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.procs.append(player)
+        self.server.wait_log(r"SRT play __defaultVhost__/live/early")  # connected before any publisher
+        self.procs.append(srt_publish(srt_url(self.srt, "#!::r=live/early,m=publish"), h.clip("h264-aac")))
+        self.assertEqual(player.wait(90), 0, player.stderr.read()[-500:])
+        h.assert_streams(h.probe(out), [("video", "h264"), ("audio", "aac")])

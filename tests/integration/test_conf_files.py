@@ -328,6 +328,13 @@ class ConfFileTests(unittest.TestCase):
         # RTMP and HTTP-FLV play; WHIP answers a bad offer with SRS's error (check_rtc_served).
         self.run_conf("rtc.conf")
 
+    def test_rtmp2rtc(self):
+        # SRS's bridge sample (rtmp_to_rtc and rtc_to_rtmp on): served as rtc.conf is.
+        self.run_conf("rtmp2rtc.conf")
+
+    def test_rtc2rtmp(self):
+        self.run_conf("rtc2rtmp.conf")
+
     def test_latency(self):
         # The latency meter's config (docs/latency.md): RTMP, HTTP-FLV, LL-HLS, DASH, WHIP, SRT.
         self.run_conf("latency.conf")

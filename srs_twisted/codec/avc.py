@@ -61,6 +61,8 @@ class SpsInfo:
     width: int
     height: int
     frame_mbs_only: bool
+    log2_max_frame_num: int = 4  # bits of a slice header's frame_num
+    separate_colour_planes: bool = False
 
 
 @dataclass
@@ -120,7 +122,8 @@ def parse_sps(nal) -> SpsInfo:
             for i in range(12 if chroma_format_idc == 3 else 8):
                 if r.read_flag():
                     _skip_scaling_list(r, 16 if i < 6 else 64)
-    if r.read_ue() > 12:
+    log2_max_frame_num = r.read_ue() + 4
+    if log2_max_frame_num > 16:
         raise CodecError("log2_max_frame_num_minus4 out of range")
     poc_type = r.read_ue()
     if poc_type == 0:
@@ -160,7 +163,7 @@ def parse_sps(nal) -> SpsInfo:
         if width <= 0 or height <= 0:
             raise CodecError("SPS cropping leaves no picture")
     return SpsInfo(profile, constraints, level, chroma_format_idc, depth_luma, depth_chroma,
-                   width, height, frame_mbs_only)
+                   width, height, frame_mbs_only, log2_max_frame_num, separate_planes)
 
 
 def _length_prefixed(record: bytes, pos: int, count: int, what: str):

@@ -263,6 +263,9 @@ class H264Depayloader:
         self.sps = []
         self.pps = []
         self._last_seq = None  # the last sequence number of the previous frame
+        self._frame_ts = None  # the timestamp of the previous frame (not padding)
+        self._frame_num = None  # (frame_num, a reference picture?) of the previous frame given out
+        self._sps_info = None  # the latest SPS, parsed (for slice headers' frame_num)
         self._ts = None
         self._first = 0
         self._packets = {}
@@ -284,6 +287,9 @@ class H264Depayloader:
         A malformed payload raises :class:`RtpError` and is otherwise
         treated as lost.  An empty payload (a padding-only packet, as
         Chrome sends to probe bandwidth) only keeps the sequence unbroken.
+        A lost padding packet (never resent) is no loss: between a frame and
+        padding with that frame's timestamp, or before a picture whose slice
+        header shows nothing was lost (first macroblock 0, the next frame_num).
         """
         parsed = parse_payload(packet.payload) if len(packet.payload) else None
         seq = packet.sequence_number
@@ -335,8 +341,18 @@ class H264Depayloader:
         order = sorted(packets, key=lambda s: seq_diff(s, anchor))
         first, last = order[0], order[-1]
         gap_before = self._last_seq is not None and seq_diff(first, self._last_seq) != 1
-        self._last_seq = last
         self._reset()
+        if all(packets[s][0] is None for s in order):
+            # Padding only.  A sender pads only after a frame's marker, with that
+            # frame's timestamp, and never resends padding: so the holes between
+            # the previous frame and padding that has its timestamp were padding
+            # too.  Padding with another timestamp after a hole follows a frame
+            # we never saw: the next frame sees the gap.
+            if ts == self._frame_ts or (not gap_before and seq_diff(last, first) + 1 == len(order)):
+                self._last_seq = last
+            return []
+        self._last_seq = last
+        self._frame_ts = ts
         complete = (seq_diff(last, first) + 1 == len(order)
                     and (packets[last][1] or (next_seq is not None and seq_diff(next_seq, last) == 1)))
         nalus = self._assemble([packets[s][0] for s in order]) if complete else None
@@ -344,16 +360,54 @@ class H264Depayloader:
             return self._drop()
         sps = [n for n in nalus if _nal_type(n) == avc.NAL_SPS]
         pps = [n for n in nalus if _nal_type(n) == avc.NAL_PPS]
+        if sps and sps != self.sps:
+            try:
+                self._sps_info = avc.parse_sps(sps[0])
+            except CodecError:
+                self._sps_info = None
         self.sps = sps or self.sps
         self.pps = pps or self.pps
         picture = [n for n in nalus if _nal_type(n) not in (avc.NAL_SPS, avc.NAL_PPS)]
         if not picture:
             return []
         keyframe = any(_nal_type(n) == avc.NAL_IDR for n in picture) and bool(self.sps and self.pps)
-        if not keyframe and (gap_before or self.needs_keyframe):
+        start = self._slice_start(picture)
+        if not keyframe and (self.needs_keyframe or (gap_before and not self._follows(start))):
+            self._frame_num = None
             return self._drop()
         self.needs_keyframe = False
+        self._frame_num = start[1:] if start is not None else None
         return [H264Frame(ts, picture, keyframe, sps, pps)]
+
+    def _slice_start(self, picture):
+        """(first_mb_in_slice, frame_num, a reference picture?) of the picture's
+        first slice header, or None when it cannot be read."""
+        info = self._sps_info
+        nal = next((n for n in picture if _nal_type(n) in (avc.NAL_SLICE, avc.NAL_IDR)), None)
+        if info is None or nal is None:
+            return None
+        try:
+            r = BitReader(unescape_rbsp(bytes(nal[1:32])))
+            first_mb = r.read_ue()
+            r.read_ue()  # slice_type
+            r.read_ue()  # pic_parameter_set_id
+            if info.separate_colour_planes:
+                r.read_bits(2)
+            frame_num = r.read_bits(info.log2_max_frame_num)
+        except CodecError:
+            return None
+        return first_mb, frame_num, bool(nal[0] & 0x60)
+
+    def _follows(self, start) -> bool:
+        """Whether a picture after a sequence hole still decodes: it starts at
+        its first macroblock and its frame_num is the one after the previous
+        picture's (no reference picture was lost), so the hole held only
+        padding (or non-reference pictures)."""
+        if start is None or self._frame_num is None or start[0] != 0:
+            return False
+        previous, reference = self._frame_num
+        expected = (previous + 1) % (1 << self._sps_info.log2_max_frame_num) if reference else previous
+        return start[1] == expected
 
     @staticmethod
     def _assemble(parsed) -> list:

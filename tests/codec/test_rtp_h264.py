@@ -27,6 +27,19 @@ def slice_(size, seed=0):
     return b"\x41" + bytes(rng.randrange(256) for _ in range(size - 1))
 
 
+def coded_slice(frame_num, first_mb=0, size=400, seed=0):
+    """A non-IDR reference slice whose header starts as a P slice of the test SPS
+    (log2_max_frame_num 4): first_mb_in_slice, slice_type 0, pps 0, frame_num."""
+    def ue(v):
+        code = bin(v + 1)[2:]
+        return "0" * (len(code) - 1) + code
+
+    rng = random.Random(seed)
+    bits = ue(first_mb) + ue(0) + ue(0) + format(frame_num % 16, "04b")
+    bits += "".join(rng.choice("01") for _ in range(8 * (size - 1) - len(bits)))
+    return b"\x41" + int(bits, 2).to_bytes(size - 1, "big")
+
+
 def avcc(*nalus, length_size=4):
     return b"".join(len(n).to_bytes(length_size, "big") + n for n in nalus)
 
@@ -236,6 +249,54 @@ class DepayloaderTests(unittest.TestCase):
         self.frame(slice_(100, 2))
         got = self.push([self.padding(self.ts)] + self.frame(slice_(100, 3)))
         self.assertEqual(got, [])
+        self.assertTrue(self.dep.needs_keyframe)
+
+    def test_lost_padding_is_no_loss(self):
+        # Chromium pads (probes bandwidth) on the video SSRC when RTX is not negotiated, after
+        # a frame's marker and with its timestamp, and never resends padding a NACK asks for.
+        self.push(self.frame(idr(300)))
+        last_ts = self.ts - 3000
+        pads = [self.padding(last_ts) for _ in range(6)]
+        got = self.push([pads[0], pads[2], pads[3], pads[5]] + self.frame(slice_(800)))  # 1 and 4 lost
+        self.assertEqual([f.nalus for f in got], [[slice_(800)]])
+        pads = [self.padding(self.ts - 3000) for _ in range(3)]
+        got = self.push(pads[1:] + self.frame(slice_(100, 1)))  # the first padding after the frame lost
+        self.assertEqual([f.nalus for f in got], [[slice_(100, 1)]])
+        self.assertEqual((self.dep.dropped, self.dep.needs_keyframe), (0, False))
+        # a hole after the last padding may have been a frame: still a loss
+        self.push([self.padding(self.ts - 3000)])
+        self.padding(self.ts - 3000)
+        self.assertEqual(self.push(self.frame(slice_(100, 2))), [])
+        self.assertTrue(self.dep.needs_keyframe)
+
+    def test_a_hole_before_the_next_frame_num_is_padding(self):
+        self.assertEqual(avc.parse_sps(SPS).log2_max_frame_num, 4)
+        got = self.push(self.frame(idr(300)) + self.frame(coded_slice(1)))
+        self.assertEqual(len(got), 2)
+        pads = [self.padding(self.ts - 3000) for _ in range(3)]
+        got = self.push(pads[:2] + self.frame(coded_slice(2, seed=1)))  # the last padding lost
+        self.assertEqual([f.nalus for f in got], [[coded_slice(2, seed=1)]])
+        for n in range(3, 20):  # frame_num wraps at 16
+            self.padding(self.ts - 3000)  # lost
+            self.assertEqual(len(self.push(self.frame(coded_slice(n, seed=n)))), 1, n)
+        self.assertEqual((self.dep.dropped, self.dep.needs_keyframe), (0, False))
+
+    def test_a_lost_reference_frame_or_first_slice_is_a_loss(self):
+        self.push(self.frame(idr(300)) + self.frame(coded_slice(1)))
+        self.frame(coded_slice(2))  # lost: the next frame_num is 3, not 2
+        self.assertEqual(self.push(self.frame(coded_slice(3))), [])
+        self.assertTrue(self.dep.needs_keyframe)
+        self.push(self.frame(idr(300, 1)) + self.frame(coded_slice(1)))
+        two_slices = self.frame(coded_slice(2), coded_slice(2, first_mb=150, seed=5))
+        self.assertEqual(len(two_slices), 2)
+        self.assertEqual(self.push(two_slices[1:]), [])  # the first slice lost: the picture is broken
+        self.assertTrue(self.dep.needs_keyframe)
+
+    def test_padding_after_a_lost_frame_reveals_the_loss(self):
+        self.push(self.frame(idr(300)))
+        self.frame(slice_(100))  # never delivered; its padding follows, with its timestamp
+        pads = [self.padding(self.ts - 3000) for _ in range(3)]
+        self.assertEqual(self.push([pads[0], pads[2]] + self.frame(slice_(100, 1))), [])
         self.assertTrue(self.dep.needs_keyframe)
 
     def test_bounded_frame(self):

@@ -21,7 +21,7 @@ a deadline; the test kills the driver's process group (Chromium included) in cle
 
 SPEC is JSON: ``{"page": URL, "api": "http://127.0.0.1:PORT", "app": "live",
 "publish": {"stream", "mode": "whip"|"legacy", "width", "height"[, "vhost"]} or null,
-"play": {"stream", "mode": "whep"|"legacy"[, "vhost"]}, "frames": 100, "timeout": 90}``, optionally
+"play": {"stream", "mode": "whep"|"legacy"[, "vhost"][, "eip": "IP:PORT" (WHIP/WHEP)]} or null, "frames": 100, "timeout": 90}``, optionally
 ``"play_after"`` (seconds between publishing and playing), ``"play_seconds"`` (play at least
 that long) and ``"trace": true`` (the player's inbound stats every half second).  The
 result has the pages' signalling (``publish``, ``play``: offer, answer, status, Location...),
@@ -79,7 +79,7 @@ async function signal(spec, publish) {
     if (reply.code !== 0) throw new Error(`code ${reply.code}: ${JSON.stringify(reply)}`);
     out.answer = reply.sdp;
   } else {  // WHIP / WHEP
-    const vhost = spec.vhost ? `&vhost=${spec.vhost}` : "";
+    const vhost = (spec.vhost ? `&vhost=${spec.vhost}` : "") + (spec.eip ? `&eip=${spec.eip}` : "");
     const url = `${spec.api}/rtc/v1/${publish ? "whip" : "whep"}/?app=${spec.app}&stream=${spec.stream}${vhost}`;
     const r = await fetch(url, {method: "POST", headers: {"Content-Type": "application/sdp"}, body: offer.sdp});
     const text = await r.text();
@@ -320,6 +320,11 @@ async def _drive(spec: dict, result: dict) -> None:
                     result["publish"] = await publish("publisher")
                     await asyncio.sleep(spec.get("play_after", 0))
                     result["publisher_before_play"] = await pages["publisher"].evaluate("() => window.stats()")
+                if not spec.get("play"):  # publish only, for play_seconds
+                    await asyncio.sleep(spec.get("play_seconds", 0))
+                    result["publisher"] = await pages["publisher"].evaluate("() => window.stats()")
+                    result["publisher_delete"] = await pages["publisher"].evaluate("() => window.hangup()")
+                    return
                 page = await open_page("player")
                 result["play"] = await page.evaluate("spec => window.play(spec)", {**common, **spec["play"]})
                 print("PLAYING", flush=True)

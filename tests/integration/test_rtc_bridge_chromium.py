@@ -26,17 +26,11 @@ FLASH, BEEP = test_rtc_bridge.FLASH, test_rtc_bridge.BEEP
 WAIT = test_rtc_chromium.WAIT
 
 
-class ChromiumBridge(unittest.TestCase):
-    timeout = 8 * WAIT
-
+class ChromiumBridge(test_rtc_chromium.ChromiumCase, unittest.TestCase):
     # hls_path is relative to the server's work dir (self.srv.dir)
     vhosts = ("vhost __defaultVhost__ { rtc { enabled on; rtmp_to_rtc on; rtc_to_rtmp on; }\n"
               "  http_remux { enabled on; mount [vhost]/[app]/[stream].flv; }\n"
               "  hls { enabled on; hls_path hls; hls_fragment 2; hls_window 10; } }\n")
-
-    setUp = test_rtc_chromium.ChromiumWebRTC.setUp
-    drive = test_rtc_chromium.ChromiumWebRTC.drive
-    assert_played = test_rtc_chromium.ChromiumWebRTC.assert_played
 
     def assert_opus_decoded(self, result: dict) -> None:
         audio = result["player"]["inbound"]["audio"]

@@ -25,16 +25,22 @@ from twisted.trial import unittest
 from tests.integration import browser
 from tests.integration import harness as h
 from tests.integration import netns
-from tests.integration.test_rtc_whip import ffmpeg9, h264_opus_publish
+from tests.integration.test_rtc_whip import LossyRelay, ffmpeg9, h264_opus_publish
 
 FRAMES = 100
 WAIT = 90  # seconds for each step in Chromium (connect, then the frames): a busy 2-core box
 
 
-class ChromiumWebRTC(unittest.TestCase):
+class ChromiumCase:
+    """The server and the Chromium driver (the test cases below add their tests)."""
+
     timeout = 8 * WAIT
     vhosts = ("vhost __defaultVhost__ { rtc { enabled on; rtmp_to_rtc on; } }\n"
               "vhost active { rtc { enabled on; dtls_role active; } }\n")  # the server's vhosts (test_rtc_bridge_chromium)
+
+    def candidate(self, udp_port: int) -> str:
+        """The server's rtc_server candidate."""
+        return netns.ADDRESS
 
     def setUp(self):
         browser.need_chromium()
@@ -46,7 +52,7 @@ class ChromiumWebRTC(unittest.TestCase):
         self.srv = h.Server(
             f"http_api {{ enabled on; listen 127.0.0.1:{self.api_port}; }}\n"
             f"http_server {{ enabled on; listen 127.0.0.1:{self.http_port}; dir {self.pages}; }}\n"
-            f"rtc_server {{ enabled on; listen {netns.ADDRESS}:{udp_port}; candidate {netns.ADDRESS}; }}\n"
+            f"rtc_server {{ enabled on; listen {netns.ADDRESS}:{udp_port}; candidate {self.candidate(udp_port)}; }}\n"
             + self.vhosts
         )
         self.addCleanup(self.srv.stop)
@@ -91,6 +97,8 @@ class ChromiumWebRTC(unittest.TestCase):
         self.assert_published(result)
         return result
 
+
+class ChromiumWebRTC(ChromiumCase, unittest.TestCase):
     @defer.inlineCallbacks
     def test_whip_publish_and_whep_play(self):
         result = yield self.publish_and_play("cam", "whip", "whep")
@@ -163,3 +171,31 @@ class ChromiumWebRTC(unittest.TestCase):
         self.assertRegex(video["codec"]["fmtp"], r"profile-level-id=42[0-9a-f]{4}")
         self.assertEqual(result["player_delete"], 200, self.srv.log()[-4000:])
         self.srv.wait_log(r"RTC session __defaultVhost__/live/rtmp ended: DELETE by the client")
+
+
+class ChromiumPublisherLoss(ChromiumCase, unittest.TestCase):
+    """A relay (the server's only candidate) loses 5% of Chromium's RTP to the server."""
+
+    def candidate(self, udp_port: int) -> str:
+        self.relay = LossyRelay(udp_port, 0.05, up=True, host=netns.ADDRESS, seconds=4 * WAIT)
+        self.addCleanup(self.relay.close)
+        return f"{netns.ADDRESS}:{self.relay.port}"
+
+    @defer.inlineCallbacks
+    def test_nack_recovers_chromiums_losses(self):
+        # Chromium resends what the server NACKs (no RTX negotiated: on the video SSRC); it also
+        # pads there to probe bandwidth and never resends lost padding, which is no loss.
+        result = yield self.drive(None, {"stream": "lossy", "mode": "whip", "width": 640, "height": 480},
+                                  play_seconds=12)
+        self.assertNotIn("error", result, result.get("log", "")[-8000:])
+        sent = result["publisher"]["outbound"]["video"]
+        self.assertGreater(sent["nackCount"], 0, sent)
+        self.assertGreater(sent["retransmittedPacketsSent"], 0, sent)
+        self.assertEqual(result["publisher_delete"], 200)
+        match = self.srv.wait_log(r"RTC session __defaultVhost__/live/lossy ended: DELETE by the client; "
+                                  r"frames=(\d+) dropped_frames=(\d+) .* nacks=(\d+) recovered=(\d+)")
+        frames, dropped, nacks, recovered = (int(x) for x in match.groups())
+        self.assertGreater(self.relay.dropped, 0)
+        self.assertGreater(recovered, 0, match.group(0))
+        self.assertGreater(frames, 100, match.group(0))
+        self.assertLess(dropped, frames // 10, match.group(0))

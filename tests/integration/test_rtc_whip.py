@@ -448,21 +448,22 @@ class RtcReload(unittest.TestCase):
 
 
 class LossyRelay:
-    """A UDP relay on 127.0.0.1 between a WebRTC client and the server that drops a
-    seeded ``loss`` share of the server's RTP to the client (``up``: of the client's
-    RTP to the server); STUN, DTLS and RTCP pass."""
+    """A UDP relay on ``host`` (127.0.0.1; 10.99.0.1 for Chromium) between a WebRTC client
+    and the server (on the same host) that drops a seeded ``loss`` share of the server's RTP
+    to the client (``up``: of the client's RTP to the server); STUN, DTLS and RTCP pass."""
 
-    def __init__(self, server_port: int, loss: float, seed: int = 7, seconds: float = 120.0, up: bool = False) -> None:
+    def __init__(self, server_port: int, loss: float, seed: int = 7, seconds: float = 120.0, up: bool = False,
+                 host: str = "127.0.0.1") -> None:
         import random
         import socket
         import threading
 
-        self.server = ("127.0.0.1", server_port)
+        self.server = (host, server_port)
         self.front = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.front.bind(("127.0.0.1", 0))
+        self.front.bind((host, 0))
         self.port = self.front.getsockname()[1]
         self.back = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.back.bind(("127.0.0.1", 0))
+        self.back.bind((host, 0))
         self.rng, self.loss, self.up = random.Random(seed), loss, up
         self.client = None
         self.forwarded = self.dropped = 0

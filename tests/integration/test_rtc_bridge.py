@@ -120,17 +120,23 @@ class RtmpToRtc(BridgeCase):
         proc = h.publish(self.srv.url("off") + "?vhost=strict", h.clip("h264-aac", 12), loop=True)
         self.procs.append(proc)
         self.srv.wait_log(r"publish strict/live/off\b", timeout=60)
-        conn = http.client.HTTPConnection("127.0.0.1", self.api_port, timeout=30)
         from tests.codec.sdp_fixtures import AIORTC_OFFER
 
-        play = AIORTC_OFFER.replace("a=sendonly", "a=recvonly")  # a valid offer: SRS checks the SDP first
-        conn.request("POST", "/rtc/v1/whep/?app=live&stream=off&vhost=strict", body=play.encode())
+        play_offer = AIORTC_OFFER.replace("a=sendonly", "a=recvonly")
+        conn = http.client.HTTPConnection("127.0.0.1", self.api_port, timeout=30)
+        conn.request("POST", "/rtc/v1/whep/?app=live&stream=off&vhost=strict", body=play_offer.encode())
         response = conn.getresponse()
-        body = response.read().decode()
-        self.assertEqual((response.status, body), (500, "5021: RtcDisabled"))  # SRS 7's WHEP error
-        self.srv.wait_log(r"code 5021: rtmp_to_rtc is off")
-        conn.request("POST", "/rtc/v1/play/", body=json.dumps({"sdp": play, "streamurl": "webrtc://strict/live/off"}))
-        self.assertEqual(json.loads(conn.getresponse().read())["code"], 400)  # SRS's legacy API: always 400
+        # SRS 7: ERROR_RTC_DISABLED, HTTP 500 on the WHIP/WHEP route, {"code": 400} on the legacy one
+        self.assertEqual((response.status, response.read()), (500, b"5021: RtcDisabled"))
+        conn.request("POST", "/rtc/v1/play/", body=json.dumps({"sdp": play_offer,
+                                                               "streamurl": "webrtc://strict/live/off"}).encode())
+        self.assertEqual(json.loads(conn.getresponse().read())["code"], 400)
+        self.assertEqual(len(re.findall(r"code 5021: rtmp_to_rtc is off in vhost strict", self.srv.log())), 2)
+        # a stream nobody publishes over RTMP is answered (a WebRTC publisher may come)
+        conn.request("POST", "/rtc/v1/whep/?app=live&stream=other&vhost=strict", body=play_offer.encode())
+        response = conn.getresponse()
+        self.assertEqual(response.status, 201, response.read())
+        response.read()
 
 
 class RtcToRtmp(BridgeCase):

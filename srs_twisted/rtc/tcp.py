@@ -115,6 +115,7 @@ class RtcTcpProtocol(protocol.Protocol):
         peer = self.transport.getPeer()
         self.address = (peer.host, peer.port, self)
         self._timer = self.factory.clock.callLater(self.factory.first_frame_timeout, self._first_frame_late)
+        self.factory.log.trace(f"RTC tcp client {self._peer()}")
 
     def dataReceived(self, data: bytes) -> None:
         if self.closing:
@@ -142,6 +143,9 @@ class RtcTcpProtocol(protocol.Protocol):
         self._cancel_timer()
         session, self.session = self.session, None
         if session is None:
+            if not self.reason:
+                self.factory.log.trace(f"RTC tcp {self._peer()} closed by the peer before a STUN check "
+                                       f"({self.decoder.frames} frames, {self.decoder.pending} bytes pending)")
             return
         self.factory.unlink(session, self)
         self.factory.log.trace(f"RTC tcp {self._peer()} of session {session.username} closed: "

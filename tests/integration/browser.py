@@ -171,6 +171,15 @@ window.stats = async () => {
           "packetsReceived"]);
     }
   });
+  // The selected ICE pair's candidates (UDP or TCP, the addresses).
+  let pairId = null;
+  report.forEach((r) => { if (r.type === "transport") pairId = r.selectedCandidatePairId; });
+  const pair = pairId && report.get(pairId);
+  if (pair) {
+    const names = ["protocol", "candidateType", "tcpType", "address", "port"];
+    out.pair = {local: pick(report.get(pair.localCandidateId) || {}, names),
+                remote: pick(report.get(pair.remoteCandidateId) || {}, names)};
+  }
   out.connectionState = pc.connectionState;
   return out;
 };

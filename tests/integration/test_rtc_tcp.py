@@ -9,6 +9,10 @@ namespace, with the real server and real clients.
   stream back over RTMP and ffprobe finds H.264 at the published size and Opus.
   Hostile TCP connections meanwhile (garbage, bad lengths, a stolen ufrag, idle)
   are closed without touching the publisher.
+* The issue's pair: that aiortc publisher over TCP only, and Chromium (Playwright,
+  tests/integration/browser.py) playing it over WHEP over TCP only: Chromium's own
+  ICE-TCP (its active TCP candidate to our passive one, on 127.0.0.1) decodes >= 100
+  frames at 320x240 and receives Opus, and its selected candidate pair is TCP.
 """
 
 from __future__ import annotations
@@ -17,14 +21,18 @@ import json
 import os
 import random
 import re
+import shutil
 import socket
 import sys
-import time
+import tempfile
+from urllib.parse import unquote
 
+from twisted.internet import defer
 from twisted.trial import unittest
 
 from srs_twisted.codec import stun
 from tests.codec.sdp_fixtures import AIORTC_OFFER
+from tests.integration import browser
 from tests.integration import harness as h
 from tests.integration import netns
 from tests.integration import test_rtc_whip as whip
@@ -83,6 +91,25 @@ class RtcTcpAnswers(unittest.TestCase):
         self.assertEqual((status, body), (400, "5023: RtcInvalidParams"))
         self.srv.wait_log(r"code 5023: protocol must be udp, tcp or all")
         self.assertEqual(self.srv.unexpected_errors(), "")
+
+    def test_a_browser_ufrag_with_plus_and_slash_can_be_deleted(self):
+        # Chromium's ufrags use the whole ice-char set ('+', '/'): the Location quotes '+',
+        # else it reads back as a space and DELETE finds no session.
+        self.start("")
+        conn = whip.http.client.HTTPConnection("127.0.0.1", self.api_port, timeout=20)
+        self.addCleanup(conn.close)
+        conn.request("POST", "/rtc/v1/whip/?app=live&stream=u", body=AIORTC_OFFER.replace("ice-ufrag:jvk8",
+                                                                                        "ice-ufrag:j+k/").encode())
+        response = conn.getresponse()
+        response.read()
+        location = response.getheader("Location")
+        self.assertEqual(response.status, 201)
+        self.assertRegex(location, r"&session=[0-9a-z]{8}:j%2Bk(/|%2F)$")
+        conn.request("DELETE", location)
+        response = conn.getresponse()
+        response.read()
+        self.assertEqual(response.status, 200)
+        self.srv.wait_log(r"RTC session __defaultVhost__/live/u ended: DELETE by the client")
 
     def test_protocol_tcp_without_tcp_refuses_and_all_offers_udp(self):
         self.start("protocol all;")
@@ -163,4 +190,73 @@ class RtcTcpPublish(unittest.TestCase):
         # The idle connection never sent a check: closed after 10 s.
         idle.settimeout(30)
         self.assertEqual(idle.recv(10), b"")
+        self.assertEqual(self.srv.unexpected_errors(), "")
+
+
+class ChromiumOverTcp(unittest.TestCase):
+    """aiortc publishes over TCP only, Chromium plays it over WHEP over TCP only."""
+
+    FRAMES = 100
+    WAIT = 90  # seconds for each step in Chromium: a busy 2-core box
+    timeout = 8 * WAIT
+
+    def setUp(self):
+        browser.need_chromium()
+        whip.need_aiortc()
+        netns.enter()
+        pages = tempfile.mkdtemp(prefix="srs-pages-")
+        self.addCleanup(shutil.rmtree, pages, True)
+        self.page = browser.write_page(pages)
+        self.api_port, self.http_port, udp_port, self.tcp_port = (h.free_port(), h.free_port(), h.free_port(),
+                                                                  h.free_port())
+        # 127.0.0.1: Chromium takes a loopback TCP candidate (its UDP tests need 10.99.0.1). With
+        # 10.99.0.1, a player page (no getUserMedia, so Chromium's default-route network only,
+        # 127.0.0.1 here) connected and closed at once without a byte: its TCP socket's source
+        # was 10.99.0.1, an address outside that network, which libwebrtc drops.
+        address = "127.0.0.1"
+        self.srv = h.Server(
+            f"http_api {{ enabled on; listen 127.0.0.1:{self.api_port}; }}\n"
+            f"http_server {{ enabled on; listen 127.0.0.1:{self.http_port}; dir {pages}; }}\n"
+            f"rtc_server {{ enabled on; listen {address}:{udp_port}; candidate {address}; protocol tcp;\n"
+            f"  tcp {{ enabled on; listen {address}:{self.tcp_port}; }} }}\n"
+            "vhost __defaultVhost__ { rtc { enabled on; } }\n"
+        )
+        self.addCleanup(self.srv.stop)
+        self.procs = []
+        self.addCleanup(self._stop_procs)
+
+    start, _stop_procs, whip_url = whip.WhipPublish.start, whip.WhipPublish._stop_procs, whip.WhipPublish.whip_url
+
+    @defer.inlineCallbacks
+    def test_chromium_plays_an_aiortc_publisher_both_over_tcp_only(self):
+        publisher = self.start([sys.executable, os.path.join(HERE, "whip_aiortc_tcp.py"), self.whip_url("both"),
+                                str(3 * self.WAIT), "320", "240"])
+        self.srv.wait_log(r"RTC tcp [\d.]+:\d+ carries session", timeout=60)
+        spec = {"page": f"http://127.0.0.1:{self.http_port}/{self.page}", "api": f"http://127.0.0.1:{self.api_port}",
+                "app": "live", "publish": None, "play": {"stream": "both", "mode": "whep"}, "frames": self.FRAMES,
+                "timeout": self.WAIT}
+        driver = browser.Driver(spec)
+        self.addCleanup(driver.kill)
+        result = yield driver.result(deadline=4 * self.WAIT)
+        self.assertNotIn("error", result, result.get("log", "")[-6000:] + "\nserver log:\n" + self.srv.log()[-4000:])
+        self.assertIsNone(publisher.poll(), "the aiortc publisher ended early")
+        video, audio = result["player"]["inbound"]["video"], result["player"]["inbound"]["audio"]
+        self.assertGreaterEqual(video["framesDecoded"], self.FRAMES, video)
+        self.assertEqual((video["frameWidth"], video["frameHeight"]), (320, 240), video)
+        self.assertEqual(video["codec"]["mimeType"], "video/H264", video)
+        self.assertGreater(audio["packetsReceived"], 0, audio)
+        self.assertEqual(audio["codec"]["mimeType"], "audio/opus", audio)
+        self.assertEqual(result["player"]["transport"]["dtlsState"], "connected")
+        pair = result["player"]["pair"]
+        self.assertEqual((pair["local"]["protocol"], pair["local"].get("tcpType")), ("tcp", "active"), pair)
+        self.assertEqual(pair["remote"]["candidateType"], "host", pair)
+        self.assertEqual((pair["remote"]["protocol"], pair["remote"]["port"]), ("tcp", self.tcp_port), pair)
+        answer = result["play"]["answer"]
+        self.assertEqual(candidate_lines(answer),
+                         [f"0 1 tcp 2130706431 127.0.0.1 {self.tcp_port} typ host tcptype passive"])
+        self.assertEqual(result["player_delete"], 200)
+        # Chromium's own TCP connection carried the play session.
+        session = unquote(re.search(r"&session=([^&]+)", result["play"]["location"]).group(1))
+        self.srv.wait_log(rf"RTC tcp 127\.0\.0\.1:(\d+) carries session {re.escape(session)}")
+        self.srv.wait_log(r"RTC session __defaultVhost__/live/both ended: DELETE by the client; packets=(\d+)")
         self.assertEqual(self.srv.unexpected_errors(), "")

@@ -218,6 +218,19 @@ class TcpSessionTests(unittest.TestCase):
         self.assertEqual(self.ended, ["its TCP connection closed"])
         self.assertIsNone(self.factory.link(self.session))
 
+    def test_a_session_also_checked_on_udp_goes_on_there_when_its_connection_closes(self):
+        udp_peer = ("127.0.0.1", 50000)
+        self.hub.datagramReceived(stun.binding_request(f"{UFRAG}:{PEER_UFRAG}", PWD, priority=1, controlling=1),
+                                  udp_peer)
+        self.assertEqual(self.session.address, udp_peer)
+        proto = self.connect()
+        self.bind(proto)  # a nominating check: the session now sends on the connection
+        self.assertIs(self.session.address[2], proto)
+        self.lose(proto)
+        self.assertEqual(self.ended, [])
+        self.assertEqual(self.session.address, udp_peer)
+        self.assertIsNone(self.factory.link(self.session))
+
     def test_a_first_frame_that_is_not_a_valid_check_closes_only_that_connection(self):
         wrong_password = self.check(pwd="x" * 32)
         unknown = self.check(ufrag="nobody")

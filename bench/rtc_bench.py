@@ -97,12 +97,27 @@ class Ours(Server):
                 f"rtc_server {{ enabled on; listen 127.0.0.1:{self.udp}; candidate 127.0.0.1; }}\n"
                 "vhost __defaultVhost__ { rtc { enabled on; } }\n"
             )
-        env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        root = self.root()
+        env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
         self.proc = spawn([sys.executable, "-m", "srs_twisted.cli", "-c", conf],
                           os.path.join(self.dir, "console.log"), cwd=self.dir, env=env)
 
+    def root(self) -> str:
+        return ROOT
+
     def log_tail(self) -> str:
         return tail(os.path.join(self.dir, "srs.log")) + tail(os.path.join(self.dir, "console.log"))
+
+
+class OursBefore(Ours):
+    """Our server from another checkout (``--before PATH``, e.g. ``git archive COMMIT | tar -x -C PATH``)."""
+
+    name = "srs-twisted@before"
+
+    def root(self) -> str:
+        if not self.args.before:
+            raise RuntimeError("srs-twisted@before needs --before PATH")
+        return self.args.before
 
 
 class Srs(Server):
@@ -131,7 +146,7 @@ class Srs(Server):
         return tail(os.path.join(self.dir, "srs.log")) + tail(os.path.join(self.dir, "console.log"))
 
 
-SERVERS = {c.name: c for c in (Ours, Srs)}
+SERVERS = {c.name: c for c in (Ours, OursBefore, Srs)}
 
 
 def wait_line(path: str, prefix: str, proc, deadline: float) -> str:
@@ -166,11 +181,11 @@ def run_cell(cls, n: int, args, rep: int) -> dict:
         cmd = [sys.executable, os.path.join(HERE, "rtc_load.py"), server.whep(), "--players", str(n),
                "--rate", str(args.rate), "--latency-players", str(min(n, args.latency_players)),
                "--warmup", str(args.warmup), "--window", str(args.window), "--server-pid", str(server.pid()),
-               "--setup-timeout", str(args.setup_timeout)]
+               "--setup-timeout", str(args.setup_timeout), "--srtp", args.srtp]
         load_log = os.path.join(work, "load.json")
         with open(load_log, "wb") as out:
             load = spawn(cmd, stdout=out, stderr=open(os.path.join(work, "load.err"), "wb"))
-            if args.profile and cls is Ours:
+            if args.profile and issubclass(cls, Ours):
                 # Start py-spy for the window: after the players' setup and warmup.
                 time.sleep(n / args.rate + args.warmup + 2)
                 spy = spawn([shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable), "py-spy"), "record", "-p", str(server.pid()), "-d", str(int(args.window)),
@@ -201,6 +216,7 @@ def summarise(r: dict) -> dict:
     bits = sum(row[k]["bytes"] for row in rows for k in ("audio", "video") if k in row) * 8
     cpu = r["server_user"] + r["server_system"]
     ratios, audio_vs_pub, lost = [], [], 0
+    r["srtp"] = r.get("srtp_profile")
     expected_audio = 50.0 * r["window"]
     for row in rows:
         worst = 1.0
@@ -247,7 +263,8 @@ def row(c: dict) -> str:
     if "error" in c:
         return f"| {c['server']} | {c['n']} | error: {c['error'].splitlines()[0][:120]} |" + " |" * 14
     la, lv = c["lat_audio"], c["lat_video"]
-    return (f"| {c['server']} | {c['n']} | {fmt(c['cpu_s_per_gbit'], '.3f')} | {c['cpu_pct']:.0f} | "
+    name = c["server"] + (" (GCM)" if "GCM" in (c.get("srtp") or "") else "")
+    return (f"| {name} | {c['n']} | {fmt(c['cpu_s_per_gbit'], '.3f')} | {c['cpu_pct']:.0f} | "
             f"{fmt(c['user_share'] and 100 * c['user_share'], '.0f')}% | {c['delivered_mbps']:.0f} | "
             f"{fmt(c['got_min'], '.4f')} / {fmt(c['got_median'], '.4f')} | {c['lost']} | "
             f"{fmt(c['audio_vs_pub_min'], '.3f')} | {c['rss_peak_kb'] / 1024:.0f} | {fmt(c['rss_per_player_kb'], '.1f')} | "
@@ -268,6 +285,9 @@ def main() -> None:
     parser.add_argument("--setup-timeout", type=float, default=60.0)
     parser.add_argument("--latency-players", type=int, default=10)
     parser.add_argument("--srs-bin", default=SRS_BIN)
+    parser.add_argument("--before", help="a checkout of an older srs-twisted for the srs-twisted@before server")
+    parser.add_argument("--srtp", choices=("any", "gcm", "cm"), default="any",
+                        help="SRTP profiles the players offer: both (the server picks; default), GCM or AES-CM only")
     parser.add_argument("--profile", help="py-spy raw stacks of our server over the window (to this file)")
     parser.add_argument("--profile-rate", type=int, default=250)
     parser.add_argument("--out", help="results prefix (default bench/results/rtc-<stamp>)")

@@ -31,7 +31,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from srs_twisted.codec import sdp as sdplib  # noqa: E402
 from srs_twisted.codec import stun  # noqa: E402
 from srs_twisted.rtc.cert import Certificate  # noqa: E402
-from srs_twisted.rtc.dtls import DtlsContext, Error, HandshakeComplete  # noqa: E402
+from srs_twisted.rtc.dtls import (SRTP_AEAD_AES_128_GCM, SRTP_AES128_CM_SHA1_80, DtlsContext, Error,  # noqa: E402
+                                  HandshakeComplete)
 from srs_twisted.rtc.srtp import SrtpSession  # noqa: E402
 
 __all__ = ["LeanPeer", "make_context", "offer", "post_offer", "H264_PT", "OPUS_PT", "TWCC_URI"]
@@ -40,6 +41,7 @@ H264_PT = 102
 OPUS_PT = 111
 TWCC_URI = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux; Python names it only on some builds
+SRTP_CHOICES = {"any": None, "gcm": (SRTP_AEAD_AES_128_GCM,), "cm": (SRTP_AES128_CM_SHA1_80,)}
 STUN_INTERVAL = 5.0  # consent checks while playing (both servers time out silent sessions after 30 s)
 
 

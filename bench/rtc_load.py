@@ -89,6 +89,8 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=20.0)
     parser.add_argument("--server-pid", type=int)
     parser.add_argument("--no-twcc", action="store_true", help="offer without transport-cc")
+    parser.add_argument("--srtp", choices=("any", "gcm", "cm"), default="any",
+                        help="SRTP profiles offered in DTLS: both (AES-CM and GCM, the server picks), or one")
     args = parser.parse_args()
     window = min(args.window, 600.0)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -97,7 +99,7 @@ def main() -> None:
     server = tree_pids(args.server_pid) if args.server_pid else []
     rss_before = rss_kb(server) if server else 0
     mono_offset = time.time_ns() - time.monotonic_ns()  # CLOCK_REALTIME - CLOCK_MONOTONIC, ns
-    context = rtc_lean.make_context()
+    context = rtc_lean.make_context(rtc_lean.SRTP_CHOICES[args.srtp])
     poller = select.epoll()
     players: dict[int, Player] = {}
     order: list[Player] = []
@@ -146,7 +148,7 @@ def main() -> None:
                 if d < 0x8000:
                     track.high = high + d
             player.n += 1
-            if player.latency or player.n % args.decrypt_every == 0:
+            if (player.latency or player.n % args.decrypt_every == 0) and player.peer.srtp is not None:
                 plain = player.peer.srtp.unprotect_rtp(bytes(view[:n]))
                 if plain is None:
                     player.auth_failures += 1

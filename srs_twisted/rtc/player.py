@@ -97,6 +97,8 @@ class RtpEncoder:
         self.bridge = OpusBridge(opus_bitrate) if audio_bridge else None
         self.skipped = 0  # packets of codecs WebRTC does not get (HEVC...) or of a refused publisher
         self.errors = 0  # packets whose bodies could not be payloaded
+        self._parsed_data = None  # the last joined records handed to players, and their parse
+        self._parsed: list = []
 
     def encode(self, pkt) -> bytes:
         """The records of one MediaPacket (b"" for headers, data, other codecs)."""
@@ -146,6 +148,17 @@ class RtpEncoder:
             parts.append(_REC.pack(len(payload), F_AUDIO, pts))
             parts.append(payload)
         return b"".join(parts)
+
+    def records(self, data) -> list:
+        """``parse_records(data)``, once for every player given the same joined bytes (the live core's
+        serialize-once): the payload memoryviews are shared too, so a player's NACK cache holds no
+        views of its own."""
+        if data is not self._parsed_data:
+            if type(data) is not bytes:  # only immutable bytes can be remembered by identity
+                return parse_records(data)
+            self._parsed = parse_records(data)
+            self._parsed_data = data
+        return self._parsed
 
     def stop_bridge(self) -> None:
         """No WebRTC player is left: free the AAC/MP3 -> Opus transcoder."""
@@ -334,22 +347,16 @@ class RtcPlayer:
         if not data:
             return
         now = self._clock()
-        view = memoryview(data)
-        pos, end = 0, len(view)
-        size = _REC.size
         video, audio = self.video, self.audio
         send_many = self._send_many
         if send_many is not None:  # this write's datagrams go out in one call (see send_many)
             batch = []
             self._send = batch.append
         try:
-            while pos + size <= end:
-                n, flags, pts = _REC.unpack_from(view, pos)
-                pos += size
+            for payload, flags, pts in self.encoder.records(data):
                 out = audio if flags & F_AUDIO else video
                 if out is not None:
-                    self._send_rtp(out, view[pos:pos + n], flags & F_MARKER, self._player_time(pts, now))
-                pos += n
+                    self._send_rtp(out, payload, flags & F_MARKER, self._player_time(pts, now))
         finally:
             if send_many is not None:
                 self._send = self._send_one

@@ -24,7 +24,7 @@ from srs_twisted.codec.rtp_opus import OpusDepayloader
 from srs_twisted.live.packet import AUDIO, VIDEO
 from srs_twisted.live.source import LiveSource, SourceOptions
 from srs_twisted.rtc.answer import Track
-from srs_twisted.rtc.player import SR_INTERVAL, RtcPlayer, parse_records
+from srs_twisted.rtc.player import SR_INTERVAL, RtcPlayer, RtpEncoder, parse_records
 from srs_twisted.rtc.rtp_cache import RtpCache
 
 CLIPS = {
@@ -484,3 +484,24 @@ class SendManyTests(unittest.TestCase):
         fx.publish(pkts)
         self.assertEqual(player.stats.send_errors, player.stats.packets)
         self.assertGreater(player.stats.packets, 0)
+
+
+class SharedParseTests(unittest.TestCase):
+    def test_players_given_the_same_bytes_share_one_parse(self):
+        pkts = fresh(clip("aac"))
+        fx = Fixture()
+        a, b = fx.player(), fx.player()
+        fx.publish(pkts)
+        self.assertIs(a.encoder, b.encoder)
+        ha, pa = a.video.cache.get((a.video.seq - 1) & 0xFFFF)
+        hb, pb = b.video.cache.get((b.video.seq - 1) & 0xFFFF)
+        self.assertIs(pa, pb)  # one payload view for both players' NACK caches
+        self.assertNotEqual(ha, hb)  # each its own header
+
+    def test_a_mutable_buffer_is_parsed_each_time(self):
+        encoder = Fixture().player().encoder
+        data = bytearray(RtpEncoder._records([b"abc"], 0, 5))
+        first = [(bytes(p), f, t) for p, f, t in encoder.records(data)]
+        data[-3:] = b"xyz"
+        self.assertEqual(first, [(b"abc", 1, 5)])
+        self.assertEqual([(bytes(p), f, t) for p, f, t in encoder.records(data)], [(b"xyz", 1, 5)])

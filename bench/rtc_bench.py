@@ -11,8 +11,9 @@ Opus-framed audio, stamped), 2.5 s for a GOP, then the lean WHEP load client
 - packets each player got vs the server sent it (RTP sequence span, per
   track) and audio packets vs what the publisher sent (50 a second);
 - peak RSS and (peak - RSS before the players) / N;
-- latency p50/p95: publisher stamp -> kernel receive time at the first
-  ``--latency-players`` players (same machine, same clock), audio and video;
+- latency p50/p95: publisher stamp -> kernel receive time at
+  ``--latency-players`` players spread over the join order (same machine,
+  same clock), audio and video;
 - session setup time (POST -> SRTP keys) and failures.
 
 Servers: ``srs-twisted`` (this checkout) and ``srs`` (SRS built from source,

@@ -12,7 +12,8 @@ sequence numbers seen in the window, ``lost`` what of it never came.
 
 SRTP: ordinary players unprotect one packet in ``--decrypt-every`` (default
 50: libsrtp follows the rollover counter across the skipped ones) and count
-authentication failures; the first ``--latency-players`` players unprotect
+authentication failures; ``--latency-players`` players, spread evenly over the
+join order (the server sends in join order), unprotect
 every packet, read the publisher's stamp (``rtc_publish.py``) from the
 plaintext and take the datagram's kernel receive time (``SO_TIMESTAMPNS``,
 CLOCK_REALTIME, mapped to CLOCK_MONOTONIC), so the latency excludes this
@@ -168,11 +169,15 @@ def main() -> None:
     deadline = t_start + args.setup_timeout + args.players / args.rate
     next_open = t_start
     opened = 0
+    stride = max(1, args.players // args.latency_players) if args.latency_players > 0 else 0
     while time.monotonic() < deadline:
         now = time.monotonic()
         if opened < args.players and now >= next_open:
-            peer = rtc_lean.LeanPeer(context, twcc=not args.no_twcc, timestamps=opened < args.latency_players)
-            player = Player(peer, opened < args.latency_players)
+            # The latency players are spread evenly over the players (the server sends to its players in
+            # the order they joined, so the first ones alone would show the fan-out's best case).
+            timed = stride > 0 and opened % stride == 0 and opened // stride < args.latency_players
+            peer = rtc_lean.LeanPeer(context, twcc=not args.no_twcc, timestamps=timed)
+            player = Player(peer, timed)
             order.append(player)
             opened += 1
             next_open += 1.0 / args.rate

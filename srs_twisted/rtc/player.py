@@ -67,6 +67,9 @@ F_MARKER = 0x01
 F_AUDIO = 0x02
 _REC = struct.Struct(">HBq")  # payload length, flags, pts (ms)
 _FIXED = struct.Struct(">BBHII")
+# The fixed header and a one-byte-form extension block holding only a transport-cc number, in one pack
+# (the same bytes as _FIXED + codec.rtp.twcc_extension_block for ids 1..14).
+_FIXED_TWCC = struct.Struct(">BBHIIHHBHx")
 # A step of the stream's time beyond these (ms) is a jump: the player's
 # timeline goes on from its last time plus the wall clock's step instead.
 JUMP_BACK = 3000
@@ -222,7 +225,8 @@ class PlayerStats:
 class _Out:
     """One sending track of a player."""
 
-    __slots__ = ("track", "ssrc", "pt", "rate_ms", "seq", "base", "twcc_id", "cache", "packets", "octets")
+    __slots__ = ("track", "ssrc", "pt", "rate_ms", "seq", "base", "twcc_id", "twcc_byte", "cache", "packets",
+                 "octets")
 
     def __init__(self, track, seq: int, base: int, cache_size: int) -> None:
         self.track = track
@@ -232,6 +236,8 @@ class _Out:
         self.seq = seq & 0xFFFF
         self.base = base & 0xFFFFFFFF
         self.twcc_id = track.twcc_id
+        # the one-byte extension element's first byte (id, length 2), or None for the two-byte form
+        self.twcc_byte = (track.twcc_id << 4) | 1 if track.twcc_id and 1 <= track.twcc_id <= 14 else None
         self.cache = RtpCache(cache_size)
         self.packets = 0
         self.octets = 0
@@ -353,10 +359,14 @@ class RtcPlayer:
             batch = []
             self._send = batch.append
         try:
+            last_pts = t = None
             for payload, flags, pts in self.encoder.records(data):
                 out = audio if flags & F_AUDIO else video
                 if out is not None:
-                    self._send_rtp(out, payload, flags & F_MARKER, self._player_time(pts, now))
+                    if pts != last_pts:  # a frame's packets share their time: mapped once
+                        t = self._player_time(pts, now)
+                        last_pts = pts
+                    self._send_rtp(out, payload, flags & F_MARKER, t)
         finally:
             if send_many is not None:
                 self._send = self._send_one
@@ -394,7 +404,10 @@ class RtcPlayer:
         out.seq = (seq + 1) & 0xFFFF
         b1 = (0x80 if marker else 0) | out.pt
         rtp_time = (out.base + int(t * out.rate_ms)) & 0xFFFFFFFF
-        if out.twcc_id:
+        if out.twcc_byte is not None:
+            header = _FIXED_TWCC.pack(0x90, b1, seq, rtp_time, out.ssrc, 0xBEDE, 1, out.twcc_byte, self._twcc_seq)
+            self._twcc_seq = (self._twcc_seq + 1) & 0xFFFF
+        elif out.twcc_id:
             header = _FIXED.pack(0x90, b1, seq, rtp_time, out.ssrc) + twcc_extension_block(
                 out.twcc_id, self._twcc_seq)
             self._twcc_seq = (self._twcc_seq + 1) & 0xFFFF

@@ -414,6 +414,20 @@ class TransportTests(unittest.TestCase):
         # the extension does not disturb the media
         self.assertEqual(len(depayload_video(rtp(player.sent, VIDEO_TRACK.ssrc))[0]), 50)
 
+    def test_transport_cc_header_bytes_one_and_two_byte_ids(self):
+        from srs_twisted.codec.rtp import twcc_extension_block
+
+        for ext_id in (3, 14, 15):  # 15: the two-byte form
+            fx = Fixture()
+            tracks = [dataclasses.replace(VIDEO_TRACK, twcc_id=ext_id), dataclasses.replace(AUDIO_TRACK, twcc_id=ext_id)]
+            player = fx.player(tracks=tracks)
+            fx.publish(fresh(clip("opus"))[:40])
+            for n, datagram in enumerate(player.sent):
+                block = twcc_extension_block(ext_id, n)
+                self.assertEqual(datagram[0], 0x90)
+                self.assertEqual(datagram[12:12 + len(block)], block, ext_id)
+            self.assertEqual([p.transport_sequence(ext_id) for p in rtp(player.sent)], list(range(len(player.sent))))
+
     def test_srtp_loss_recovered_by_nack(self):
         from srs_twisted.rtc.dtls import SRTP_AES128_CM_SHA1_80
         from srs_twisted.rtc.srtp import SrtpSession

@@ -212,6 +212,15 @@ class Server:
             stderr=subprocess.STDOUT,
         )
         wait_port(self.port, proc=self.proc)
+        # The RTMP port accepts as soon as it listens; the other listeners
+        # (HTTP, API, RTC, SRT) are up once the start line is logged.
+        end = time.monotonic() + 60.0
+        while "srs-twisted started" not in self.log() + self.console():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited with {self.proc.returncode} while starting")
+            if time.monotonic() > end:
+                raise AssertionError("the server did not log its start line within 60 s")
+            time.sleep(0.02)
 
     def restart(self) -> None:
         """Start the server again (same dir, config and port) once its

@@ -424,16 +424,28 @@ class TsDemuxer:
             raise TsError("PES header too short for its timestamps")
         pts = decode_timestamp(data, 9)
         dts = decode_timestamp(data, 14) if flags & 0x40 else pts
+        self._es(stream.codec, memoryview(data)[header_end:], pts, dts, out)
+
+    def decode_es(self, codec: str, es, pts: int, dts: int) -> list:
+        """One access unit of ``codec`` ("h264", "h265", "aac", "mp3") taken
+        from another container (MPEG-PS): Annex B video or ADTS audio with its
+        33-bit 90 kHz ``pts``/``dts``, as FLV-body packets (sequence headers
+        included when they appear or change).  Bad data is counted, not raised."""
+        out = []
+        try:
+            self._es(codec, memoryview(es), pts, dts, out)
+        except CodecError as e:
+            self._error("%s: %s" % (codec, e))
+        return out
+
+    def _es(self, codec: str, es, pts: int, dts: int, out: list) -> None:
         dts_ext = self._unwrap(dts)
         offset = (pts - dts) & _CLOCK_MASK
         if offset >= _HALF_CLOCK:
             offset -= _CLOCK
-        dts_ms = dts_ext // 90
-        pts_ms = (dts_ext + offset) // 90
-        es = memoryview(data)[header_end:]
-        if stream.kind == 9:
-            self._video(stream.codec, es, dts_ms, pts_ms, out)
-        elif stream.codec == "aac":
+        if codec in ("h264", "h265"):
+            self._video(codec, es, dts_ext // 90, (dts_ext + offset) // 90, out)
+        elif codec == "aac":
             self._aac(es, dts_ext + offset, out)
         else:
             self._mp3(es, dts_ext + offset, out)

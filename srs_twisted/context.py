@@ -74,6 +74,9 @@ class ServerContext:
         # srs_twisted.hls.resource.HlsMemory, made by the first stream with
         # hls_low_latency on); None while there is none.
         self.hls_memory = None
+        # The stream directory's relay (srs_twisted.cluster.relay.ClusterRelay)
+        # when streams are shared with other nodes (origin cluster, workers).
+        self.cluster = None
         self.registry = StreamRegistry(clock, self.source_options)
         self.clients: dict[str, ClientInfo] = {}
         # The clients of each stream, (vhost, app, stream) -> {id: client}, so a

@@ -124,6 +124,8 @@ class RecorderObserver:
         conf = self.ctx.vhost(source.vhost)
         if conf is None or not getattr(conf, self.name).enabled or conf.is_edge:
             return None
+        if getattr(source.publisher, "relay", False):  # recorded where it is published
+            return None
         return conf
 
     def source_published(self, source) -> None:

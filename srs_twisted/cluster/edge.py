@@ -88,6 +88,10 @@ class EdgePull:
     """Pulls one stream from the origins into the local source.  It is the
     source's publisher from start to stop, across upstream reconnects."""
 
+    # A relay republishes another server's stream: HLS, DASH, DVR and
+    # forward run where the stream is published, not here.
+    relay = True
+
     def __init__(self, ctx, source, request: StreamRequest, *, connect_rtmp=rtmp_connect,
                  connect_flv=flv_connect, on_stopped=None, supervisor_options: dict | None = None) -> None:
         self.ctx = ctx
@@ -166,11 +170,14 @@ class EdgePull:
             return defer.fail(RuntimeError(f"vhost {self.source.vhost} is no longer an edge with origins"))
         origins = conf.cluster.origin
         origin = origins[(self.supervisor.attempts - 1) % len(origins)]
+        return self._connect(conf, origin, pull_protocol(conf, self.request), upstream_vhost(conf, self.source.vhost))
+
+    def _connect(self, conf, origin: str, proto: str, vhost: str):
+        """Connect to ``origin`` (host:port) with ``proto`` (rtmp, flv, flvs)
+        and play the stream as ``vhost``."""
         self._generation += 1
         on_packet = partial(self._on_packet, self._generation)
         req = self.request
-        vhost = upstream_vhost(conf, self.source.vhost)
-        proto = pull_protocol(conf, req)
         self.info.protocol = proto
         if proto in ("flv", "flvs"):
             schema = "http" if proto == "flv" else "https"
@@ -232,38 +239,17 @@ class EdgePull:
         self._check_call = self.ctx.clock.callLater(EDGE_CHECK_INTERVAL, self._check)
 
 
-@implementer(IStreamObserver)
-class EdgeObserver:
-    """A registry observer for edge vhosts: starts and stops pulls as
-    players come and go, and pushes streams published on the edge to the
-    origins."""
+class PullBook:
+    """The pulls of an observer, one per source (``pulls``), each stopped
+    :data:`EDGE_STOP_DELAY` seconds after its last player left."""
 
-    def __init__(self, ctx, connect_rtmp=rtmp_connect, connect_flv=flv_connect,
-                 supervisor_options: dict | None = None) -> None:
+    def __init__(self, ctx) -> None:
         self.ctx = ctx
-        self._connect_rtmp = connect_rtmp
-        self._connect_flv = connect_flv
-        self._options = supervisor_options
         self.pulls: dict = {}  # source -> EdgePull
-        self.pushes: dict = {}  # source -> Forwarder
         self._stop_calls: dict = {}  # source -> DelayedCall (stop the pull)
-        self._push_calls: dict = {}  # source -> DelayedCall (start the push)
 
-    # ---- play: pulls ---------------------------------------------------------
-    def source_players_changed(self, source) -> None:
-        if source.consumers:
-            self._cancel_stop(source)
-            if source in self.pulls or source.publisher is not None:
-                return
-            if edge_conf(self.ctx, source.vhost) is None:
-                return
-            req = first_player_request(self.ctx, source) or StreamRequest(
-                vhost=source.vhost, app=source.app, stream=source.stream)
-            pull = EdgePull(self.ctx, source, req, connect_rtmp=self._connect_rtmp, connect_flv=self._connect_flv,
-                            on_stopped=self._pull_stopped, supervisor_options=self._options)
-            self.pulls[source] = pull
-            pull.start()
-        elif source in self.pulls and source not in self._stop_calls:
+    def _schedule_stop(self, source) -> None:
+        if source in self.pulls and source not in self._stop_calls:
             self._stop_calls[source] = self.ctx.clock.callLater(EDGE_STOP_DELAY, self._stop_pull, source)
 
     def _cancel_stop(self, source) -> None:
@@ -281,6 +267,40 @@ class EdgeObserver:
         if self.pulls.get(pull.source) is pull:
             del self.pulls[pull.source]
         self._cancel_stop(pull.source)
+
+
+@implementer(IStreamObserver)
+class EdgeObserver(PullBook):
+    """A registry observer for edge vhosts: starts and stops pulls as
+    players come and go, and pushes streams published on the edge to the
+    origins."""
+
+    def __init__(self, ctx, connect_rtmp=rtmp_connect, connect_flv=flv_connect,
+                 supervisor_options: dict | None = None) -> None:
+        super().__init__(ctx)
+        self._connect_rtmp = connect_rtmp
+        self._connect_flv = connect_flv
+        self._options = supervisor_options
+        self.pushes: dict = {}  # source -> Forwarder
+        self._push_calls: dict = {}  # source -> DelayedCall (start the push)
+
+    # ---- play: pulls ---------------------------------------------------------
+    def source_players_changed(self, source) -> None:
+        if source.consumers:
+            self._cancel_stop(source)
+            if source in self.pulls or source.publisher is not None:
+                return
+            if edge_conf(self.ctx, source.vhost) is None:
+                return
+            req = first_player_request(self.ctx, source) or StreamRequest(
+                vhost=source.vhost, app=source.app, stream=source.stream)
+            pull = EdgePull(self.ctx, source, req, connect_rtmp=self._connect_rtmp, connect_flv=self._connect_flv,
+                            on_stopped=self._pull_stopped, supervisor_options=self._options)
+            self.pulls[source] = pull
+            pull.start()
+        else:
+            self._schedule_stop(source)
+
 
     # ---- publish: pushes -----------------------------------------------------
     def source_published(self, source) -> None:
@@ -379,4 +399,4 @@ class TokenTraversePolicy(AllowAll):
         raise Denied(f"token traverse: no origin of {len(conf.cluster.origin)} reachable")
 
 
-__all__ = ["EDGE_RECV_TIMEOUT", "EDGE_RETRY_MAX", "EDGE_STOP_DELAY", "EdgeObserver", "EdgePull", "TokenTraversePolicy"]
+__all__ = ["EDGE_RECV_TIMEOUT", "EDGE_RETRY_MAX", "EDGE_STOP_DELAY", "EdgeObserver", "EdgePull", "PullBook", "TokenTraversePolicy"]

@@ -202,6 +202,8 @@ class ForwardObserver:
             return
         if not conf.forward.destination and not conf.forward.backend:
             return
+        if getattr(source.publisher, "relay", False):  # forwarded where it is published
+            return
         self._cancel(source)
         # The publishing adapter attaches publisher_info right after the
         # publish: read it on the next turn of the reactor.

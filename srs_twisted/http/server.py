@@ -118,10 +118,28 @@ class PlayerSession:
         source = self.ctx.registry.get(m.vhost, m.app, m.stream)
         if source is None or not (source.active or source.consumers):
             conf = self.ctx.vhost(m.vhost)
-            if conf is None or not conf.cluster.is_edge:
+            if conf is not None and conf.cluster.is_edge:
+                # An edge has every stream: its first player makes it pull from the origin.
+                return self._play(self.ctx.registry.fetch_or_create(m.vhost, m.app, m.stream))
+            relay = getattr(self.ctx, "cluster", None)
+            if relay is None:
                 return defer.fail(LookupError(f"stream {m.vhost}/{m.app}/{m.stream} is not published"))
-            # An edge has every stream: its first player makes it pull from the origin.
-            source = self.ctx.registry.fetch_or_create(m.vhost, m.app, m.stream)
+            # Another node may publish it: then its first player here makes this node pull it.
+            d = relay.find(m.vhost, m.app, m.stream)
+            d.addCallback(self._found_remote)
+            return d
+        return self._play(source)
+
+    def _found_remote(self, owner):
+        m = self.match
+        if owner is None or self.stopped:
+            raise LookupError(f"stream {m.vhost}/{m.app}/{m.stream} is not published")
+        return self._play(self.ctx.registry.fetch_or_create(m.vhost, m.app, m.stream))
+
+    def _play(self, source):
+        from twisted.internet import defer
+
+        m = self.match
         reason = st.unplayable(source, m.fmt)
         if reason:  # before the policy: a player refused here never played
             return defer.fail(st.Unplayable(reason))

@@ -1,5 +1,6 @@
 """The server's policy: security rules, then refer checks, then (on edge vhosts with
-token_traverse) the origin, then HTTP hooks.
+token_traverse) the origin, then HTTP hooks, then (origin cluster, workers) the
+stream directory's claim of a published stream.
 
 SRS (``srs_app_rtmp_conn.cpp``) checks the IP rules and the page refer
 before it calls the blocking hooks, so a client refused locally never reaches
@@ -27,6 +28,10 @@ def build_policy(ctx, client=HttpHooksClient) -> ChainPolicy:
 
         policies.append(TokenTraversePolicy(ctx))
     policies.append(HooksPolicy(ctx, client))
+    # Last: a stream is claimed in the cluster's directory only once accepted here.
+    from ..cluster.relay import DirectoryPolicy
+
+    policies.append(DirectoryPolicy(ctx))
     return ChainPolicy(policies)
 
 

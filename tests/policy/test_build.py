@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from twisted.trial import unittest
 
+from srs_twisted.cluster.relay import DirectoryPolicy
 from srs_twisted.errors import Denied
 from srs_twisted.policy import ChainPolicy
 from srs_twisted.policy.build import build_policy
@@ -31,7 +32,7 @@ class BuildTests(unittest.TestCase):
 
     def test_shape(self):
         self.assertIsInstance(self.policy, ChainPolicy)
-        self.assertEqual([type(p) for p in self.policy.policies], [SecurityPolicy, ReferPolicy, HooksPolicy])
+        self.assertEqual([type(p) for p in self.policy.policies], [SecurityPolicy, ReferPolicy, HooksPolicy, DirectoryPolicy])
         default = build_policy(self.ctx)
         self.assertIs(default.policies[2].http.reactor, self.ctx.clock)
 

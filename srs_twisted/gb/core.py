@@ -1,0 +1,409 @@
+"""The GB28181-2016 SIP server as a sans-I/O state machine: messages and the time in, messages out.
+
+:class:`SipServer` keeps one :class:`Device` per registered camera (its id is
+the REGISTER's From user, which names the stream).  ``receive(peer, msg, now)``
+takes a parsed :class:`~srs_twisted.codec.sip.SipMessage` from a peer (a TCP
+connection or a UDP address: opaque to the core) and ``poll(now)`` runs the
+timers; both return nothing and queue :class:`Send` (bytes for a peer) and
+:class:`Gone`/:class:`Invited` events that the adapter takes with
+:meth:`SipServer.events`.
+
+The flow of one device (SRS's states): REGISTER -> 200 OK (``Registered``) ->
+INVITE with an SDP ``recvonly`` PS/90000 on the media port and ``y=`` the SSRC
+(``Inviting``) -> 100 (``Trying``) -> 200 OK, answered by an ACK (``Stable``).
+MESSAGE keepalives (and any MANSCDP message) refresh the device and get a
+200 OK.  A BYE from the device ends the call (no re-invite until it registers
+again); REGISTER with Expires 0 or no REGISTER/keepalive for ``timeout``
+seconds ends the device (:class:`Gone`).  When the media stops while the
+device is Stable, the server says BYE and re-invites after ``reinvite``
+seconds.  Over UDP an INVITE is retransmitted (RFC 3261 timer A, from 0.5 s,
+doubling up to 4 s) until a response, given up after 32 s (timer B), and every
+2xx to it (a retransmitted one too) is ACKed; a retransmitted request from the
+device gets the same response again.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field
+
+from ..codec.sip import SipMessage
+
+__all__ = ["SipServer", "SipSettings", "Device", "Send", "Gone", "CallEnded", "Invited", "make_ssrc", "invite_sdp"]
+
+T1 = 0.5
+TIMER_B = 64 * T1
+RESPONSE_CACHE = 32  # responses kept per device for retransmitted requests
+STATES = ("Init", "Registered", "Inviting", "Trying", "Stable", "Re-inviting", "Bye")
+_XML_TAG = re.compile(r"<(CmdType|DeviceID|Manufacturer|Model|Firmware|DeviceName|Status)>\s*([^<]{0,128}?)\s*</\1>",
+                      re.I)
+
+
+@dataclass
+class SipSettings:
+    server_id: str = "34020000002000000001"  # our SIP id (the realm's first ten digits + 200 + serial)
+    candidate: str = "127.0.0.1"  # the address in our Via, Contact and SDP
+    sip_port: int = 5060
+    media_port: int = 9000
+    timeout: float = 60.0
+    reinvite: float = 5.0
+    max_devices: int = 1000
+
+
+@dataclass
+class Send:
+    peer: object
+    data: bytes
+
+
+@dataclass
+class Gone:
+    """A device ended (unregistered, expired, removed): its stream ends."""
+
+    device: "Device"
+    reason: str
+
+
+@dataclass
+class CallEnded:
+    """A device's call ended by its BYE: its stream ends, the device stays registered."""
+
+    device: "Device"
+    reason: str
+
+
+@dataclass
+class Invited:
+    """A device accepted the INVITE: media with ``device.ssrc`` is expected."""
+
+    device: "Device"
+
+
+@dataclass
+class Device:
+    id: str
+    peer: object
+    transport: str  # "TCP" or "UDP"
+    host: str  # the device's SIP host (From's) for our request URIs
+    registered_at: float
+    expires: int
+    last_seen: float
+    state: str = "Registered"
+    ssrc: int = 0
+    info: dict = field(default_factory=dict)
+    call_id: str = ""
+    local_tag: str = ""
+    remote_tag: str = ""
+    cseq: int = 0
+    branch: str = ""
+    invite: bytes = b""  # the INVITE being sent (retransmitted over UDP)
+    invite_sent: float = 0.0
+    next_retransmit: float = 0.0
+    interval: float = T1
+    reinvite_at: float | None = None  # when to (re-)invite
+    media_active: bool = False
+    responses: dict = field(default_factory=dict)  # (call-id, cseq, branch) -> response bytes
+    invites: int = 0
+    peer_addr: str = ""
+
+
+def make_ssrc(realm_user: str, taken, rng) -> int:
+    """A GB28181 SSRC: "0" (real time), digits 4-8 of the domain, four random digits
+    (as SRS makes them), unique among ``taken``; 0 when none is free after 16 tries."""
+    domain = realm_user[3:8] if len(realm_user) >= 8 and realm_user[3:8].isdigit() else "00000"
+    for _ in range(16):
+        ssrc = int("0%s%04d" % (domain, rng.randrange(10000)))
+        if ssrc and ssrc not in taken:
+            return ssrc
+    return 0
+
+
+def invite_sdp(settings: SipSettings, ssrc: int, tcp: bool) -> bytes:
+    """The INVITE's offer: receive only, PS over RTP at 90 kHz on the media port."""
+    ip = settings.candidate
+    lines = [
+        "v=0", "o=%s 0 0 IN IP4 %s" % (settings.server_id, ip), "s=Play", "c=IN IP4 %s" % ip, "t=0 0",
+        "m=video %d %s 96" % (settings.media_port, "TCP/RTP/AVP" if tcp else "RTP/AVP"),
+        "a=recvonly", "a=rtpmap:96 PS/90000",
+    ]
+    if tcp:
+        lines += ["a=setup:passive", "a=connection:new"]
+    lines.append("y=%010d" % ssrc)
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def _user_host(uri_header: str) -> tuple:
+    """(user, host) of a ``<sip:user@host>`` From/To/Request-URI."""
+    v = uri_header.split(">")[0].split("<")[-1].split(";")[0].strip()
+    if v.startswith("sip:"):
+        v = v[4:]
+    user, _, host = v.partition("@")
+    return user, host
+
+
+class SipServer:
+    """The SIP side of the GB28181 caster (see the module docstring)."""
+
+    def __init__(self, settings: SipSettings, rng=None, media_tcp: bool = True) -> None:
+        self.settings = settings
+        self.rng = rng or random.Random()
+        self.media_tcp = media_tcp
+        self.devices: dict = {}  # id -> Device
+        self._events: list = []
+        self.errors = 0
+        self.last_error = ""
+
+    def events(self) -> list:
+        out, self._events = self._events, []
+        return out
+
+    def _token(self, n: int = 10) -> str:
+        return "".join(self.rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(n))
+
+    def _send(self, peer, msg: SipMessage) -> bytes:
+        data = msg.to_bytes()
+        self._events.append(Send(peer, data))
+        return data
+
+    def _reject(self, reason: str) -> None:
+        self.errors += 1
+        self.last_error = reason
+
+    # -- responses ------------------------------------------------------------
+
+    def _respond(self, peer, req: SipMessage, status: int, device: Device | None = None,
+                 extra: list | None = None, body: bytes = b"") -> None:
+        res = SipMessage(status=status)
+        for name in ("via", "from", "to", "call-id", "cseq"):
+            for value in (req.get_all("via") if name == "via" else [req.get(name)]):
+                res.add({"via": "Via", "from": "From", "to": "To", "call-id": "Call-ID", "cseq": "CSeq"}[name], value)
+        if status != 100 and not req.to_tag:
+            res.set("To", req.get("to") + ";tag=" + self._token(8))
+        res.add("User-Agent", "srs-twisted")
+        for name, value in extra or []:
+            res.add(name, value)
+        res.body = body
+        data = self._send(peer, res)
+        if device is not None and status >= 200:
+            key = (req.call_id, req.get("cseq"), req.branch)
+            device.responses[key] = data
+            while len(device.responses) > RESPONSE_CACHE:
+                del device.responses[next(iter(device.responses))]
+
+    # -- input ----------------------------------------------------------------
+
+    def receive(self, peer, msg: SipMessage, now: float, transport: str = "TCP", peer_addr: str = "") -> None:
+        if not msg.is_request:
+            self._response(msg, now)
+            return
+        user, host = _user_host(msg.get("from"))
+        device = self.devices.get(user)
+        if device is not None and msg.method != "ACK":
+            cached = device.responses.get((msg.call_id, msg.get("cseq"), msg.branch))
+            if cached is not None:  # a retransmission: the same answer
+                self._events.append(Send(peer, cached))
+                return
+        method = msg.method
+        if method == "REGISTER":
+            self._register(peer, msg, user, host, now, transport, peer_addr)
+        elif device is None:
+            if method != "ACK":
+                self._respond(peer, msg, 403 if method == "MESSAGE" else 481)
+        elif method == "MESSAGE":
+            device.last_seen = now
+            device.peer = peer
+            for tag, value in _XML_TAG.findall(msg.body.decode("utf-8", "replace")):
+                if tag.lower() not in ("cmdtype", "deviceid"):
+                    device.info[tag.lower()] = value
+            self._respond(peer, msg, 200, device)
+        elif method == "BYE":
+            self._respond(peer, msg, 200, device)
+            if msg.call_id == device.call_id:
+                self._end_call(device, "Bye")
+                self._events.append(CallEnded(device, "BYE from the device"))
+        elif method == "ACK":
+            pass
+        elif method in ("OPTIONS", "INFO", "NOTIFY", "SUBSCRIBE"):
+            self._respond(peer, msg, 200, device)
+        elif method == "INVITE":
+            self._respond(peer, msg, 488, device)  # a camera does not call the server
+        else:
+            self._respond(peer, msg, 405, device, [("Allow", "REGISTER, MESSAGE, INVITE, ACK, BYE, OPTIONS")])
+
+    def _register(self, peer, msg: SipMessage, user: str, host: str, now: float, transport: str,
+                  peer_addr: str) -> None:
+        if not user or len(user) > 64 or not user.replace("_", "").replace("-", "").isalnum():
+            self._reject("REGISTER with a bad device id %r" % user[:64])
+            self._respond(peer, msg, 400)
+            return
+        expires = msg.expires
+        if expires is None:
+            expires = 3600
+        device = self.devices.get(user)
+        if expires == 0:
+            self._respond(peer, msg, 200, None, [("Expires", "0")])
+            if device is not None:
+                self._remove(device, "unregistered (Expires: 0)")
+            return
+        if device is None:
+            if len(self.devices) >= self.settings.max_devices:
+                self._reject("REGISTER from %s refused: %d devices registered" % (user, len(self.devices)))
+                self._respond(peer, msg, 503)
+                return
+            device = self.devices[user] = Device(user, peer, transport, host, now, expires, now)
+        device.peer, device.transport, device.host, device.peer_addr = peer, transport, host, peer_addr
+        device.registered_at = device.last_seen = now
+        device.expires = expires
+        self._respond(peer, msg, 200, device, [("Contact", msg.get("contact") or "<sip:%s@%s>" % (user, host)),
+                                               ("Expires", str(expires))])
+        if device.state in ("Registered", "Bye", "Init"):
+            device.state = "Registered"
+            device.reinvite_at = None
+            self._invite(device, now)
+
+    def _response(self, msg: SipMessage, now: float) -> None:
+        try:
+            number, method = msg.cseq
+        except ValueError:
+            return
+        user, _ = _user_host(msg.get("to"))
+        device = self.devices.get(user)
+        if device is None or method != "INVITE" or msg.call_id != device.call_id or number != device.cseq:
+            return  # not ours (a BYE's 200, a stale answer)
+        if msg.status < 200:
+            if device.state == "Inviting":
+                device.state = "Trying"
+            device.invite = b""  # a provisional response stops the retransmissions (not the timeout)
+            return
+        device.remote_tag = msg.to_tag
+        if msg.status < 300:
+            self._ack(device, msg)
+            if device.state in ("Inviting", "Trying", "Re-inviting"):
+                device.state = "Stable"
+                device.invite = b""
+                device.invite_sent = 0.0
+                self._events.append(Invited(device))
+            return
+        self._ack(device, msg)
+        if device.state in ("Inviting", "Trying", "Re-inviting"):
+            self._reject("INVITE of %s refused: %d %s" % (device.id, msg.status, msg.reason))
+            self._end_call(device, "Registered")
+            device.reinvite_at = now + self.settings.reinvite
+
+    # -- requests we send -----------------------------------------------------
+
+    def _request(self, device: Device, method: str, cseq: int, branch: str, body: bytes = b"") -> SipMessage:
+        s = self.settings
+        uri = "sip:%s@%s" % (device.id, device.host)
+        req = SipMessage(method=method, uri=uri)
+        req.add("Via", "SIP/2.0/%s %s:%d;rport;branch=%s" % (device.transport, s.candidate, s.sip_port, branch))
+        req.add("From", "<sip:%s@%s>;tag=%s" % (s.server_id, s.server_id[:10], device.local_tag))
+        req.add("To", "<%s>%s" % (uri, ";tag=" + device.remote_tag if device.remote_tag and method != "INVITE" else ""))
+        req.add("Call-ID", device.call_id)
+        req.add("CSeq", "%d %s" % (cseq, method))
+        req.add("Max-Forwards", "70")
+        req.add("Contact", "<sip:%s@%s:%d>" % (s.server_id, s.candidate, s.sip_port))
+        req.add("User-Agent", "srs-twisted")
+        if body:
+            req.add("Subject", "%s:%010d,%s:0" % (device.id, device.ssrc, s.server_id))
+            req.add("Content-Type", "Application/SDP")
+            req.body = body
+        return req
+
+    def _invite(self, device: Device, now: float, again: bool = False) -> None:
+        taken = {d.ssrc for d in self.devices.values() if d is not device}
+        if not device.ssrc or device.ssrc in taken:
+            device.ssrc = make_ssrc(self.settings.server_id, taken, self.rng)
+        if not device.ssrc:
+            self._reject("no free SSRC for %s" % device.id)
+            device.reinvite_at = now + self.settings.reinvite
+            return
+        device.call_id = self._token(16)
+        device.local_tag = self._token(8)
+        device.remote_tag = ""
+        device.cseq = self.rng.randrange(1, 1000)
+        device.branch = "z9hG4bK" + self._token(10)
+        device.state = "Re-inviting" if again else "Inviting"
+        device.invites += 1
+        device.reinvite_at = None
+        sdp = invite_sdp(self.settings, device.ssrc, self.media_tcp)
+        req = self._request(device, "INVITE", device.cseq, device.branch, sdp)
+        device.invite = self._send(device.peer, req)
+        device.invite_sent = now
+        device.interval = T1
+        device.next_retransmit = now + T1
+        if device.transport != "UDP":
+            device.invite = b""  # a reliable transport retransmits for us
+
+    def _ack(self, device: Device, response: SipMessage) -> None:
+        req = self._request(device, "ACK", device.cseq, "z9hG4bK" + self._token(10))
+        self._send(device.peer, req)
+
+    def bye(self, device: Device) -> None:
+        """End the device's call from our side (the API, or the media stopped)."""
+        if device.state in ("Stable", "Trying") and device.call_id:
+            device.cseq += 1
+            self._send(device.peer, self._request(device, "BYE", device.cseq, "z9hG4bK" + self._token(10)))
+        self._end_call(device, "Registered")
+
+    def _end_call(self, device: Device, state: str) -> None:
+        device.state = state
+        device.invite = b""
+        device.invite_sent = 0.0
+        device.media_active = False
+
+    def _remove(self, device: Device, reason: str) -> None:
+        if self.devices.get(device.id) is device:
+            del self.devices[device.id]
+            self._end_call(device, "Bye")
+            self._events.append(Gone(device, reason))
+
+    def remove(self, device_id: str, reason: str) -> bool:
+        """End a device (the API): a BYE if it has a call, then forget it until it registers again."""
+        device = self.devices.get(device_id)
+        if device is None:
+            return False
+        self.bye(device)
+        self._remove(device, reason)
+        return True
+
+    # -- the media side tells us ----------------------------------------------
+
+    def media_started(self, device_id: str) -> None:
+        device = self.devices.get(device_id)
+        if device is not None:
+            device.media_active = True
+            device.reinvite_at = None
+
+    def media_stopped(self, device_id: str, now: float) -> None:
+        """The device's media stopped: BYE, and a re-INVITE in ``reinvite`` seconds if it stays registered."""
+        device = self.devices.get(device_id)
+        if device is None or device.state not in ("Stable", "Trying", "Re-inviting"):
+            return
+        self.bye(device)
+        device.reinvite_at = now + self.settings.reinvite
+
+    # -- time -----------------------------------------------------------------
+
+    def poll(self, now: float) -> None:
+        timeout = self.settings.timeout
+        for device in list(self.devices.values()):
+            if now - device.last_seen >= timeout:
+                self._remove(device, "no REGISTER or keepalive for %ds" % (now - device.last_seen))
+                continue
+            if now >= device.registered_at + device.expires + 0.5:
+                self._remove(device, "registration expired after %ds" % device.expires)
+                continue
+            if device.state in ("Inviting", "Trying", "Re-inviting") and device.invite_sent:
+                if now - device.invite_sent >= TIMER_B:
+                    self._reject("INVITE of %s not answered in %ds" % (device.id, TIMER_B))
+                    self._end_call(device, "Registered")
+                    device.reinvite_at = now + self.settings.reinvite
+                elif device.invite and now >= device.next_retransmit:
+                    self._events.append(Send(device.peer, device.invite))
+                    device.interval = min(device.interval * 2, 4.0)
+                    device.next_retransmit = now + device.interval
+            elif device.reinvite_at is not None and now >= device.reinvite_at and device.state == "Registered":
+                self._invite(device, now, again=True)
+

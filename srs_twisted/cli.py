@@ -80,6 +80,18 @@ def _write_pid(path: str) -> None:
         f.write(f"{os.getpid()}\n")
 
 
+def serve(reactor, pid: str, install, stop) -> None:
+    """Write the pid file (if ``pid``), run the reactor (``install()`` once it runs,
+    ``stop()`` before it shuts down), then remove the pid file."""
+    pid_path = os.path.abspath(pid) if pid else ""
+    _write_pid(pid_path)
+    reactor.callWhenRunning(install)
+    reactor.addSystemEventTrigger("before", "shutdown", stop)
+    reactor.run(installSignalHandlers=True)
+    if pid_path and os.path.exists(pid_path):
+        os.unlink(pid_path)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
@@ -126,16 +138,26 @@ def main(argv: list[str] | None = None) -> int:
     return run(conf, opts)
 
 
-def run(conf, opts) -> int:
+def run(conf, opts, worker: int | None = None) -> int:
+    """Run the server; with ``workers N`` (N > 1) the supervisor of N worker processes;
+    ``worker`` is the index of the worker process this is (which inherits the
+    supervisor's work_dir and writes no pid file)."""
     from twisted.internet import reactor
 
     from . import log
     from .service import SrsService
+    from .workers import worker_count
 
     config_path = os.path.abspath(opts["config"]) if opts["config"] else None
-    if conf.work_dir:
+    if conf.work_dir and worker is None:
         os.chdir(conf.work_dir)
     log.configure(conf.srs_log_tank, conf.srs_log_file, conf.srs_log_level)
+    if worker is None and worker_count(conf) > 1:
+        from .workers.supervisor import run_supervisor
+
+        return run_supervisor(conf, config_path, opts["env_only"], worker_count(conf))
+    if worker is not None:
+        log.set_tag(f"w{worker}")
     from twisted.logger import globalLogBeginner, globalLogPublisher
 
     # Unhandled errors in Deferreds and timed calls are bugs: marked and counted.
@@ -147,7 +169,12 @@ def run(conf, opts) -> int:
 
     for warning in mount_warnings(conf):
         logger.warn(warning)
-    srv = SrsService(conf, reactor)
+    if worker is not None:
+        from .workers.worker import WorkerService
+
+        srv = WorkerService(conf, reactor, worker)
+    else:
+        srv = SrsService(conf, reactor)
 
     def reload_config():
         from .tap import load_config
@@ -199,13 +226,7 @@ def run(conf, opts) -> int:
     except Exception:  # a bug: its traceback
         log.log_unexpected(logger, "start server failed")
         return 1
-    pid_path = os.path.abspath(conf.pid) if conf.pid else ""
-    _write_pid(pid_path)
-    reactor.callWhenRunning(install_handlers)
-    reactor.addSystemEventTrigger("before", "shutdown", srv.stopService)
-    reactor.run(installSignalHandlers=True)
-    if pid_path and os.path.exists(pid_path):
-        os.unlink(pid_path)
+    serve(reactor, conf.pid if worker is None else "", install_handlers, srv.stopService)
     logger.trace("srs-twisted stopped")
     log.unconfigure()
     return 0

@@ -49,11 +49,21 @@ def printable(text: str, encoding: str = "utf-8") -> str:
         return out.encode("ascii", "backslashreplace").decode("ascii")
 
 
+# With ``workers N``: "[w1]" (worker 1) or "[sup]" (the supervisor) after the context id.
+_tag = ""
+
+
+def set_tag(tag: str) -> None:
+    """Mark every line of this process with ``[tag]`` beside the context id ("" for none)."""
+    global _tag
+    _tag = f"[{tag}]" if tag else ""
+
+
 def format_line(level: str, cid: str, message: str, when: float | None = None) -> str:
     when = time.time() if when is None else when
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when))
     ms = int((when - int(when)) * 1000)
-    return f"[{stamp}.{ms:03d}][{LEVELS[level][0]}][{os.getpid()}][{cid}] {message}\n"
+    return f"[{stamp}.{ms:03d}][{LEVELS[level][0]}][{os.getpid()}][{cid}]{_tag} {message}\n"
 
 
 class LogSink:
@@ -303,6 +313,7 @@ __all__ = [
     "printable",
     "reopen",
     "report_twisted_failures",
+    "set_tag",
     "unconfigure",
     "unexpected_errors",
     "UNEXPECTED_MARKER",

@@ -135,10 +135,14 @@ class SrsService(service.MultiService):
 
     def _add_listeners(self, specs: dict) -> None:
         for name, spec in specs.items():
-            svc = _Listener(endpoints.serverFromString(self.reactor, spec.description), self._limited(spec), spec)
+            svc = _Listener(self._endpoint(spec.description), self._limited(spec), spec)
             svc._raiseSynchronously = True
             svc.setName(name)
             svc.setServiceParent(self)
+
+    def _endpoint(self, description: str):
+        """The server endpoint of a listener (a worker's binds with SO_REUSEPORT)."""
+        return endpoints.serverFromString(self.reactor, description)
 
     def _install_policy(self) -> None:
         try:
@@ -457,8 +461,7 @@ class SrsService(service.MultiService):
         """Listen now; returns (port, factory) or raises why not."""
         if factory is None:
             factory = self._limited(spec)
-        ep = endpoints.serverFromString(self.reactor, spec.description)
-        d = ep.listen(factory)
+        d = self._endpoint(spec.description).listen(factory)
         result: list = []
         d.addBoth(result.append)
         if not result:  # an endpoint that binds later
@@ -468,8 +471,7 @@ class SrsService(service.MultiService):
         return result[0], factory
 
     def _adopt(self, name: str, spec, port, factory) -> None:
-        ep = endpoints.serverFromString(self.reactor, spec.description)
-        svc = _Listener(ep, factory, spec)
+        svc = _Listener(self._endpoint(spec.description), factory, spec)
         svc._waitingForPort = port if isinstance(port, defer.Deferred) else defer.succeed(port)
         svc.setName(name)
         svc.setServiceParent(self)

@@ -82,6 +82,12 @@ def makeService(options):
     from twisted.logger import globalLogPublisher
 
     globalLogPublisher.addObserver(log.report_twisted_failures)
+    from .workers import worker_count
+
+    if worker_count(conf) > 1:
+        from .workers.supervisor import twistd_supervisor
+
+        return twistd_supervisor(conf, options, getattr(options, "parent", None) or {}, worker_count(conf))
     return _twistd_service(conf, getattr(options, "parent", None) or {})
 
 
@@ -99,17 +105,14 @@ def log_target(twistd: dict):
     return LogFile.fromFullPath(logfile or "twistd.log")
 
 
-def _twistd_service(conf, twistd: dict):
-    """The server as twistd runs it: its lines written as ``srs`` writes
-    them (not wrapped in twistd's own timestamp), and a port that cannot be
-    bound one error line and exit status 1, not a traceback."""
+def twistd_logging(twistd: dict) -> type:
+    """A mixin for the application's service: SRS lines written as ``srs`` writes them."""
     from twisted.logger import ILogObserver
     from twisted.python.components import Componentized
 
     from . import log
-    from .service import SrsService, StartError
 
-    class TwistdSrsService(SrsService):
+    class TwistdLogging:
         def setServiceParent(self, parent):
             # twistd makes the application right after makeService and
             # starts logging with the observer set on it, if any.
@@ -118,6 +121,17 @@ def _twistd_service(conf, twistd: dict):
                 if out is not None:
                     parent.setComponent(ILogObserver, log.SrsObserver(out))
             super().setServiceParent(parent)
+
+    return TwistdLogging
+
+
+def _twistd_service(conf, twistd: dict):
+    """The server as twistd runs it: its lines written as ``srs`` writes
+    them (not wrapped in twistd's own timestamp), and a port that cannot be
+    bound one error line and exit status 1, not a traceback."""
+    from .service import SrsService, StartError
+
+    class TwistdSrsService(twistd_logging(twistd), SrsService):
 
         def privilegedStartService(self):
             try:

@@ -37,7 +37,7 @@ listen; chunk_size; pid; daemon; max_connections; http_header_timeout; work_dir;
 srs_log_tank; srs_log_level; srs_log_level_v2; srs_log_file; ff_log_dir; ff_log_level;
 pithy_print_ms; grace_start_wait; grace_final_wait; force_grace_quit; empty_ip_ok; in_docker;
 disable_daemon_for_docker; inotify_auto_reload; auto_reload_for_docker; tcmalloc_release_rate;
-query_latest_version; first_wait_for_qlv; is_full;
+query_latest_version; first_wait_for_qlv; is_full; workers;
 rtmp { listen; chunk_size; }
 rtmps { enabled; listen; key; cert; }
 http_api {
@@ -251,6 +251,8 @@ def _check_values(root: Directive, environ) -> None:
             _check_int(node, ".".join(path), _MIN_CHUNK_SIZE, _MAX_CHUNK_SIZE)
         elif path == ("max_connections",):
             _check_int(node, "max_connections", 1, None)
+        elif path == ("workers",) and node.arg() != "auto":
+            _check_int(node, "workers", 1, 1024)
         elif path == ("stats", "network"):
             _check_int(node, "stats.network", 0, None)
         elif path == ("heartbeat", "interval"):
@@ -318,6 +320,9 @@ def _check_env_values(environ) -> None:
                 f"<env {name}>", 0, 0,
                 f"chunk_size {value!r} must be an integer in {_MIN_CHUNK_SIZE}..{_MAX_CHUNK_SIZE}",
             )
+    found = env_lookup(("workers",), environ)
+    if found is not None and found[1] != "auto" and not (_INT.match(found[1]) and 1 <= int(found[1]) <= 1024):
+        raise ConfigError(f"<env {found[0]}>", 0, 0, f"workers {found[1]!r} must be auto or an integer in 1..1024")
 
 
 def _check_rtc(root: Directive, environ) -> None:

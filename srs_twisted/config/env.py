@@ -40,7 +40,7 @@ _KNOWN = """
 : asprocess auto_reload_for_docker daemon disable_daemon_for_docker empty_ip_ok ff_log_dir
   ff_log_level first_wait_for_qlv force_grace_quit grace_final_wait grace_start_wait in_docker
   http_header_timeout inotify_auto_reload max_connections pid pithy_print_ms query_latest_version server_id
-  srs_log_file srs_log_level srs_log_level_v2 srs_log_tank tcmalloc_release_rate utc_time work_dir
+  srs_log_file srs_log_level srs_log_level_v2 srs_log_tank tcmalloc_release_rate utc_time work_dir workers
 rtmp: listen chunk_size
 circuit_breaker: critical_pulse critical_threshold dying_pulse dying_threshold enabled high_pulse
   high_threshold

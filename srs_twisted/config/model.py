@@ -722,6 +722,9 @@ class SrsConfig:
     listen: list[str] = _list(["1935"], ("rtmp", "listen"))
     chunk_size: int = _int(60000, ("rtmp", "chunk_size"), low=128, high=65536)
     max_connections: int = _int(1000, low=1)
+    # Ours (SRS has none): worker processes sharing the ports, "auto" = one per CPU
+    # (srs_twisted/workers/; docs/scaling.md).
+    workers: str = _str("1")
     # Ours (SRS has none): seconds an HTTP connection may take to send a
     # request's headers, from its opening or the previous response; 0 = no bound.
     http_header_timeout: float = _float(30.0)  # seconds

@@ -115,6 +115,7 @@ class SrsService(service.MultiService):
         self._add_http()
         self._add_rtc()
         self._add_srt()
+        self._add_casters()
         self._add_heartbeat()
 
     @property
@@ -352,6 +353,41 @@ class SrsService(service.MultiService):
         changes.append(f"srt {'udp ' + ' '.join(new.listens) if new.enabled else 'off'} (connections ended)")
         return self._restart_server("srt", self._add_srt, "SRT", done)
 
+    def _add_casters(self) -> None:
+        """One service per enabled ``stream_caster`` block, made by the factory of its kind
+        (:data:`srs_twisted.caster.CASTERS`); a kind that cannot be served fails the start,
+        as in SRS."""
+        from .caster import CasterUnavailable, caster_factory
+
+        self.ctx.casters = []
+        for i, conf in enumerate(self.config.stream_casters):
+            if not conf.enabled:
+                continue
+            try:
+                svc = caster_factory(conf.caster)(self.ctx, conf, self.bind_host)
+            except CasterUnavailable as e:
+                svc = _Unstartable(f"stream_caster {conf.caster} (listen {conf.listen}): {e}")
+            svc.setName(f"caster-{i}")
+            svc.setServiceParent(self)
+            self.ctx.casters.append(svc)
+
+    def _reload_casters(self, old: list, new: list, changes: list, done: defer.Deferred) -> defer.Deferred:
+        """New casters when any ``stream_caster`` block changed (their streams end; the old
+        ports are closed first).  SRS does not reload casters at all."""
+        if old == new:
+            return done
+        stopping = [defer.maybeDeferred(self.removeService, svc) for svc in list(self.ctx.casters)]
+        self.ctx.casters = []
+        changes.append(f"stream_caster ({sum(c.enabled for c in new)} enabled, streams ended)")
+
+        def restart(_):
+            try:
+                self._add_casters()
+            except Exception as e:
+                self.log.error(f"reload: a stream caster cannot start: {e}")
+
+        return defer.DeferredList([done, defer.DeferredList(stopping).addCallback(restart)])
+
     def _add_heartbeat(self) -> None:
         if self.config.heartbeat.enabled:
             from .heartbeat import HeartbeatService
@@ -387,6 +423,7 @@ class SrsService(service.MultiService):
             changes.append(f"heartbeat={'on' if config.heartbeat.enabled else 'off'}")
         done = self._reload_rtc(old.rtc_server, config.rtc_server, changes, done)
         done = self._reload_srt(old.srt_server, config.srt_server, changes, done)
+        done = self._reload_casters(old.stream_casters, config.stream_casters, changes, done)
         self.workers.reload()
         inert = inert_settings(config)
         if inert != inert_settings(old):
@@ -502,6 +539,20 @@ class _Spec:
 
 class StartError(Exception):
     """The server cannot start, for a reason one line tells (a port in use)."""
+
+
+class _Unstartable(service.Service):
+    """Stands for a server part the config asks for but this build cannot run: the start fails
+    with its reason (as SRS refuses an unknown ``caster``)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def privilegedStartService(self) -> None:
+        raise StartError(self.reason)
+
+    def startService(self) -> None:
+        raise StartError(self.reason)
 
 
 class _Listener(internet.StreamServerEndpointService):

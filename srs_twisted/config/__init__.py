@@ -9,6 +9,7 @@ Typical use::
 Pure standard library: nothing here imports Twisted.  See docs/config.md.
 """
 
+from .caster import CASTER_KINDS, SipConfig, StreamCasterConfig
 from .check import check
 from .env import env_name, env_value
 from .model import (
@@ -67,4 +68,7 @@ __all__ = [
     "IngestConfig",
     "TranscodeConfig",
     "EngineConfig",
+    "StreamCasterConfig",
+    "SipConfig",
+    "CASTER_KINDS",
 ]

@@ -40,7 +40,9 @@ from dataclasses import MISSING, dataclass, field, fields, replace
 from typing import Any, Callable, Mapping
 
 from .check import atof, atoi, check
-from .env import config_file, env_lookup, expand_dollar, getenv, is_env_only
+from .caster import SipConfig, StreamCasterConfig, check_stream_casters, finish_stream_caster
+from .env import config_file, env_lookup, getenv, is_env_only
+from .fields import _custom, _float, _int, _list, _on, _only_on, _opt, _raw, _section, _str
 from .parser import ConfigError, Directive, parse_file, parse_string
 from .rtc import expand_candidate
 from .transform import transform
@@ -61,64 +63,7 @@ DEFAULT_CONFIG_FILE = "conf/srs.conf"
 Env = Mapping[str, str] | None
 Path = tuple[str, ...]
 
-# --------------------------------------------------------------------------------------------
-# Field declarations
-
-
-def _opt(kind: str, default: Any, key: str | Path | None = None, **extra: Any) -> Any:
-    meta = {"kind": kind, "key": key, **extra}
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata=meta)
-    return field(default=default, metadata=meta)
-
-
-def _str(default: str | None, key: str | Path | None = None, choices: tuple[str, ...] | None = None) -> Any:
-    """Text; with ``choices``, one of them."""
-    return _opt("str", default, key, choices=choices)
-
-
-def _on(default: bool, key: str | None = None) -> Any:
-    """Prefer-true switch: anything but ``off`` is true."""
-    return _opt("on", default, key)
-
-
-def _only_on(default: bool, key: str | None = None) -> Any:
-    """Prefer-false switch: only ``on`` is true."""
-    return _opt("only_on", default, key)
-
-
-def _int(default: int | None, key: str | Path | None = None, low: int | None = 0, high: int | None = None,
-         choices: tuple[int, ...] | None = None) -> Any:
-    """An integer in ``low``..``high`` (None: unbounded), or one of ``choices``."""
-    return _opt("int", default, key, low=low, high=high, choices=choices)
-
-
-def _float(default: float, key: str | None = None, low: float | None = 0.0, high: float | None = None) -> Any:
-    return _opt("float", default, key, low=low, high=high)
-
-
-def _list(default: list[str], key: str | Path | None = None) -> Any:
-    """All the arguments of the directive (or of the variable, split on whitespace)."""
-    return _opt("list", default, key)
-
-
-def _section(cls: type, key: str | None = None, **defaults: Any) -> Any:
-    """A nested block; ``defaults`` override the block class's own defaults here."""
-    return field(
-        default_factory=lambda: cls(**defaults),
-        metadata={"kind": "section", "key": key, "cls": cls, "defaults": defaults},
-    )
-
-
-def _custom(fn: Callable[[Directive | None], Any], default_factory: Callable[[], Any]) -> Any:
-    """A value computed by ``fn`` from the enclosing block's directive (None if absent)."""
-    return field(default_factory=default_factory, metadata={"kind": "custom", "fn": fn})
-
-
-def _raw() -> Any:
-    """The directive this section was read from, None when it is absent from the file."""
-    return field(default=None, metadata={"kind": "raw"}, compare=False, repr=False)
-
+# Field declarations: see :mod:`.fields`.
 
 class _Listens:
     """Sections whose ``listen`` takes several endpoints (SRS 7); ``listen`` is the first."""
@@ -300,26 +245,6 @@ class CircuitBreakerConfig:
     critical_pulse: int = _int(1)
     dying_threshold: int = _int(99)
     dying_pulse: int = _int(5)
-    directive: Directive | None = _raw()
-
-
-@dataclass(frozen=True)
-class SipConfig:
-    enabled: bool = _on(True)
-    listen: int = _int(5060, low=1, high=65535)
-    timeout: float = _float(60.0)  # seconds
-    reinvite: float = _float(5.0)  # seconds
-    candidate: str = _str("*")
-    directive: Directive | None = _raw()
-
-
-@dataclass(frozen=True)
-class StreamCasterConfig:
-    enabled: bool = _only_on(False)
-    caster: str = _str("", choices=("mpegts_over_udp", "flv", "gb28181"))
-    output: str = _str("")
-    listen: int = _int(0, low=1, high=65535)
-    sip: SipConfig = _section(SipConfig)
     directive: Directive | None = _raw()
 
 
@@ -899,9 +824,7 @@ def _vhost(node: Directive, environ: Env) -> VhostConfig:
 
 
 def _stream_caster(node: Directive, environ: Env) -> StreamCasterConfig:
-    caster: StreamCasterConfig = _build(StreamCasterConfig, node, ("stream_caster",), environ)
-    candidate = expand_dollar(caster.sip.candidate, environ, "*")
-    return replace(caster, sip=replace(caster.sip, candidate=candidate))
+    return finish_stream_caster(_build(StreamCasterConfig, node, ("stream_caster",), environ), environ)
 
 
 def _server_id(root: Directive, environ: Env) -> str:
@@ -930,13 +853,16 @@ def build(root: Directive, environ: Env = None, path: str | None = None) -> SrsC
     for node in root.get_all("vhost"):
         vhosts.setdefault(node.arg() or "", _vhost(node, environ))
 
+    casters = [_stream_caster(n, environ) for n in root.get_all("stream_caster")]
+    check_stream_casters(casters, root.path)
+
     return replace(
         cfg,
         server_id=_server_id(root, environ),
         tcmalloc_release_rate=min(10.0, max(0.0, cfg.tcmalloc_release_rate)),
         http_api=http_api,
         rtc_server=replace(cfg.rtc_server, candidate=expand_candidate(_arg(root, ("rtc_server", "candidate")), environ)[0]),
-        stream_casters=[_stream_caster(n, environ) for n in root.get_all("stream_caster")],
+        stream_casters=casters,
         vhosts=vhosts,
         root=root,
         path=path,

@@ -338,7 +338,7 @@ class SrsApi:
             "transcode": has("srs_twisted.process"),
             "ingest": has("srs_twisted.process"),
             "stat": True,
-            "caster": has("srs_twisted.gb28181"),
+            "caster": has("srs_twisted.caster"),
             "complex_send": False,
             "tcp_nodelay": False,
             "so_sendbuf": False,

@@ -15,7 +15,9 @@ from srs_twisted.config import model as m
 SECTIONS = [
     (m.SrsConfig, "", ""),
     (m.VhostConfig, "vhost v {\n", "\n}"),
-    (m.StreamCasterConfig, "stream_caster {\n", "\n}"),
+    # The keys an enabled block needs follow the tested one (the first of a name wins).
+    (m.StreamCasterConfig, "stream_caster {\n",
+     "\ncaster flv;\nlisten 8936;\noutput rtmp://127.0.0.1/[app]/[stream];\n}"),
     (m.IngestConfig, "vhost v {\ningest i {\n", "\n}\n}"),
     (m.TranscodeConfig, "vhost v {\ntranscode {\n", "\n}\n}"),
     (m.EngineConfig, "vhost v {\ntranscode {\nengine e {\n", "\n}\n}\n}"),

@@ -7,7 +7,11 @@ the control connection.  Owners travel as dicts ``{"node": "w1", "endpoints":
 
 from __future__ import annotations
 
-import json
+from twisted.internet import defer, error
+from zope.interface import implementer
+
+from ..cluster.directory import DirectoryUnavailable, IStreamDirectory, Owner, StreamOwned
+from .control import Lookup, Register, Unregister
 
 __all__ = ["StreamTable", "MasterDirectory"]
 
@@ -43,26 +47,36 @@ class StreamTable:
         return gone
 
 
+@implementer(IStreamDirectory)
 class MasterDirectory:
     """A worker's stream directory: the supervisor's :class:`StreamTable`, asked over
-    AMP.  Deferred-returning ``register``/``unregister``/``lookup``."""
+    AMP (:mod:`.control`).  Without a control connection (not yet, or lost) every
+    call fails with DirectoryUnavailable."""
 
-    def __init__(self, control) -> None:
-        self.control = control  # an amp.AMP connected to the supervisor
+    def __init__(self) -> None:
+        self.control = None  # an amp.AMP connected to the supervisor
 
-    def register(self, key: str, owner: dict):
-        from .control import Register
+    def _call(self, command, **kw):
+        if self.control is None or self.control.transport is None:
+            return defer.fail(DirectoryUnavailable("the supervisor is not connected"))
+        d = self.control.callRemote(command, **kw)
 
-        d = self.control.callRemote(Register, key=key, owner=json.dumps(owner))
-        return d.addCallback(lambda r: (r["ok"], json.loads(r["owner"])))
+        def lost(failure):
+            failure.trap(error.ConnectionDone, error.ConnectionLost)
+            raise DirectoryUnavailable(f"the supervisor connection was lost: {failure.getErrorMessage()}")
 
-    def unregister(self, key: str, node: str):
-        from .control import Unregister
+        return d.addErrback(lost)
 
-        return self.control.callRemote(Unregister, key=key, node=node).addCallback(lambda r: r["ok"])
+    def register(self, key: str, owner: Owner):
+        def answered(r):
+            if not r["ok"]:
+                raise StreamOwned(key, Owner.from_json(r["owner"]))
+
+        return self._call(Register, key=key, owner=owner.to_json()).addCallback(answered)
+
+    def unregister(self, key: str, owner: Owner):
+        return self._call(Unregister, key=key, node=owner.node).addCallback(lambda _: None)
 
     def lookup(self, key: str):
-        from .control import Lookup
-
-        d = self.control.callRemote(Lookup, key=key)
-        return d.addCallback(lambda r: json.loads(r["owner"]) if r["owner"] else None)
+        d = self._call(Lookup, key=key)
+        return d.addCallback(lambda r: Owner.from_json(r["owner"]) if r["owner"] else None)

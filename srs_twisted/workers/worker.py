@@ -53,7 +53,7 @@ class WorkerService(SrsService):
         self.node = f"w{index}"
         self.control_path = control_path if control_path is not None else os.environ.get(CONTROL_ENV, "")
         self.control = None
-        self.directory = None
+        self.directory = MasterDirectory()
         self.private: dict[str, str] = {}
         self._private_ports: list = []
         super().__init__(per_worker_config(config, index), reactor)
@@ -71,10 +71,20 @@ class WorkerService(SrsService):
         for name in [*self.config.vhosts, DEFAULT_VHOST]:
             ids.setdefault(name, stable_vhost_id(self.ctx.server_id, name))
 
+    def _api(self):
+        """The public API answers for every worker (:mod:`.aggregate`)."""
+        if getattr(self, "_api_resource", None) is None:
+            from .aggregate import Aggregator
+
+            front = super()._api()
+            front.routes = Aggregator(front.routes, self)
+        return self._api_resource
+
     # --- life ---
     def startService(self) -> None:
         super().startService()
         self._listen_private()
+        self._install_relay()
         if self.control_path:
             ep = endpoints.UNIXClientEndpoint(self.reactor, self.control_path, timeout=10)
             endpoints.connectProtocol(ep, _ControlClient(self)).addCallbacks(self._connected, self._no_control)
@@ -89,9 +99,25 @@ class WorkerService(SrsService):
         self._private_ports = [rtmp, api]
         self.private = {"rtmp": f"127.0.0.1:{rtmp.getHost().port}", "api": f"127.0.0.1:{api.getHost().port}"}
 
+    def _install_relay(self) -> None:
+        """Streams published here are registered in the supervisor's directory; a player
+        of a stream another worker publishes makes this worker pull it (once) from
+        that worker's private RTMP port (:mod:`srs_twisted.cluster.relay`)."""
+        from ..cluster import relay
+        from ..cluster.directory import Owner
+
+        if self.ctx.cluster is not None:  # another directory (an origin cluster's) serves this server
+            return
+
+        def directory_for(vhost):
+            conf = self.ctx.vhost(vhost)
+            return None if conf is not None and conf.is_edge else self.directory
+
+        relay.install(self.ctx, directory_for, Owner(self.node, dict(self.private)))
+
     def _connected(self, control) -> None:
         self.control = control
-        self.directory = MasterDirectory(control)
+        self.directory.control = control
         d = control.callRemote(Hello, index=self.index, pid=os.getpid(), endpoints=json.dumps(self.private))
         d.addCallback(lambda _: self.log.trace(f"worker {self.index} joined the supervisor, private "
                                                f"rtmp={self.private['rtmp']} api={self.private['api']}"))
@@ -103,6 +129,7 @@ class WorkerService(SrsService):
         self.reactor.stop()
 
     def control_lost(self) -> None:
+        self.directory.control = None
         if self.running:
             self.log.error(f"worker {self.index}: the supervisor is gone; stop")
             self.reactor.stop()
@@ -112,6 +139,8 @@ class WorkerService(SrsService):
         self._private_ports = []
         for port in ports:
             port.stopListening()
+        if self.ctx.cluster is not None:
+            self.ctx.cluster.stop()
         if self.control is not None and self.control.transport is not None:
             control, self.control = self.control, None
             self.running = False  # the lost connection is ours: no "supervisor is gone"

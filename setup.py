@@ -51,6 +51,7 @@ setup(
         "imageio-ffmpeg>=0.4.9",
         "prometheus_client>=0.17",
         "pylibsrtp>=0.10",
+        "txredisapi>=1.4.10",
     ],
     extras_require={"test": ["treq>=23.11", "pyyaml>=6.0", "jsonschema>=4.0", "openapi-spec-validator>=0.7", "aiortc>=1.9", "playwright>=1.40"]},
     entry_points={"console_scripts": ["srs = srs_twisted.cli:main"]},

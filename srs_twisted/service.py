@@ -180,6 +180,10 @@ class SrsService(service.MultiService):
             ForwardObserver(self.ctx),
             EdgeObserver(self.ctx),
         ]
+        from .cluster.origin_cluster import OriginClusterService, uses_redis
+
+        if uses_redis(self.config):  # the Redis origin cluster (stream directory, pulls)
+            OriginClusterService(self.ctx, self.bind_host).setServiceParent(self)
 
     def _api(self):
         """The HTTP API resource, made once and shared by every port serving

@@ -132,7 +132,8 @@ class ClusterRelay(PullBook):
     def claim(self, vhost: str, app: str, stream: str, log=None):
         """Claim a stream for a local publisher.  Fails with StreamOwned if
         another node publishes it; a directory that is down lets it go on."""
-        directory = self.directory_for(vhost)
+        conf = self.ctx.vhost(vhost)
+        directory = self.directory_for(vhost) if conf is not None and not conf.cluster.is_edge else None
         if directory is None:
             return defer.succeed(None)
         key = stream_key(vhost, app, stream)
@@ -159,11 +160,19 @@ class ClusterRelay(PullBook):
         d.addCallbacks(claimed, failed)
         return d
 
+    def _directory_of(self, source):
+        """The directory of an origin's stream; None on edges (the edge's
+        own pulls and pushes go through its origins)."""
+        conf = self.ctx.vhost(source.vhost)
+        if conf is None or conf.cluster.is_edge:
+            return None
+        return self.directory_for(source.vhost)
+
     # ---- IStreamObserver -----------------------------------------------------
     def source_published(self, source) -> None:
         if is_relay(source):
             return
-        directory = self.directory_for(source.vhost)
+        directory = self._directory_of(source)
         if directory is None:
             return
         self._cancel_lookup(source)
@@ -205,7 +214,7 @@ class ClusterRelay(PullBook):
             self._cancel_stop(source)
             if source in self.pulls or source.publisher is not None or source in self._lookups:
                 return
-            directory = self.directory_for(source.vhost)
+            directory = self._directory_of(source)
             if directory is None:
                 return
             self._look_for(source, directory)

@@ -89,6 +89,8 @@ vhost {
     cluster {
         mode; origin; token_traverse; vhost; debug_srs_upnode; coworkers; origin_cluster; protocol;
         follow_client;
+        # srs-twisted extension (the Redis origin cluster), not in SRS:
+        redis { enabled; host; port; password; db; }
     }
     security { enabled; allow; deny; }
     refer { enabled; all; publish; play; }

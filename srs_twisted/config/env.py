@@ -66,6 +66,7 @@ tencentcloud_cls: debug_logging enabled endpoint heartbeat_ratio label secret_id
   stat_heartbeat stat_streams streams_ratio tag topic_id
 threads: interval
 vhost: chunk_size in_ack_size min_latency out_ack_size tcp_nodelay
+vhost.cluster.redis: enabled host port password db
 vhost.dash: dash_cleanup dash_dispose dash_fragment dash_mpd_file dash_path dash_timeshift
   dash_update_period dash_window_size enabled
 vhost.dvr: dvr_duration dvr_path dvr_plan dvr_wait_keyframe enabled time_jitter
@@ -92,7 +93,8 @@ vhost.rtsp: enabled rtmp_to_rtsp
 vhost.srt: enabled srt_to_rtmp
 """
 # srs-twisted extensions in the table above: vhost.hls.hls_low_latency and
-# vhost.hls.hls_part_duration (our LL-HLS keys).
+# vhost.hls.hls_part_duration (our LL-HLS keys), vhost.cluster.redis.* (the Redis
+# origin cluster).
 
 
 def _parse_known(text: str) -> frozenset[Path]:

@@ -340,6 +340,19 @@ class ForwardConfig:
 
 
 @dataclass(frozen=True)
+class ClusterRedisConfig:
+    """``cluster { redis { ... } }``: the origin cluster's stream directory
+    in Redis (srs-twisted; SRS 7 has its origin cluster in a separate proxy)."""
+
+    enabled: bool = _only_on(False)
+    host: str = _str("127.0.0.1")
+    port: int = _int(6379, low=1, high=65535)
+    password: str = _str("")
+    db: int = _int(0, low=0, high=1 << 20)
+    directive: Directive | None = _raw()
+
+
+@dataclass(frozen=True)
 class ClusterConfig:
     mode: str = _str("local", choices=("local", "remote"))  # origin or edge
     origin: list[str] = _list([])
@@ -350,11 +363,18 @@ class ClusterConfig:
     coworkers: list[str] = _list([])
     protocol: str = _str("rtmp", choices=("rtmp", "flv", "flvs"))
     follow_client: bool = _only_on(False)
+    redis: ClusterRedisConfig = _section(ClusterRedisConfig)
     directive: Directive | None = _raw()
 
     @property
     def is_edge(self) -> bool:
         return self.mode == "remote"
+
+    @property
+    def uses_redis(self) -> bool:
+        """An origin of a Redis origin cluster (``origin_cluster on``), or an
+        edge that answers HLS from the stream's origin."""
+        return self.redis.enabled and (self.origin_cluster or self.is_edge)
 
 
 @dataclass(frozen=True)

@@ -295,6 +295,13 @@ class HttpRoot(resource.Resource):
             found = memory.resource_for(request)
             if found is not None:
                 return found
+        if getattr(self.ctx, "cluster", None) is not None:  # HLS of a stream another origin publishes
+            from ..cluster.hls_proxy import remote_hls
+
+            found = remote_hls(self.ctx, request, path, self.static.path if self.static is not None else None,
+                               _host(request))
+            if found is not None:
+                return found
         if path.endswith((".m3u8", ".ts")):  # HLS sessions (hls_ctx), when the vhost has them
             from ..hls import sessions
 

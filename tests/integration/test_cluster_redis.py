@@ -1,0 +1,241 @@
+"""The Redis origin cluster end to end: a real redis-server on a free loopback
+port, three origins (A, B, C) sharing it and one edge whose origins they
+are.  FFmpeg publishes, ffprobe and the Twisted RTMP client play.
+
+- a stream published to A plays from B, C and the edge over RTMP, HTTP-FLV
+  and HLS (HLS answered from A);
+- a second publisher of it on C is refused;
+- A stops, B publishes: C's players go on;
+- Redis stopped: A's own streams still publish and play, B's lookups fail
+  with a log line and retry; Redis back: A's streams are registered again
+  and B plays them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+
+import treq
+from twisted.internet import defer, reactor, threads
+
+from srs_twisted.errors import Denied
+from srs_twisted.rtmp import client
+
+from . import harness as h
+from .test_cluster import ClusterTestCase, Player, sleep, until
+
+
+def redis_server() -> str:
+    path = shutil.which("redis-server")
+    return h.need("redis-server", path)
+
+
+class Redis:
+    """redis-server on 127.0.0.1:PORT, no persistence (a restart is empty)."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or h.free_port()
+        self.dir = tempfile.mkdtemp(prefix="srs-redis-")
+        self.proc = None
+        self.start()
+
+    def start(self) -> None:
+        self.log = open(os.path.join(self.dir, "redis.log"), "ab")
+        self.proc = subprocess.Popen(
+            [redis_server(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", self.dir], stdout=self.log, stderr=subprocess.STDOUT)
+        h.wait_port(self.port, proc=self.proc)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.log.close()
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def redis_block(port: int) -> str:
+    return f"redis {{ enabled on; host 127.0.0.1; port {port}; password; db 0; }}"
+
+
+class Node:
+    def __init__(self, srv: h.Server, http: int, api: int) -> None:
+        self.srv, self.http, self.api = srv, http, api
+
+    @property
+    def port(self) -> int:
+        return self.srv.port
+
+    def rtmp(self, stream: str = "s") -> str:
+        return self.srv.url(stream)
+
+    def flv(self, stream: str = "s") -> str:
+        return f"http://127.0.0.1:{self.http}/live/{stream}.flv"
+
+    def hls(self, stream: str = "s") -> str:
+        return f"http://127.0.0.1:{self.http}/live/{stream}.m3u8"
+
+
+class RedisClusterTestCase(ClusterTestCase):
+    timeout = 600
+
+    def setUp(self):
+        super().setUp()
+        self.redis = Redis()
+        self.addCleanup(self.redis.close)
+
+    def node(self, vhost_body: str, hls: bool = True) -> Node:
+        http, api = h.free_port(), h.free_port()
+        hls_dir = tempfile.mkdtemp(prefix="srs-hls-", dir=self.tmp)
+        hls_conf = (f"hls {{ enabled on; hls_path {hls_dir}; hls_fragment 2; hls_window 10; hls_ctx off; "
+                    "hls_ts_ctx off; }") if hls else ""
+        conf = (f"http_server {{ enabled on; listen 127.0.0.1:{http}; dir {hls_dir}; }}\n"
+                f"http_api {{ enabled on; listen 127.0.0.1:{api}; }}\n"
+                f"vhost __defaultVhost__ {{ play {{ mw_latency 0; }} http_remux {{ enabled on; mount [vhost]/[app]/[stream].flv; }} "
+                f"{hls_conf} {vhost_body} }}")
+        srv = h.Server(conf)
+        self.addCleanup(srv.stop)
+        h.wait_port(http, proc=srv.proc)
+        return Node(srv, http, api)
+
+    def origin(self) -> Node:
+        return self.node(f"cluster {{ mode local; origin_cluster on; {redis_block(self.redis.port)} }}")
+
+    def edge(self, origins: list[Node]) -> Node:
+        upstream = " ".join(f"127.0.0.1:{o.port}" for o in origins)
+        return self.node(f"cluster {{ mode remote; origin {upstream}; {redis_block(self.redis.port)} }}", hls=False)
+
+    @defer.inlineCallbacks
+    def registered(self, node: Node, stream: str = "s"):
+        """Wait until the directory names ``node`` for the stream."""
+        import txredisapi
+
+        conn = yield txredisapi.Connection("127.0.0.1", self.redis.port, reconnect=False)
+        try:
+            value = yield until(lambda: conn.get(f"srs:stream:__defaultVhost__/live/{stream}"),
+                                f"{stream} in Redis")
+        finally:
+            yield conn.disconnect()
+        self.assertIn(f'"rtmp":"127.0.0.1:{node.port}"', value)
+        return value
+
+    @defer.inlineCallbacks
+    def probe(self, url: str):
+        info = yield threads.deferToThread(h.probe, url)
+        self.assertAvc320Aac(info)
+        return info
+
+    @defer.inlineCallbacks
+    def hls_ready(self, node: Node, stream: str = "s"):
+        """Wait until the playlist answers with a segment (on the owner it
+        takes a fragment or two)."""
+        @defer.inlineCallbacks
+        def playlist():
+            r = yield treq.get(node.hls(stream), timeout=10, persistent=False)
+            body = yield r.text()
+            return body if r.code == 200 and "#EXTINF" in body else None
+
+        return (yield until(playlist, f"an HLS playlist on {node.hls(stream)}", timeout=90))
+
+
+class RedisClusterTests(RedisClusterTestCase):
+    @defer.inlineCallbacks
+    def test_any_node_plays_a_stream_published_on_one(self):
+        a, b, c = self.origin(), self.origin(), self.origin()
+        edge = self.edge([b, c])
+        self.publisher(a.rtmp("s"))
+        yield self.registered(a)
+        for url in (b.rtmp(), c.flv(), edge.rtmp(), edge.flv(), b.flv(), c.rtmp()):
+            yield self.probe(url)
+        # One pull per stream per node: ten players on B and C, two pulls on A.
+        crowd = []
+        for node in (b, c) * 5:
+            crowd.append((yield self.player(node.srv, "s")))
+        yield until(lambda: all(p.keyframes() >= 1 for p in crowd), "ten players on B and C")
+        pulls = yield self.rtmp_plays(a.api)
+        self.assertEqual(len(pulls), 2, pulls)
+        for p in crowd:
+            yield p.close()
+        # HLS is written on A only, and answered by every node.
+        playlist = yield self.hls_ready(a)
+        for node in (b, c, edge):
+            body = yield self.hls_ready(node)
+            self.assertIn("#EXTM3U", body)
+            yield self.probe(node.hls())
+        self.assertTrue(playlist.startswith("#EXTM3U"))
+        self.assertFalse(os.path.exists(os.path.join(b.srv.dir, "live")))
+        for node in (b, c, edge):
+            self.assertIn("cluster: ", node.srv.log())
+
+    @defer.inlineCallbacks
+    def rtmp_plays(self, api_port: int):
+        from .test_cluster import plays
+
+        found = yield plays(api_port)
+        return found
+
+    @defer.inlineCallbacks
+    def test_second_publisher_refused_cluster_wide(self):
+        a, c = self.origin(), self.origin()
+        self.publisher(a.rtmp("s"))
+        yield self.registered(a)
+        with self.assertRaises(Denied):
+            yield client.connect(reactor, f"rtmp://127.0.0.1:{c.port}/live", "s", "publish")
+        self.assertRegex(c.srv.log(), r"cluster: refuse publish of __defaultVhost__/live/s: .*published on node "
+                                      rf"127\.0\.0\.1:{a.port}")
+        # Another stream is fine on C.
+        proto = yield client.connect(reactor, f"rtmp://127.0.0.1:{c.port}/live", "t", "publish")
+        proto.close()
+
+    @defer.inlineCallbacks
+    def test_publisher_moves_players_go_on(self):
+        a, b, c = self.origin(), self.origin(), self.origin()
+        first = self.publisher(a.rtmp("s"))
+        yield self.registered(a)
+        player = yield self.player(c.srv, "s")
+        yield until(lambda: player.keyframes() >= 2, "C's player getting A's stream")
+        h.stop_process(first)
+        yield sleep(1.0)
+        self.publisher(b.rtmp("s"))
+        yield self.registered(b)
+        before = len(player.frames())
+        moved = reactor.seconds()
+        yield until(lambda: len(player.frames()) > before + 50, "C's player getting B's stream", timeout=90)
+        self.assertFalse(player.proto.done.called)
+        print(f"\n  C's player resumed {reactor.seconds() - moved:.1f}s after B published "
+              f"({len(player.frames()) - before} frames since)")
+        yield self.probe(c.flv())
+
+    @defer.inlineCallbacks
+    def test_redis_down_and_back(self):
+        a, b = self.origin(), self.origin()
+        self.publisher(a.rtmp("s"))
+        yield self.registered(a)
+        self.redis.stop()
+        yield until(lambda: "unreachable" in a.srv.log(), "A to notice Redis is gone")
+        # Local streams keep working: a new publish on A, and its players.
+        self.publisher(a.rtmp("local"))
+        yield self.probe(a.rtmp("local"))
+        # A remote lookup fails with a clear line (and the player waits).
+        failed = Player()
+        self.addCleanup(failed.close)
+        d = failed.play(f"rtmp://127.0.0.1:{b.port}/live", "local")
+        d.addErrback(lambda _f: None)
+        yield until(lambda: "lookup of __defaultVhost__/live/local failed, will retry" in b.srv.log(),
+                    "B's failed lookup logged")
+        self.redis.start()
+        yield self.registered(a, "local")
+        yield until(lambda: failed.keyframes() >= 1, "B's waiting player served once Redis is back", timeout=90)
+        yield self.probe(b.rtmp("s"))
+        self.assertIn("is back; register", a.srv.log())

@@ -1,0 +1,200 @@
+"""``workers 2`` end to end: one FFmpeg publisher and 60 RTMP + 60 HTTP-FLV light players
+(tests/workers/players.py, one process) spread over both workers by SO_REUSEPORT.
+
+In order, on one server: every player gets audio and video (those on the worker
+without the publisher through one inter-worker pull), both workers hold players, HLS
+is written by the owner worker only, the API (whichever worker answers) lists all 121
+clients and kicks a player held by the other worker, a SIGKILLed worker is restarted
+while the other worker's players keep playing, SIGHUP moves the API port on both
+workers, and SIGTERM leaves no process behind."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+from twisted.trial import unittest
+
+from . import harness as h
+
+PLAYERS = os.path.join(h.ROOT, "tests", "workers", "players.py")
+RTMP_PLAYERS = HTTP_PLAYERS = 60
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is not running
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
+class WorkersMulti(unittest.TestCase):
+    def setUp(self):
+        h.ffmpeg()
+        self.hls = tempfile.mkdtemp(prefix="srs-workers-hls-")
+        self.http, self.api, self.api2 = h.free_port(), h.free_port(), h.free_port()
+        self.body = (
+            "workers 2;\n"
+            f"http_server {{ enabled on; listen 127.0.0.1:{self.http}; dir {self.hls}; }}\n"
+            "http_api { enabled on; listen 127.0.0.1:API; raw_api { enabled on; allow_reload on; } }\n"
+            "vhost __defaultVhost__ {\n"
+            "  http_remux { enabled on; mount [vhost]/[app]/[stream].flv; }\n"
+            f"  hls {{ enabled on; hls_path {self.hls}; hls_fragment 2; hls_window 10; }}\n"
+            "}\n"
+        )
+        self.server = h.Server(self.body.replace("API", str(self.api)))
+        self.addCleanup(self.server.stop)
+        self.server.wait_log(r"\[sup\] srs-twisted started, 2 workers", timeout=60)
+        self.procs = []
+        self.addCleanup(self._stop_procs)
+
+    def _stop_procs(self):
+        for proc in self.procs:
+            h.stop_process(proc)
+
+    # --- helpers ---
+    def privates(self) -> dict[int, dict]:
+        """Each worker's private endpoints and pid, from its latest join line."""
+        out = {}
+        for m in re.finditer(r"\]\[(\d+)\]\[\w+\]\[w(\d)\] worker \d joined the supervisor, private rtmp=(\S+) api=(\S+)",
+                             self.server.log()):
+            out[int(m.group(2))] = {"pid": int(m.group(1)), "rtmp": m.group(3), "api": m.group(4)}
+        return out
+
+    def get(self, hostport: str, path: str, method: str = "GET", conn=None) -> dict:
+        own = conn is None
+        if own:
+            host, port = hostport.rsplit(":", 1)
+            conn = http.client.HTTPConnection(host, int(port), timeout=h.WAIT)
+        try:
+            conn.request(method, path)
+            return json.loads(conn.getresponse().read())
+        finally:
+            if own:
+                conn.close()
+
+    def worker_clients(self) -> dict[int, list]:
+        return {i: self.get(p["api"], "/api/v1/clients/?count=1000")["clients"] for i, p in self.privates().items()}
+
+    def status(self) -> list[dict]:
+        try:
+            with open(self.status_path) as f:
+                return json.load(f)["players"]
+        except (OSError, ValueError):
+            return []
+
+    # --- the scenario ---
+    def test_workers_share_ports_streams_api_and_signals(self):
+        server = self.server
+        self.procs.append(h.publish(server.url(), h.clip(seconds=10), loop=True))
+        h.wait_http_stream(f"http://127.0.0.1:{self.http}/live/livestream.flv")
+        self.status_path = os.path.join(server.dir, "players.json")
+        players = subprocess.Popen(
+            [sys.executable, PLAYERS, "--rtmp-port", str(server.port), "--http-port", str(self.http),
+             "-n", str(RTMP_PLAYERS), "-m", str(HTTP_PLAYERS), "--seconds", "240", "--status", self.status_path],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.procs.append(players)
+        total = RTMP_PLAYERS + HTTP_PLAYERS
+
+        # 1. Every player gets both tracks.
+        def all_playing():
+            st = self.status()
+            return len(st) == total and all(p["audio"] > 10 and p["video"] > 10 for p in st)
+
+        h.wait_for(all_playing, 90, interval=0.5, message=lambda: [p for p in self.status() if not p["video"]][:5])
+
+        # 2. Both workers hold players; the publisher is on one (the owner).
+        per = self.worker_clients()
+        owner = next(i for i, cs in per.items() if any(c["publish"] for c in cs))
+        other = 1 - owner
+        # The owner also serves the other worker's one pull (a player of its private port).
+        private = self.privates()[owner]["rtmp"]
+        pulls = [c for c in per[owner] if private in c["tcUrl"]]
+        self.assertEqual(len(pulls), 1)
+        plays = {i: [c for c in cs if not c["publish"] and private not in c["tcUrl"]] for i, cs in per.items()}
+        self.assertGreaterEqual(len(plays[0]), 10, f"worker 0 holds {len(plays[0])} players")
+        self.assertGreaterEqual(len(plays[1]), 10, f"worker 1 holds {len(plays[1])} players")
+        self.assertEqual(len(plays[0]) + len(plays[1]), total)
+
+        # 3. HLS is written once, by the owner worker.
+        h.wait_for(lambda: os.path.exists(os.path.join(self.hls, "live", "livestream.m3u8")), 60)
+        starts = re.findall(r"\[(w\d)\] hls: start __defaultVhost__/live/livestream", server.log())
+        self.assertEqual(starts, [f"w{owner}"])
+
+        # 4. The API lists all 121 clients, whichever worker answers.
+        for _ in range(4):
+            clients = self.get(f"127.0.0.1:{self.api}", "/api/v1/clients/?count=200")["clients"]
+            self.assertEqual(len(clients), total + 1)
+            streams = self.get(f"127.0.0.1:{self.api}", "/api/v1/streams/")["streams"]
+            self.assertEqual(len(streams), 1)
+            self.assertEqual(streams[0]["clients"], total + 1)
+            self.assertEqual({c["stream"] for c in clients}, {streams[0]["id"]})
+
+        # 5. A kick reaches the worker holding the client: on one keep-alive connection
+        # (one answering worker), kick a player of the other worker.
+        conn = http.client.HTTPConnection("127.0.0.1", self.api, timeout=h.WAIT)
+        self.addCleanup(conn.close)
+        answer = self.get("", "/api/v1/clients/?count=200", conn=conn)
+        answering = next(i for i, p in self.privates().items() if p["pid"] == int(answer["pid"]))
+        victim = next(c for c in plays[1 - answering])
+        kicked = self.get("", f"/api/v1/clients/{victim['id']}", "DELETE", conn=conn)
+        self.assertEqual(kicked["code"], 0)
+        self.assertEqual(int(answer["pid"]), int(self.get("", "/api/v1/versions", conn=conn)["pid"]))
+        h.wait_for(lambda: sum(p["state"] == "closed" for p in self.status()) == 1, 30)
+        h.wait_for(lambda: len(self.get(f"127.0.0.1:{self.api}", "/api/v1/clients/?count=200")["clients"]) == total,
+                   30)
+        self.assertEqual(self.get(f"127.0.0.1:{self.api}", f"/api/v1/clients/{victim['id']}")["code"], 2049)
+
+        # 6. SIGKILL the worker without the publisher: it is restarted; the owner's players play on.
+        before = self.privates()
+        dead_pid = before[other]["pid"]
+        keep = len(plays[owner]) - (1 if answering == other else 0)  # less the kicked one, if it was there
+        os.kill(dead_pid, signal.SIGKILL)
+        server.wait_log(rf"\[sup\] worker {other} pid={dead_pid} exited \(signal 9\)")
+        h.wait_for(lambda: self.privates().get(other, {}).get("pid") not in (None, dead_pid), 60,
+                   message="the killed worker was not restarted")
+        closed = h.wait_for(lambda: [p for p in self.status() if p["state"] == "closed"]
+                            if sum(p["state"] == "closed" for p in self.status()) >= total - keep else None, 30)
+        self.assertEqual(len(closed), total - keep)
+        alive = [i for i, p in enumerate(self.status()) if p["state"] != "closed"]
+        self.assertEqual(len(alive), keep)
+        snapshot = {i: self.status()[i]["bytes"] for i in alive}
+        h.wait_for(lambda: all(self.status()[i]["bytes"] > snapshot[i] + 20000 for i in alive), 30,
+                   message="the other worker's players stopped")
+
+        # 7. SIGHUP moves the API port on every worker.
+        with open(server.conf_path) as f:
+            text = f.read()
+        with open(server.conf_path, "w") as f:
+            f.write(text.replace(f"127.0.0.1:{self.api};", f"127.0.0.1:{self.api2};"))
+        mark = len(server.log())
+        os.kill(server.proc.pid, signal.SIGHUP)
+        for i in (0, 1):
+            server.wait_log(rf"\[w{i}\] reload config ok.*tcp:{self.api2}:", after=mark)
+        pids = set()
+        h.wait_for(lambda: pids.add(self.get(f"127.0.0.1:{self.api2}", "/api/v1/versions")["pid"]) or len(pids) == 2,
+                   30, interval=0.01, message="the new API port is not served by both workers")
+        with self.assertRaises(OSError):
+            self.get(f"127.0.0.1:{self.api}", "/api/v1/versions")
+
+        # 8. SIGTERM: the supervisor, both workers, nothing left; the pid file removed.
+        workers = [p["pid"] for p in self.privates().values()]
+        self.assertTrue(all(_alive(pid) for pid in workers))
+        with open(os.path.join(server.dir, "srs.pid")) as f:
+            self.assertEqual(int(f.read()), server.proc.pid)
+        server.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(server.proc.wait(h.WAIT), 0)
+        self.assertEqual([pid for pid in workers if _alive(pid)], [])
+        self.assertFalse(os.path.exists(os.path.join(server.dir, "srs.pid")))

@@ -1,13 +1,21 @@
 #!/usr/bin/env python3
-"""SRT end-to-end latency through the server: a stamped SRT publisher and an SRT player in one process.
+"""SRT latency through the server: a stamped SRT publisher, an SRT player and an RTMP player.
 
 The server (this checkout) runs on loopback with ``srt_server`` on.  This process publishes an
 FLV clip (generated: H.264 320x240 25 fps + AAC) in real time as MPEG-TS over SRT with the
 server's own SRT core as the caller; every video frame carries an H.264 SEI stamp (the
-``bench/publisher.py`` format: its send time, CLOCK_MONOTONIC µs).  A second caller plays the
-stream over SRT, demuxes the TS and reads the stamps: latency = receive time - stamp.  Both
-legs use SRT latency ``--latency`` (TSBPD holds each packet that long at the server and again
-at the player), so the server-added part is the total minus twice the latency.
+``bench/publisher.py`` format: its send time, CLOCK_MONOTONIC µs) and its TS packets are sent
+at once (whole TS packets, the last message of a frame shorter), so the stamp is the time the
+frame's last byte left.  A second caller plays the stream over SRT and reads the stamps; a
+video frame counts as received when its last TS packet arrived (not when the next frame's
+first packet tells the demuxer it ended).  Both SRT legs use latency ``--latency``: the
+server's receive TSBPD is the server's, the player's TSBPD is the player's own buffer, so
+
+* SRT->SRT server-added = end to end - the player's latency (target: latency + 20 ms), and,
+  more directly, the time the frame's last datagram reached the player's socket - the stamp
+  (the player's TSBPD is the player's own);
+* SRT->RTMP: ``bench/loadclient.py`` (one RTMP player, the server's default ``mw_latency``)
+  in the same run; server-added = end to end (RTMP has no player-side buffer).
 
     python bench/srt_latency.py [--latency 120] [--seconds 30]
 """
@@ -15,6 +23,7 @@ at the player), so the server-added part is the total minus twice the latency.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import select
 import socket
@@ -31,7 +40,7 @@ sys.path.insert(0, os.path.join(ROOT, "bench"))
 from loadclient import sei_stamp  # noqa: E402
 from publisher import sei_nal  # noqa: E402
 from srs_twisted.codec.flv import FlvReader  # noqa: E402
-from srs_twisted.codec.mpegts import TsMuxer  # noqa: E402
+from srs_twisted.codec.mpegts import VIDEO_PID, TsMuxer  # noqa: E402
 from srs_twisted.codec.mpegts_demux import TsDemuxer  # noqa: E402
 from srs_twisted.live.packet import AUDIO, VIDEO, MediaPacket  # noqa: E402
 from srs_twisted.srt.connection import Delivered  # noqa: E402
@@ -49,6 +58,15 @@ def make_clip(path: str) -> None:
     subprocess.run([ffmpeg(), "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=10",
                     "-f", "lavfi", "-i", "sine=frequency=440:duration=10", "-c:v", "libx264", "-preset",
                     "ultrafast", "-g", "25", "-bf", "0", "-c:a", "aac", "-f", "flv", path], check=True, timeout=300)
+
+
+def zero_video_pes_length(ts: bytearray) -> None:
+    """Write 0 as the length of every video PES, as FFmpeg and most encoders do: a receiver then
+    knows a frame ended only when the next one starts."""
+    for off in range(0, len(ts) - 187, 188):
+        if ts[off + 1] & 0x40 and ((ts[off + 1] & 0x1F) << 8 | ts[off + 2]) == VIDEO_PID:
+            start = off + (5 + ts[off + 4] if ts[off + 3] & 0x20 else 4)
+            ts[start + 4:start + 6] = b"\x00\x00"
 
 
 def clip_packets(path: str) -> list:
@@ -75,6 +93,9 @@ class Endpoint:
         self.addr = ("127.0.0.1", port)
         self.caller = SrtCaller(stream_id, latency_ms=latency, peer_latency_ms=latency)
         self.caller.start(now_us())
+        self.arrivals: dict = {}  # data packet seq -> arrival (monotonic s), until delivered
+        self.delivered_arrivals: list = []  # arrival of each payload the latest read() returned
+        self._next = None
         self.flush()
 
     @property
@@ -93,9 +114,19 @@ class Endpoint:
                 data = self.sock.recv(2048)
             except BlockingIOError:
                 break
+            if self.conn is not None and not data[0] & 0x80 and len(self.arrivals) < 100_000:
+                self.arrivals.setdefault(int.from_bytes(data[:4], "big") & 0x7FFFFFFF, time.monotonic())
             self.caller.datagram_received(data, now_us())
         if self.conn is not None:
             out = [e.payload for e in self.conn.events() if isinstance(e, Delivered)]
+            # which packets were delivered: from the old release point to the new, less those that
+            # never came (given up); each payload's arrival time
+            r = self.conn.receiver
+            first = r.next if self._next is None else self._next
+            span = (r.next - first) & 0x7FFFFFFF
+            seqs = [q for q in ((first + i) & 0x7FFFFFFF for i in range(span)) if q in self.arrivals]
+            self.delivered_arrivals = [self.arrivals.pop(q) for q in seqs] if len(seqs) == len(out) else []
+            self._next = r.next
         self.flush()
         return out
 
@@ -107,7 +138,7 @@ class Endpoint:
         self.flush()
 
 
-def run(srt: int, clip: str, latency: int, seconds: float) -> list:
+def run(srt: int, clip: str, latency: int, seconds: float, pes_length: bool = False) -> tuple:
     packets = clip_packets(clip)
     pub = Endpoint(srt, "#!::r=live/lat,m=publish", latency)
     wait = time.monotonic() + 10
@@ -121,7 +152,8 @@ def run(srt: int, clip: str, latency: int, seconds: float) -> list:
     pending = bytearray(mux.pat_pmt())
     player = None
     demux = TsDemuxer()
-    samples = []
+    samples, at_socket = [], []
+    video_done = video_arrival = 0.0
     start = time.monotonic()
     loop_ms = packets[-1].dts + 40
     i, loops = 0, 0
@@ -140,10 +172,11 @@ def run(srt: int, clip: str, latency: int, seconds: float) -> list:
             if not (loops and pkt.sequence_header):
                 pending += mux.mux(MediaPacket(pkt.kind, dts, body, codec=pkt.codec, keyframe=pkt.keyframe,
                                                sequence_header=pkt.sequence_header))
-            whole = len(pending) - len(pending) % 1316
-            for k in range(0, whole, 1316):
+            if not pes_length:
+                zero_video_pes_length(pending)
+            for k in range(0, len(pending), 1316):  # the whole frame now (the last message shorter)
                 pub.conn.send(bytes(pending[k:k + 1316]), now_us())
-            del pending[:whole]
+            del pending[:]
             i += 1
             if i == len(packets):
                 i, loops = 0, loops + 1
@@ -151,24 +184,36 @@ def run(srt: int, clip: str, latency: int, seconds: float) -> list:
         if player is None and time.monotonic() - start > 2:
             player = Endpoint(srt, "#!::r=live/lat,m=request", latency)
         socks = [pub.sock] + ([player.sock] if player else [])
-        select.select(socks, [], [], 0.005)
+        select.select(socks, [], [], 0.002)
         pub.read()
         pub.tick()
         if player is not None:
-            for payload in player.read():
-                for media in demux.feed(payload):
-                    if media.kind == VIDEO:
-                        stamp = sei_stamp(media.payload)
-                        if stamp is not None and time.monotonic() - start > 5:
-                            samples.append((time.monotonic() - stamp) * 1000)
-            player.tick()
-    return samples
+            player.tick()  # TSBPD releases due now, then what came
+            payloads = player.read()
+            arrived = time.monotonic()
+            arrivals = player.delivered_arrivals
+            for k, payload in enumerate(payloads):
+                for off in range(0, len(payload) - 187, 188):
+                    pkt = payload[off:off + 188]
+                    for media in demux.feed(pkt):  # a frame ends when the next PES starts
+                        if media.kind == VIDEO:
+                            stamp = sei_stamp(media.payload)
+                            if stamp is not None and arrived - start > 5:
+                                samples.append((video_done - stamp) * 1000)
+                                if video_arrival:
+                                    at_socket.append((video_arrival - stamp) * 1000)
+                    if ((pkt[1] & 0x1F) << 8 | pkt[2]) == VIDEO_PID:
+                        video_done = arrived  # the latest video packet: the frame's end so far
+                        video_arrival = arrivals[k] if arrivals else 0.0
+    return samples, at_socket
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--latency", type=int, default=120, help="SRT latency of both legs, ms")
     ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--pes-length", action="store_true",
+                    help="write video PES lengths (default: 0, as FFmpeg's mpegts muxer and most encoders)")
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="srt-lat-")
     clip = os.path.join(tempfile.gettempdir(), "srt-latency-clip.flv")
@@ -185,7 +230,14 @@ def main() -> None:
     try:
         wait_until(lambda: os.path.exists(f"{work}/srs.log") and "SRT listen" in open(f"{work}/srs.log").read(), 60,
                    "the server")
-        samples = run(srt, clip, args.latency, args.seconds)
+        rtmp_player = subprocess.Popen(
+            [sys.executable, os.path.join(ROOT, "bench", "loadclient.py"), f"rtmp://127.0.0.1:{rtmp}/live/lat", "-n", "1",
+             "--samples", "1", "--ramp", "0", "--settle", "1", "--window", str(max(5.0, args.seconds - 8))],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        samples, at_socket = run(srt, clip, args.latency, args.seconds, args.pes_length)
+        out = rtmp_player.communicate(timeout=60)[0]
+        rtmp_samples = next(([x * 1000 for x in json.loads(line[7:])["latency"]] for line in out.splitlines() if line.startswith("RESULT ")),
+                            [])
     finally:
         server.terminate()
         server.wait(10)
@@ -193,8 +245,19 @@ def main() -> None:
         raise SystemExit("no stamped frame reached the player")
     samples.sort()
     p50, p95 = statistics.median(samples), samples[int(len(samples) * 0.95)]
-    print(f"frames {len(samples)}  latency {args.latency} ms per leg  end-to-end p50 {p50:.1f} ms  p95 {p95:.1f} ms  "
-          f"max {samples[-1]:.1f} ms  server-added (minus 2x latency) p50 {p50 - 2 * args.latency:.1f} ms")
+    print(f"SRT->SRT   frames {len(samples)}  latency {args.latency} ms per leg  end-to-end p50 {p50:.1f} ms  "
+          f"p95 {p95:.1f} ms  max {samples[-1]:.1f} ms  server-added (minus the player's latency) "
+          f"p50 {p50 - args.latency:.1f} ms  p95 {p95 - args.latency:.1f} ms  (target {args.latency + 20} ms)")
+    if at_socket:
+        at_socket.sort()
+        print(f"SRT->SRT   server-added, frame's last datagram at the player's socket - stamp: "
+              f"p50 {statistics.median(at_socket):.1f} ms  p95 {at_socket[int(len(at_socket) * 0.95)]:.1f} ms")
+    if rtmp_samples:
+        rtmp_samples.sort()
+        print(f"SRT->RTMP  frames {len(rtmp_samples)}  server-added p50 {statistics.median(rtmp_samples):.1f} ms  "
+              f"p95 {rtmp_samples[int(len(rtmp_samples) * 0.95)]:.1f} ms")
+    else:
+        print("SRT->RTMP  no sample from bench/loadclient.py")
 
 
 if __name__ == "__main__":

@@ -49,10 +49,7 @@ def inert_settings(config) -> list[str]:
     * ``rtc_server.protocol tcp|all`` with ``rtc_server.tcp.enabled off``: nothing
       serves WebRTC over TCP, so ``all`` offers UDP candidates only and ``tcp``
       refuses every WebRTC session (SRS's full.conf: "Ignore" and "Fail").
-    * SRT (``srt_server`` on): ``maxbw`` other than -1 and ``payloadsize`` other than
-      1316 (the SRT core neither paces nor re-cuts payloads), and a vhost's
-      ``srt.srt_to_rtmp off`` (the live core is shared: an SRT publish plays over every
-      protocol).
+    * SRT (``srt_server`` on): ``maxbw`` other than -1 (the SRT core does not pace).
     """
     out = []
     rtc = config.rtc_server
@@ -64,13 +61,7 @@ def inert_settings(config) -> list[str]:
     if srt.enabled:
         if srt.maxbw != -1:
             out.append(f"srt_server.maxbw {srt.maxbw} has no effect (accepted and ignored; SRT is not paced)")
-        if srt.payloadsize != 1316:
-            out.append(f"srt_server.payloadsize {srt.payloadsize} has no effect (accepted and ignored; SRT players "
-                       "get 1316-byte messages)")
     for name, vhost in config.vhosts.items():
-        if srt.enabled and vhost.srt.enabled and not vhost.srt.srt_to_rtmp:
-            out.append(f"vhost {name}: srt.srt_to_rtmp off has no effect (accepted and ignored; an SRT publish "
-                       "plays over every protocol)")
         if vhost.play.send_min_interval > 0:
             out.append(
                 f"vhost {name}: play.send_min_interval {vhost.play.send_min_interval:g}ms has no effect "

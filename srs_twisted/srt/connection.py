@@ -210,6 +210,11 @@ class Receiver:
 
     # --- output ---
 
+    def next_due(self):
+        """When the packet at the release point is due (None: not here yet, or no TSBPD)."""
+        item = self.buf.get(self.next)
+        return item[0] if item is not None and self.tsbpd else None
+
     def release(self, now: int) -> list:
         """Payloads due now, in order."""
         out = []
@@ -492,6 +497,15 @@ class SrtConnection:
     def _deliver(self, now: int) -> None:
         for payload in self.receiver.release(now):
             self._events.append(Delivered(payload))
+
+    def release_due(self, now: int) -> None:
+        """Deliver what TSBPD made due (between ticks, for a caller that wakes at :meth:`next_due`)."""
+        if not self.closed:
+            self._deliver(now)
+
+    def next_due(self):
+        """Our time at which the next received packet is due (None: none waiting)."""
+        return self.receiver.next_due()
 
     def _control_in(self, pkt: ControlPacket, now: int) -> None:
         kind = pkt.type

@@ -15,9 +15,16 @@ Publish: the payloads (MPEG-TS, 188-byte packets in 1316-byte messages) go throu
 plays over RTMP, HTTP-FLV/TS, HLS, DASH and is recorded like any other.  While the
 policy is deciding, at most :data:`PENDING_LIMIT` bytes are held.
 
-Play: the stream muxed to MPEG-TS by the shared TS muxer of HTTP-TS (once per stream)
-is cut into 1316-byte messages and sent to the player as each packet comes (no merged
-writes while an SRT player plays: ``mw_latency`` does not delay SRT).
+Play: a stream published over SRT is relayed (:mod:`.relay`, as SRS): the publisher's
+TS messages go to its SRT players as the server's TSBPD releases them, nothing remuxed.
+Any other stream is muxed to MPEG-TS by the shared TS muxer of HTTP-TS (once per
+stream), cut into ``payloadsize`` messages and sent as each packet comes (no merged
+writes while an SRT player plays: ``mw_latency`` does not delay SRT).  A player stays a
+consumer of the live source either way (paused while relayed), so it waits through a
+publisher's absence and counts as the stream's client.
+
+``vhost.srt.srt_to_rtmp off`` (as SRS): an SRT publish is not demuxed into the live
+core, so only SRT players get it.
 """
 
 from __future__ import annotations
@@ -34,10 +41,11 @@ from ..log import ContextLogger
 from ..url import StreamRequest, validate_names
 from .crypto import accept_kmreq
 from .handshake import ListenerSettings, SrtListener
-from .protocol import PAYLOAD_SIZE, SrtUdpProtocol
+from .protocol import SrtUdpProtocol
+from .relay import TsRelay
 from .streamid import parse_stream_id
 
-__all__ = ["SrtServer", "listener_settings", "PENDING_LIMIT"]
+__all__ = ["SrtServer", "listener_settings", "PENDING_LIMIT", "message_size"]
 
 PENDING_LIMIT = 4 * 1024 * 1024  # bytes of TS held while the policy decides
 RECV_TIMEOUT = 5.0  # seconds without data after which a publisher is closed (SRS's SRT socket recv timeout)
@@ -50,6 +58,13 @@ def listener_settings(conf) -> ListenerSettings:
         recv_latency_ms=conf.recvlatency, peer_latency_ms=conf.peerlatency, tsbpd=conf.tsbpdmode,
         tlpktdrop=conf.tlpktdrop, mss=conf.mss, peer_idle_ms=conf.peer_idle_timeout,
         passphrase=conf.passphrase, pbkeylen=conf.pbkeylen or (16 if conf.passphrase else 0))
+
+
+def message_size(conf) -> int:
+    """The size of the TS messages sent to players of a remuxed stream: ``payloadsize``
+    (SRS's SRTO_PAYLOADSIZE) in whole TS packets, at least one, at most what fits the MSS."""
+    fit = min(conf.payloadsize, conf.mss - 44)  # 28 bytes of IPv4/UDP + the 16-byte SRT header
+    return max(188, fit - fit % 188)
 
 
 class SrtTsSink(HttpStreamSink):
@@ -77,6 +92,9 @@ class SrtSession:
         self.consumer = None
         self.sink = None
         self.demuxer = TsDemuxer() if publish else None
+        self.to_rtmp = True  # srt_to_rtmp: a publish is demuxed into the live core
+        self.relay = None  # the TsRelay this session publishes to or plays from
+        self.chunk = message_size(server.ctx.config.srt_server)
         self._pending: list = []
         self._pending_bytes = 0
         self._tail = b""
@@ -106,6 +124,9 @@ class SrtSession:
                 return
             self.published = True
             self.allowed = True
+            vhost = self.ctx.vhost(req.vhost)
+            self.to_rtmp = vhost is None or vhost.srt.srt_to_rtmp
+            self.relay = self.server.start_relay(self)
             pending, self._pending = self._pending, []
             self._pending_bytes = 0
             if pending:
@@ -113,8 +134,11 @@ class SrtSession:
             self._check = self.ctx.clock.callLater(1.0, self._check_data)
         else:
             self.allowed = True
+            relay = self.relay = self.server.relays.get(self.source.url)  # set: the live core's GOP is not sent
             self.sink = SrtTsSink(self.source, "ts", self._write)
             self.consumer = self.source.subscribe(self.sink)
+            if relay is not None:
+                self.relay_on(relay)
         self.log.trace(f"SRT {'publish' if self.publish else 'play'} {req.vhost}/{req.app}/{req.stream}{req.param} "
                        f"from {self.addr[0]}:{self.addr[1]}, latency rcv={self.conn.params.recv_latency_us // 1000}ms "
                        f"snd={self.conn.params.send_latency_us // 1000}ms")
@@ -151,6 +175,10 @@ class SrtSession:
                     self._pending_bytes += len(p)
             return
         self._last_data = self.ctx.clock.seconds()
+        if self.relay is not None:
+            self.relay.feed(payloads)
+        if not self.to_rtmp:
+            return
         write = self.source.write
         for p in payloads:
             for pkt in self.demuxer.feed(p):
@@ -169,7 +197,29 @@ class SrtSession:
 
     # --- as a player ---
 
+    def relay_on(self, relay) -> None:
+        """Play the SRT publisher's own messages (the live core's packets wait, paused)."""
+        self.consumer.set_user_paused(True)
+        self.relay = relay
+        self._tail = b""
+        relay.add(self, self._send_relayed)
+
+    def relay_off(self) -> None:
+        """The SRT publisher left: back to the live core (its next publisher, remuxed)."""
+        if self.relay is None:
+            return
+        self.relay.remove(self)
+        self.relay = None
+        if self.consumer is not None:
+            self.sink.header_sent = False  # PAT/PMT of the remuxed stream first
+            self.consumer.set_user_paused(False)
+
+    def _send_relayed(self, messages: list) -> None:
+        self.server.protocol.send(self.conn, messages)
+
     def _write(self, data: bytes) -> None:
+        if self.relay is not None:
+            return  # relayed: the live core's copy is not sent
         if self._tail:
             data = self._tail + data
             self._tail = b""
@@ -177,7 +227,8 @@ class SrtSession:
         whole = size - size % 188
         if whole < size:
             self._tail = data[whole:]
-        chunks = [data[i:min(i + PAYLOAD_SIZE, whole)] for i in range(0, whole, PAYLOAD_SIZE)]
+        step = self.chunk
+        chunks = [data[i:min(i + step, whole)] for i in range(0, whole, step)]
         if chunks:
             self.server.protocol.send(self.conn, chunks)
 
@@ -194,6 +245,9 @@ class SrtSession:
         if self._check is not None and self._check.active():
             self._check.cancel()
         self._check = None
+        if self.relay is not None and not self.publish:
+            self.relay.remove(self)
+            self.relay = None
         if self.published:
             self.published = False
             self.client.publish = False
@@ -201,6 +255,9 @@ class SrtSession:
                 for pkt in self.demuxer.flush():
                     self.source.write(pkt)
             ctx.registry.unpublish(self.source)
+            if self.relay is not None:  # after unpublish: the players resume at the live core's end
+                self.server.stop_relay(self)
+                self.relay = None
             ctx.policy.on_unpublish(self.client)
         elif self.consumer is not None:
             consumer, self.consumer = self.consumer, None
@@ -232,6 +289,7 @@ class SrtServer(service.Service):
                                        max_connections=ctx.config.max_connections)
         self.ports: list = []
         self.sessions: set = set()
+        self.relays: dict = {}  # source url -> TsRelay of its SRT publisher
 
     def startService(self) -> None:
         super().startService()
@@ -265,6 +323,22 @@ class SrtServer(service.Service):
                 sock.setsockopt(socket.SOL_SOCKET, option, size)
             except OSError:
                 pass
+
+    def start_relay(self, publisher: SrtSession) -> TsRelay:
+        """An SRT publish began: its relay, and the stream's waiting SRT players move onto it."""
+        source = publisher.source
+        relay = self.relays[source.url] = TsRelay(start_cache=source.options.gop_cache)
+        for s in list(self.sessions):
+            if not s.publish and s.source is source and s.consumer is not None and s.relay is None:
+                s.relay_on(relay)
+        return relay
+
+    def stop_relay(self, publisher: SrtSession) -> None:
+        relay = self.relays.get(publisher.source.url)
+        if relay is publisher.relay:
+            del self.relays[publisher.source.url]
+        for player in list(publisher.relay.players):
+            player.relay_off()
 
     def stopService(self):
         super().stopService()

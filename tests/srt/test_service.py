@@ -10,9 +10,10 @@ from srs_twisted.context import ServerContext
 from srs_twisted.live.packet import AUDIO, VIDEO, MediaPacket
 from srs_twisted.srt.connection import Closed, Delivered
 from srs_twisted.srt.handshake import SrtCaller
-from srs_twisted.srt.service import RECV_TIMEOUT, SrtServer
+from srs_twisted.srt.service import RECV_TIMEOUT, SrtServer, message_size
 
 from tests.codec.test_avc import AVCC_320x240
+from tests.http.test_api import Producer
 
 CONF = "srt_server { enabled on; listen 10080; } vhost __defaultVhost__ { srt { enabled on; } }"
 
@@ -123,18 +124,114 @@ class Glue(unittest.TestCase):
         self.assertEqual([type(e) for e in bad.events()], [Closed])
         self.assertEqual([c.type for c in self.ctx.clients.values()], ["srt-publish"])
 
-    def test_players_get_each_packet_at_once(self):
-        pub, pub_addr = self.connect("#!::r=live/rt,m=publish")
-        for payload in ts_payloads():
+    def publish_core(self, stream):
+        """A publisher that is not SRT (as RTMP): packets straight into the live source."""
+        source = self.ctx.registry.fetch_or_create("__defaultVhost__", "live", stream)
+        self.ctx.registry.publish(source, Producer())
+        source.write(MediaPacket(VIDEO, 0, b"\x17\x00\x00\x00\x00" + AVCC_320x240, codec="h264", keyframe=True,
+                                 sequence_header=True))
+        source.write(MediaPacket(AUDIO, 0, b"\xaf\x00\x12\x10", codec="aac", sequence_header=True))
+        source.write(MediaPacket(VIDEO, 0, b"\x17\x01\x00\x00\x00\x00\x00\x00\x05\x65" + bytes(4), codec="h264",
+                                 keyframe=True))
+        return source
+
+    def play(self, conn, addr, rounds=40):
+        got = b""
+        for _ in range(rounds):
+            self.pump(conn, addr)
+            conn.tick(self.now())
+            got += b"".join(e.payload for e in conn.events() if isinstance(e, Delivered))
+            self.clock.advance(0.01)
+        return got
+
+    def publish_ts(self, stream_id=None, pub=None):
+        """An SRT caller publishes ts_payloads(), released by the server's TSBPD."""
+        pub, pub_addr = pub or self.connect(stream_id)
+        payloads = ts_payloads()
+        for payload in payloads:
             pub.send(payload, self.now())
         self.pump(pub, pub_addr)
         self.clock.pump([0.01] * 20)
+        self.pump(pub, pub_addr)
+        return payloads
+
+    def test_players_get_each_packet_at_once(self):
+        source = self.publish_core("rt")
         player, play_addr = self.connect("#!::r=live/rt,m=request", port=5001)
         self.clock.pump([0.01] * 40)
         self.udp.sent = []
-        source = self.ctx.registry.get("__defaultVhost__", "live", "rt")
         source.write(MediaPacket(AUDIO, 900, b"\xaf\x01" + bytes(100), codec="aac"))
         # no clock advance: not held for mw_latency (350 ms by default)
         data = [d for d, a in self.udp.sent if a == play_addr and not d[0] & 0x80]
         self.assertEqual(len(data), 1)
         self.assertEqual(data[0][16], 0x47)
+
+    def test_srt_publish_is_relayed_byte_for_byte(self):
+        """SRT to SRT as SRS: the publisher's own messages, from the latest keyframe, then live."""
+        payloads = ts_payloads()
+        head, tail = payloads[:-3], payloads[-3:]
+        pub, pub_addr = self.connect("#!::r=live/relay,m=publish")
+        for payload in head:
+            pub.send(payload, self.now())
+        self.pump(pub, pub_addr)
+        self.clock.pump([0.01] * 20)  # TSBPD at the server
+        player, play_addr = self.connect("#!::r=live/relay,m=request", port=5001)
+        got = self.play(player, play_addr)
+        sent = b"".join(head)
+        packets = [sent[i:i + 188] for i in range(0, len(sent), 188)]
+        # the latest video packet with the random access indicator (the muxer sets it on keyframes)
+        key = max(i for i, p in enumerate(packets) if p[1:3] == b"\x41\x00" and p[3] & 0x20 and p[5] & 0x40)
+        self.assertLess(key, len(packets) - 10)
+        pat = max(i for i, p in enumerate(packets[:key]) if p[1:3] == b"\x40\x00")
+        self.assertEqual(got[:376], packets[pat] + packets[pat + 1])  # the latest PAT and PMT
+        self.assertEqual(got[376:], b"".join(packets[key:]))  # unchanged from the keyframe on
+        for payload in tail:
+            pub.send(payload, self.now())
+        self.pump(pub, pub_addr)
+        self.assertEqual(self.play(player, play_addr), b"".join(tail))  # then live, message for message
+        source = self.ctx.registry.get("__defaultVhost__", "live", "relay")
+        self.assertEqual(source.video_codec, "h264")  # srt_to_rtmp on: the live core has it too
+        # the publisher leaves: the player waits on the live core, and plays a remuxed publish next
+        self.server.protocol.close(self.server.protocol.by_id[pub.peer_id].conn, "test")
+        self.assertEqual(self.server.relays, {})
+        self.publish_core("relay")
+        got = self.play(player, play_addr)
+        self.assertEqual(got[:4], b"\x47\x40\x00\x10")  # PAT of the remuxed stream first
+        self.assertIn(b"\x00\x00\x01\x65", got)
+
+    def test_player_waiting_moves_to_the_relay(self):
+        player, play_addr = self.connect("#!::r=live/w,m=request", port=5001)
+        self.assertEqual(self.play(player, play_addr, 5), b"")
+        payloads = self.publish_ts("#!::r=live/w,m=publish")
+        self.assertEqual(self.play(player, play_addr), b"".join(payloads))  # exactly what was published
+
+    def test_srt_to_rtmp_off_keeps_the_publish_srt_only(self):
+        self.ctx = ServerContext(load_string(CONF.replace("srt { enabled on; }", "srt { enabled on; srt_to_rtmp off; }")
+                                             + " srt_server { payloadsize 1000; }"), self.clock)
+        self.server.protocol.stopProtocol()
+        self.server = SrtServer(self.ctx)
+        self.server.protocol.transport = self.udp
+        self.server.protocol.startProtocol()
+        pub = self.connect("#!::r=live/only,m=publish")
+        player, play_addr = self.connect("#!::r=live/only,m=request", port=5001)
+        payloads = self.publish_ts(pub=pub)
+        source = self.ctx.registry.get("__defaultVhost__", "live", "only")
+        self.assertTrue(source.active)  # published (hooks, API, one publisher per stream) ...
+        self.assertIsNone(source.video_codec)  # ... but not demuxed into the live core
+        self.assertEqual(self.play(player, play_addr), b"".join(payloads))
+
+    def test_payloadsize_cuts_remuxed_messages(self):
+        self.assertEqual(message_size(self.ctx.config.srt_server), 1316)
+        conf = load_string(CONF.replace("listen 10080;", "listen 10080; payloadsize 1000;"))
+        self.assertEqual(message_size(conf.srt_server), 940)
+        conf = load_string(CONF.replace("listen 10080;", "listen 10080; payloadsize 1456; mss 1000;"))
+        self.assertEqual(message_size(conf.srt_server), 940)  # what fits the MSS
+        self.ctx.config = load_string(CONF.replace("listen 10080;", "listen 10080; payloadsize 564;"))
+        source = self.publish_core("small")
+        player, play_addr = self.connect("#!::r=live/small,m=request", port=5001)
+        self.udp.sent = []
+        source.write(MediaPacket(VIDEO, 40, b"\x27\x01\x00\x00\x00\x00\x00\x07\xd1\x41" + bytes(2000), codec="h264"))
+        sizes = [len(d) - 16 for d, a in self.udp.sent if a == play_addr and not d[0] & 0x80]
+        self.assertEqual(sizes[:-1], [564] * (len(sizes) - 1))
+        self.assertGreater(len(sizes), 3)
+        self.assertLessEqual(sizes[-1], 564)

@@ -27,6 +27,11 @@ again with the retransmitted flag, and packets older than ``max(peer latency, 1 
 20 ms`` are given up (libsrt's sender drop); a NAK for a packet no longer held is
 answered with a DROPREQ.
 
+Pacing (``max_bw`` bytes/s, SRT's ``maxbw`` when above 0): data packets, retransmissions
+included, leave at most at that rate (a token bucket holding 20 ms of it, at least two
+packets); the others wait in order and leave on later calls (:meth:`~SrtConnection.tick`),
+or are given up with the sender's too-late drop.  Control packets are never held.
+
 Connection: a KEEPALIVE after 1 s without sending, SHUTDOWN both ways, and the
 connection ends (:class:`Closed`) after ``peer_idle_us`` without a datagram from the peer.
 """
@@ -88,6 +93,7 @@ class ConnectionParams:
     stream_id: str = ""
     peer_addr: object = None
     crypto: object = None  # a .crypto.Crypto when the stream is encrypted
+    max_bw: int = 0  # bytes/s our data packets may leave at; 0: not paced
     extra: dict = field(default_factory=dict)
 
 
@@ -410,6 +416,15 @@ class SrtConnection:
         self.naks_sent = 0
         self.naks_received = 0
         self.acks_sent = 0
+        self.max_bw = params.max_bw
+        self._burst = max(params.max_bw // 50, 2 * params.mss)  # 20 ms of the rate, at least two packets
+        self._tokens = self._burst
+        self._refilled = now
+        self._paced: deque = deque()  # (data packet, when queued) waiting for the rate
+        self.paced = 0  # data packets that had to wait
+        self.pace_dropped = 0  # ... and were given up before they could leave
+        if not self.max_bw:
+            self._emit_data = self._emit  # not paced: no check per packet
 
     # --- output ---
 
@@ -426,6 +441,38 @@ class SrtConnection:
         self.sent_bytes += len(data)
         self._last_sent = now
 
+    def _emit_data(self, data: bytes, now: int) -> None:
+        """A data packet, within ``max_bw`` when set."""
+        if not self.max_bw:
+            self._emit(data, now)
+            return
+        self._refill(now)
+        if not self._paced and self._tokens >= len(data):
+            self._tokens -= len(data)
+            self._emit(data, now)
+        else:
+            self.paced += 1
+            self._paced.append((data, now))
+
+    def _refill(self, now: int) -> None:
+        self._tokens = min(self._burst, self._tokens + (now - self._refilled) * self.max_bw // 1_000_000)
+        self._refilled = now
+
+    def _drain_paced(self, now: int) -> None:
+        self._refill(now)
+        paced, limit = self._paced, now - self.sender.drop_after
+        while paced:
+            data, queued = paced[0]
+            if queued < limit:
+                paced.popleft()
+                self.pace_dropped += 1
+                continue
+            if self._tokens < len(data):
+                break
+            paced.popleft()
+            self._tokens -= len(data)
+            self._emit(data, now)
+
     def _control(self, kind: int, now: int, info: int = 0, cif: bytes = b"") -> None:
         self._emit(bytes(ControlPacket(kind, info, now - self.start, self.peer_id, cif)), now)
 
@@ -434,7 +481,7 @@ class SrtConnection:
     def send(self, payload: bytes, now: int) -> None:
         """Send one message (at most the payload size) to the peer."""
         if not self.closed:
-            self._emit(self.sender.packet(payload, now), now)
+            self._emit_data(self.sender.packet(payload, now), now)
 
     def close(self, reason: str, now: int) -> None:
         """Close from our side: a SHUTDOWN to the peer, then :class:`Closed`."""
@@ -520,7 +567,7 @@ class SrtConnection:
             self.naks_received += 1
             again, drops = self.sender.on_nak(decode_loss_list(pkt.cif))
             for data in again:
-                self._emit(data, now)
+                self._emit_data(data, now)
             for drop in drops:
                 self._control(DROPREQ, now, info=drop.msgno, cif=drop.cif())
         elif kind == ACKACK:
@@ -577,6 +624,8 @@ class SrtConnection:
                 self.naks_sent += 1
                 self._control(NAK, now, cif=encode_loss_list(ranges))
         self.sender.drop_late(now)
+        if self._paced:
+            self._drain_paced(now)
         if now - self._last_sent >= KEEPALIVE_INTERVAL:
             self._control(KEEPALIVE, now, cif=b"\x00\x00\x00\x00")
 
@@ -605,6 +654,7 @@ class SrtConnection:
             "dropped": r.dropped, "duplicates": r.duplicates, "too_late": r.too_late, "sent_packets": s.sent,
             "retransmitted": s.retransmitted, "send_dropped": s.dropped, "naks_sent": self.naks_sent,
             "naks_received": self.naks_received, "bad_datagrams": self.bad_datagrams,
+            **({"paced": self.paced, "pace_dropped": self.pace_dropped} if self.max_bw else {}),
         }
 
     def summary(self) -> str:

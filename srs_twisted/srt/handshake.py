@@ -61,6 +61,7 @@ class ListenerSettings:
     passphrase: str = ""
     pbkeylen: int = 0
     buffer_packets: int = 8192
+    max_bw: int = 0  # bytes/s our data may leave at (maxbw > 0); 0: not paced
 
 
 @dataclass
@@ -205,7 +206,7 @@ class SrtListener:
             peer_start_us=now - pkt.timestamp, recv_latency_us=recv_ms * 1000, send_latency_us=send_ms * 1000,
             tsbpd=conf.tsbpd, tlpktdrop=conf.tlpktdrop and bool(hsreq.flags & FLAG_TLPKTDROP),
             mss=min(conf.mss, max(hs.mtu, 76)), peer_idle_us=conf.peer_idle_ms * 1000,
-            buffer_packets=conf.buffer_packets, stream_id=stream_id, crypto=crypto,
+            buffer_packets=conf.buffer_packets, stream_id=stream_id, crypto=crypto, max_bw=conf.max_bw,
             extra={"srt_version": hsreq.version, "peer_flags": hsreq.flags})
         rsp = SrtHs(flags=CAPABILITIES, recv_delay=recv_ms, send_delay=send_ms)
         ext_flags = HS_EXT_FLAG_HSREQ

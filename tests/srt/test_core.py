@@ -393,6 +393,54 @@ class DataFlow(unittest.TestCase):
         self.assertEqual([P.ControlPacket.parse(d).type for d in out], [P.DROPREQ])
 
 
+class Pacing(unittest.TestCase):
+    """maxbw: the sender's data packets (retransmissions too) leave at most at max_bw bytes/s."""
+
+    def data_out(self, link):
+        out = link.server.datagrams_to_send()
+        for d in out:
+            link.caller.datagram_received(d, link.now)
+        return [d for d in out if not d[0] & 0x80]
+
+    def test_data_leaves_at_the_rate(self):
+        link = Link(self, "#!::r=live/x,m=request", settings=ListenerSettings(max_bw=133_200))  # 100 packets/s
+        t0 = link.now
+        for i in range(30):
+            link.server.send(bytes((i,)) * 1316, t0)
+        self.assertEqual(len(self.data_out(link)), 2)  # the burst: 3000 bytes (two MSS) of tokens
+        sent = 2
+        for _ in range(10):  # 100 ms
+            link.now += 10 * MS
+            link.server.tick(link.now)
+            sent += len(self.data_out(link))
+        self.assertIn(sent, (11, 12))  # 2 + 100 ms at 100 packets/s
+        for _ in range(30):
+            link.now += 10 * MS
+            link.server.tick(link.now)
+            sent += len(self.data_out(link))
+        self.assertEqual(sent, 30)
+        self.assertEqual(link.server.paced, 28)
+        link.advance(200 * MS)
+        self.assertEqual(delivered(link.client), [bytes((i,)) * 1316 for i in range(30)])  # all, in order
+
+    def test_packets_held_too_long_are_given_up(self):
+        link = Link(self, "#!::r=live/x,m=request", settings=ListenerSettings(max_bw=2664))  # 2 packets/s
+        for i in range(10):
+            link.server.send(bytes((i,)) * 1316, link.now)
+        self.data_out(link)
+        link.advance(1500 * MS)
+        self.assertGreater(link.server.pace_dropped, 0)
+        self.assertEqual(link.server.stats()["pace_dropped"], link.server.pace_dropped)
+        self.assertEqual(len(link.server._paced), 0)
+
+    def test_unpaced_by_default(self):
+        link = Link(self, "#!::r=live/x,m=request")
+        for i in range(100):
+            link.server.send(b"x" * 1316, link.now)
+        self.assertEqual(len(self.data_out(link)), 100)
+        self.assertNotIn("paced", link.server.stats())
+
+
 class Hostile(unittest.TestCase):
     def test_random_and_truncated_datagrams(self):
         link = Link(self)

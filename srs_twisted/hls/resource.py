@@ -15,7 +15,8 @@ there is no polling -- or when they time out (RFC 8216bis 6.2.5.2):
   segment M (or part N of segment M, a part index past the segment's last
   meaning part 0 of the next segment), then answers the whole playlist.
   ``_HLS_part`` without ``_HLS_msn``, a non-number, M beyond the last
-  segment + 2 or N beyond the last part + the Advance Part Limit get 400;
+  segment + 2 or N beyond the last part + the Advance Part Limit get 400
+  (an N past the parts a segment holds waits for segment M's end);
   no answer after three target durations gets 503.
 * ``GET s-partK.m4s`` for the hinted part (``EXT-X-PRELOAD-HINT``) waits
   until it is complete; any other unknown part is 404, and a hinted part
@@ -195,10 +196,24 @@ class LowLatencyStream:
             return self.last_segment >= msn
         return self.last_part is not None and self.last_part >= (msn, part)
 
+    @property
+    def parts_per_segment(self) -> int:
+        """The parts a segment of the target duration holds."""
+        if self.part_target <= 0:
+            return 1
+        return max(1, math.ceil(self.target / self.part_target - 1e-9))
+
     def too_far(self, msn: int, part: int | None) -> bool:
+        """RFC 8216bis 6.2.5.2: 400 for a segment beyond the last + 2, or a
+        part beyond the last by the Advance Part Limit.  A part index past
+        what a segment holds asks for that segment's end (its last part, or
+        part 0 of the next), as ``_HLS_msn`` alone does: hls.js without its
+        low-latency mode asks for the next segment so, with the part index of
+        the previous segment's last (``_HLS_msn=7&_HLS_part=7`` after a 4 s
+        segment), and is held like ``_HLS_msn=7``."""
         if msn > self.last_segment + 2:
             return True
-        if part is None or self.last_part is None:
+        if part is None or self.last_part is None or part >= self.parts_per_segment:
             return False
         last_msn, last_index = self.last_part
         if msn == last_msn:

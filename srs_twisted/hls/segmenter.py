@@ -90,6 +90,13 @@ JUMP_WHEN_PIECE_DEVIATION = 20
 
 
 
+def _rounded_seconds(ms: int) -> int:
+    """A segment's duration as the target duration must cover it: rounded to
+    the nearest second (RFC 8216 4.3.3.1), half up.  SRS takes the ceiling,
+    so a 2.02 s segment makes a target of 3 and players' live delay 9 s."""
+    return (ms + 500) // 1000
+
+
 # --------------------------------------------------------------------------------------------
 # What the segmenter produces
 
@@ -442,7 +449,7 @@ class HlsSegmenter:
 
     def _max_td_target(self) -> int:
         longest = max((s.duration_ms for s in self.segments), default=0)
-        return max(1, math.ceil(max(longest, self.max_td_ms) / 1000.0))
+        return max(1, math.ceil(self.max_td_ms / 1000.0), _rounded_seconds(longest))
 
     def _reset_stream(self) -> None:
         """Forget what the last publisher sent (headers, tracks, timing)."""
@@ -825,7 +832,7 @@ class HlsSegmenter:
             seg.uri = seg.uri.replace("[duration]", str(duration))
         self.segments.append(seg)
         self._stream_ms += duration
-        self._target = max(self._target, math.ceil(duration / 1000.0))
+        self._target = max(self._target, _rounded_seconds(duration))
         events.append(SegmentClosed(seg))
         self._shrink()
         events.append(PlaylistUpdated(self.playlist()))

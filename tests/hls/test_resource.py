@@ -49,9 +49,10 @@ class FakePlaylist:
     """The states a LowLatencyStream is told about, without a segmenter:
     segments of 4 parts of 0.5 s, part numbers counting from 0."""
 
-    def __init__(self, stream, parts_per_segment=4):
+    def __init__(self, stream, parts_per_segment=4, target=2):
         self.stream = stream
         self.per = parts_per_segment
+        self.target = target
         self.parts = []  # (msn, index)
         self.closed = -1
 
@@ -68,7 +69,7 @@ class FakePlaylist:
     def publish(self):
         self.stream.update(
             f"#EXTM3U\n# closed={self.closed} last={self.parts[-1]}\n", self.closed, self.parts[-1],
-            len(self.parts), f"/live/s-part{len(self.parts)}.m4s", 2, max(0, len(self.parts) - 24))
+            len(self.parts), f"/live/s-part{len(self.parts)}.m4s", self.target, max(0, len(self.parts) - 24))
 
 
 class BlockingReloadTests(unittest.TestCase):
@@ -164,15 +165,49 @@ class BlockingReloadTests(unittest.TestCase):
             {"_HLS_msn": -1},
             {"_HLS_msn": 1, "_HLS_part": "1.5"},
             {"_HLS_msn": 3},  # beyond the last whole segment (0) + 2
-            {"_HLS_msn": 1, "_HLS_part": 8},  # beyond the last part (1, 1) + 6 (3 / 0.5)
-            {"_HLS_msn": 2, "_HLS_part": 7},
+            {"_HLS_msn": 3, "_HLS_part": 0},
         ]
         for args in cases:
             req, _ = self.get(**args)
             self.assertEqual(req.responseCode, 400, args)
-        for args in ({"_HLS_msn": 2}, {"_HLS_msn": 1, "_HLS_part": 7}, {"_HLS_msn": 2, "_HLS_part": 6}):
+        for args in ({"_HLS_msn": 2}, {"_HLS_msn": 1, "_HLS_part": 3}, {"_HLS_msn": 2, "_HLS_part": 3}):
             req, result = self.get(**args)
             self.assertIs(result, server.NOT_DONE_YET, args)
+
+    def test_a_part_past_what_a_segment_holds_waits_for_the_segments_end(self):
+        # hls.js without lowLatencyMode asks for the next segment with the previous one's last
+        # part index: _HLS_msn=2&_HLS_part=7 after a segment of 8 parts.  A 2 s segment holds 4
+        # parts of 0.5 s: part 7 of segment 2 is its end, as _HLS_msn=2 alone (was a 400).
+        self.assertEqual(self.stream.parts_per_segment, 4)
+        held = []
+        for args in ({"_HLS_msn": 1, "_HLS_part": 8}, {"_HLS_msn": 2, "_HLS_part": 7},
+                     {"_HLS_msn": 2, "_HLS_part": 40}):
+            req, result = self.get(**args)
+            self.assertIs(result, server.NOT_DONE_YET, args)
+            held.append(req)
+        for _ in range(3):
+            self.fake.add_part()  # segment 1 ends (parts 0-3) and part 0 of segment 2 comes
+        self.assertEqual([r.finished for r in held], [1, 0, 0])
+        for _ in range(4):
+            self.fake.add_part()  # segment 2 ends, part 0 of segment 3
+        self.assertEqual([r.finished for r in held], [1, 1, 1])
+        self.assertEqual([r.responseCode for r in held], [200, 200, 200])
+        self.assertIn(b"last=(3, 0)", body(held[2]))
+
+    def test_advance_part_limit_with_long_segments(self):
+        # 4 s segments of 0.5 s parts: 8 parts a segment, the limit (6) applies within them
+        stream = self.memory.open_stream("/live/t.m3u8", 0.5, 4)
+        fake = FakePlaylist(stream, parts_per_segment=8, target=4)
+        for _ in range(10):  # segment 0 whole, segment 1 has two parts: the last is (1, 1)
+            fake.add_part()
+        self.assertEqual(stream.parts_per_segment, 8)
+        for args, code in (({"_HLS_msn": 2, "_HLS_part": 7}, 400), ({"_HLS_msn": 2, "_HLS_part": 6}, None),
+                           ({"_HLS_msn": 1, "_HLS_part": 7}, None), ({"_HLS_msn": 2, "_HLS_part": 8}, None)):
+            req, result = self.get("/live/t.m3u8", **args)
+            if code is None:
+                self.assertIs(result, server.NOT_DONE_YET, args)
+            else:
+                self.assertEqual(req.responseCode, code, args)
 
     def test_held_requests_are_bounded(self):
         held = [self.get(_HLS_msn=1, _HLS_part=3)[0] for _ in range(5)]

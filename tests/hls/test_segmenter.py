@@ -192,7 +192,7 @@ class PlaylistTests(unittest.TestCase):
         self.assertEqual(last["media_sequence"], 11)
         self.assertEqual(len(last["entries"]), 4)
 
-    def test_target_duration_is_the_ceiling_and_never_shrinks(self):
+    def test_target_duration_is_the_rounded_longest_and_never_shrinks(self):
         seg = make("hls_fragment 2; hls_window 4;")
         packets = stream(3, gop_ms=2520, audio_on=False)  # 2.52 s first segment
         events = feed(seg, packets)
@@ -201,6 +201,15 @@ class PlaylistTests(unittest.TestCase):
         self.assertEqual(parse_playlist(seg.playlist())["target"], 3)
         self.assertEqual(seg.playlist().count("EXTINF:2.520"), 0)  # left the window
         self.assertEqual(seg.target_duration, 3)
+
+    def test_a_segment_a_little_over_the_fragment_keeps_the_target(self):
+        # RFC 8216 4.3.3.1: the EXTINF rounded to the nearest integer; SRS's ceiling would say 3
+        seg = make("hls_fragment 2; hls_window 10;")
+        events = feed(seg, stream(3, gop_ms=2480, audio_on=False))  # 2.48 s first segment
+        events += feed(seg, [video(t, key=t % 1000 == 480) for t in range(3000, 9000, 40)])
+        self.assertEqual(durations(events)[0], 2480)
+        self.assertIn("#EXTINF:2.480", seg.playlist())
+        self.assertEqual(parse_playlist(seg.playlist())["target"], 2)
 
     def test_target_duration_is_at_least_the_fragment(self):
         seg = make("hls_fragment 5; hls_window 60;")

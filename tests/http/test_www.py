@@ -56,6 +56,17 @@ class WwwTests(unittest.TestCase):
             r = self.get(target)
             self.assertEqual((r.status, r.body), (200, self.builtin(file)), target)
         self.assertEqual(self.get(b"/console").status, 302)
+
+    def test_every_page_shares_one_head_and_header(self):
+        # site.js builds the header; no page repeats it
+        for page in ("index.html", "console/index.html", "players/index.html", "players/whip.html",
+                     "players/latency.html"):
+            text = self.builtin(page).decode()
+            self.assertIn('<script src="/console/site.js"></script>', text.split("</head>")[0], page)
+            self.assertIn('<link rel="stylesheet" href="/console/style.css">', text, page)
+            self.assertNotIn("<header", text, page)
+            self.assertNotIn("viewport", text, page)
+        self.assertEqual(self.get(b"/console/site.js").status, 200)
         self.assertEqual(self.get(b"/console").header("location"), "/console/")
         self.assertEqual(self.get(b"/players/nothing.html").status, 404)
         self.assertEqual(self.get(b"/libs.json").status, 200)
@@ -110,6 +121,7 @@ class WwwTests(unittest.TestCase):
         r = self.get(b"/console/", self.api_site)
         self.assertEqual((r.status, r.body), (200, self.builtin("console/index.html")))
         self.assertEqual(self.get(b"/console/style.css", self.api_site).status, 200)
+        self.assertEqual(self.get(b"/console/site.js", self.api_site).status, 200)  # the shared header
         self.assertEqual(json.loads(self.get(b"/server.json", self.api_site).body)["api"], [1986])
         self.assertEqual(self.get(b"/api/v1/versions", self.api_site).status, 401)
         self.assertEqual(self.get(b"/players/", self.api_site).header("content-type"), "application/json")

@@ -204,7 +204,9 @@
       return SrsRtc.publish(whip, media).then(function (session) {
         publisher = session;
         setState("publishing");
-        session.pc.addEventListener("connectionstatechange", function () { setState(session.pc.connectionState); });
+        session.pc.addEventListener("connectionstatechange", function () {
+          if (state.state !== "failed") setState(session.pc.connectionState); // keep a failure's message
+        });
         protocols.forEach(function (protocol) { addPlayer(protocol, u[protocol]); });
         statsTimer = setInterval(tick, 1000);
       });

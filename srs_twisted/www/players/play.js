@@ -33,10 +33,16 @@
     return function () { video.removeAttribute("src"); video.load(); };
   }
 
-  // lowLatency: hls.js's LL-HLS mode (parts, blocking reloads); off, a low-latency playlist plays as plain HLS.
+  // lowLatency: hls.js's LL-HLS mode (parts, blocking reloads, the playlist's PART-HOLD-BACK behind the
+  // end, played up to 1.5x to get back there after a stall). Off, a low-latency playlist plays as plain
+  // HLS: three target durations behind its end (RFC 8216's floor), a jump back there when more than six
+  // behind. (hls.js takes liveSyncDurationCount, needed with liveMaxLatencyDurationCount, over
+  // PART-HOLD-BACK: not in LL mode.)
   function hlsPlayer(url, video, fail, lowLatency) {
     if (!Hls.isSupported()) return nativePlayer(url, video); // Safari plays HLS natively
-    var hls = new Hls({ lowLatencyMode: lowLatency });
+    var config = lowLatency ? { lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5 }
+      : { lowLatencyMode: false, liveSyncDurationCount: 3, liveMaxLatencyDurationCount: 6 };
+    var hls = new Hls(config);
     hls.on(Hls.Events.ERROR, function (_, data) {
       if (data.fatal) fail("hls.js: " + data.type + " " + data.details);
     });

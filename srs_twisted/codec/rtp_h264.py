@@ -18,10 +18,11 @@ delivers them); late and duplicate packets are ignored.
 
 from dataclasses import dataclass, field
 
-from . import avc, flv
+from . import avc
 from .bitreader import BitReader, unescape_rbsp
 from .errors import CodecError
-from .rtp import RtpError, flv_media, seq_diff
+from .rtp import RtpError, seq_diff
+from .rtp_nal import DEFAULT_MAX_PAYLOAD, NalPayloader, fragment
 
 __all__ = ["H264Payloader", "H264Depayloader", "H264Frame", "CLOCK_RATE",
            "NAL_STAP_A", "NAL_FU_A", "parse_payload", "is_b_slice"]
@@ -29,7 +30,6 @@ __all__ = ["H264Payloader", "H264Depayloader", "H264Frame", "CLOCK_RATE",
 CLOCK_RATE = 90000
 NAL_STAP_A = 24
 NAL_FU_A = 28
-DEFAULT_MAX_PAYLOAD = 1200
 _MAX_FRAME_PACKETS = 4096
 _MAX_FRAME_BYTES = 8 * 1024 * 1024
 _MAX_LATE = 64
@@ -68,44 +68,30 @@ def _stap_a(nalus) -> bytes:
 
 def _fu_a(nal, max_payload: int) -> list:
     """FU-A fragments of ``nal`` of balanced sizes, none over ``max_payload``."""
-    indicator = (nal[0] & 0xE0) | NAL_FU_A
-    kind = nal[0] & 0x1F
-    body = memoryview(nal)[1:]
-    room = max_payload - 2
-    count = -(-len(body) // room)
-    size, extra = divmod(len(body), count)
-    out = []
-    pos = 0
-    for i in range(count):
-        n = size + (1 if i < extra else 0)
-        header = kind | (0x80 if i == 0 else 0) | (0x40 if i == count - 1 else 0)
-        out.append(bytes((indicator, header)) + body[pos:pos + n])
-        pos += n
-    return out
+    return fragment(bytes(((nal[0] & 0xE0) | NAL_FU_A,)), nal[0] & 0x1F, memoryview(nal)[1:], max_payload)
 
 
-class H264Payloader:
+class H264Payloader(NalPayloader):
     """RTP payloads for H.264 frames; one instance per published stream."""
 
+    CODEC = "h264"
+    NAME = "H.264"
+    AGGREGATION_HEADER = 1
+
     def __init__(self, max_payload: int = DEFAULT_MAX_PAYLOAD, keep_bframe: bool = True, keep_sei: bool = True):
-        if max_payload < 64:
-            raise RtpError("an RTP payload of %d bytes is too small for H.264" % max_payload)
-        self.max_payload = max_payload
+        super().__init__(max_payload)
         self.keep_bframe = keep_bframe  # False: B slices are left out (vhost rtc keep_bframe off)
         self.keep_sei = keep_sei  # False: SEI units are left out (vhost rtc keep_avc_nalu_sei off)
         self.dropped_bframes = 0
         self.dropped_sei = 0
-        self.nal_length_size = 4
         self.sps = []
         self.pps = []
 
-    def set_config(self, record) -> None:
-        """Take SPS, PPS and the NAL length size from an AVCDecoderConfigurationRecord."""
-        try:
-            info = avc.parse_decoder_config(record)
-        except CodecError as e:
-            raise RtpError(str(e)) from e
-        self.nal_length_size = info.nal_length_size
+    AGGREGATE = staticmethod(_stap_a)
+    FRAGMENT = staticmethod(_fu_a)
+    PARSE_CONFIG = staticmethod(avc.parse_decoder_config)
+
+    def configure(self, info) -> None:
         self.sps = [bytes(n) for n in info.sps]
         self.pps = [bytes(n) for n in info.pps]
 
@@ -141,52 +127,10 @@ class H264Payloader:
             self.pps = pps
         out = []
         if idr or sps or pps:
-            out.extend(self._aggregate((sps or self.sps) + (pps or self.pps)))
+            out.extend(self.aggregate((sps or self.sps) + (pps or self.pps)))
         for nal in picture:
-            if len(nal) <= self.max_payload:
-                out.append(bytes(nal))
-            else:
-                out.extend(_fu_a(nal, self.max_payload))
+            out.extend(self.single_or_fragments(nal))
         return out
-
-    def _aggregate(self, nalus) -> list:
-        out = []
-        group = []
-        size = 1
-        for nal in nalus:
-            big = len(nal) + 3 > self.max_payload
-            if group and (big or size + 2 + len(nal) > self.max_payload):
-                out.append(_stap_a(group) if len(group) > 1 else group[0])
-                group, size = [], 1
-            if big:
-                out.extend(_fu_a(nal, self.max_payload))
-                continue
-            group.append(nal)
-            size += 2 + len(nal)
-        if group:
-            out.append(_stap_a(group) if len(group) > 1 else group[0])
-        return out
-
-    def payload_avcc(self, data) -> list:
-        """Payloads for one frame of length-prefixed NAL units."""
-        try:
-            nalus = avc.split_nalus(data, self.nal_length_size)
-        except CodecError as e:
-            raise RtpError(str(e)) from e
-        return self.payloads(nalus)
-
-    def payload_flv(self, body) -> list:
-        """Payloads for an FLV/RTMP video tag body (legacy or enhanced AVC).
-
-        A sequence header updates the configuration and yields no payload.
-        """
-        tag, data = flv_media(flv.parse_video, body, "h264", "video codec %s is not H.264")
-        if tag.sequence_header:
-            self.set_config(data)
-            return []
-        if tag.end_of_sequence or tag.frame_type == flv.FRAME_COMMAND:
-            return []
-        return self.payload_avcc(data)
 
 
 def parse_payload(payload) -> tuple:

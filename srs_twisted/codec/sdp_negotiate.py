@@ -8,7 +8,7 @@ Pure functions over :mod:`.sdp` models.  Each refusal is one
 from .sdp import SDP_EXCHANGE, Codec, Media, SdpError, SessionDescription
 
 __all__ = ["TWCC_URI", "VIDEO_CODECS", "AUDIO_CODECS", "RELAYED_CODECS", "ice_credentials", "check_offer",
-           "wanted_codec", "check_relayed", "pick_h264", "pick_opus", "find_rtx", "answer_setup"]
+           "wanted_codec", "check_relayed", "pick_h264", "pick_h265", "pick_opus", "find_rtx", "answer_setup"]
 
 TWCC_URI = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
 
@@ -17,7 +17,8 @@ TWCC_URI = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensio
 # means.  Any other value (or none) is the default, H.264 and Opus, as in SRS.
 VIDEO_CODECS = {"h264": "H.264", "hevc": "H.265", "av1": "AV1", "vp9": "VP9"}
 AUDIO_CODECS = {"opus": "Opus", "pcmu": "PCMU (G.711 u-law)", "pcma": "PCMA (G.711 A-law)"}
-RELAYED_CODECS = ("h264", "opus")   # what this server relays over WebRTC
+RELAYED_CODECS = ("h264", "opus")   # what this server relays over WebRTC both ways
+PLAYED_CODECS = RELAYED_CODECS + ("hevc",)   # and what it plays out only (HEVC streams, ?codec=hevc)
 
 
 def _refuse(message):
@@ -74,13 +75,15 @@ def wanted_codec(value, kind: str) -> str:
     return value if value in table else default
 
 
-def check_relayed(media: Media, codec: str) -> None:
+def check_relayed(media: Media, codec: str, publish: bool = False) -> None:
     """Refuse a section whose requested codec this server cannot relay (SRS would
-    answer it with that codec; here only H.264 and Opus go through)."""
-    if codec not in RELAYED_CODECS:
+    answer it with that codec; here H.264 and Opus go through both ways, and H.265
+    is played out to players that ask ``?codec=hevc``)."""
+    if codec not in (RELAYED_CODECS if publish else PLAYED_CODECS):
         names = VIDEO_CODECS if media.kind == "video" else AUDIO_CODECS
-        raise _refuse("%s: codec %s (%s) is not relayed by this server, which relays H.264 and Opus"
-                      % (_label(media), codec, names.get(codec, codec)))
+        raise _refuse("%s: codec %s (%s) is not relayed by this server, which %s"
+                      % (_label(media), codec, names.get(codec, codec),
+                         "takes H.264 and Opus from publishers" if publish else "plays H.264, H.265 and Opus"))
 
 
 def _profile(codec):
@@ -116,6 +119,16 @@ def pick_h264(media: Media, prefer: str = "42e01f") -> Codec:
     if not ranked:
         raise _refuse("no H.264 payload type with packetization-mode=1 in %s" % _label(media))
     return min(ranked, key=lambda item: item[:3])[3]
+
+
+def pick_h265(media: Media) -> Codec:
+    """The first H.265 payload type (``?codec=hevc``, as SRS 7 picks it); a player
+    that offers none is refused: its browser has no H.265 decoder for WebRTC."""
+    for codec in media.codecs:
+        if codec.name.upper() == "H265" and codec.clock_rate == 90000:
+            return codec
+    raise _refuse("no H.265 payload type in %s: the player does not offer H.265 (asked by ?codec=hevc)"
+                  % _label(media))
 
 
 def pick_opus(media: Media) -> Codec:

@@ -11,8 +11,8 @@ What the answer holds, as SRS's ``negotiate_publish_capability`` /
 * ``a=ice-lite``, ``a=group:BUNDLE`` of the offer's mids, ``a=msid-semantic: WMS app/stream``;
 * per section, in the offer's order: ``m=<kind> 9 UDP/TLS/RTP/SAVPF <pt>`` with the one
   payload type chosen (Opus 48000/2; H.264 packetization-mode=1, the wanted profile first,
-  42e01f by default), ``c=IN IP4 0.0.0.0``, our ``a=ice-ufrag`` (8 characters) and
-  ``a=ice-pwd`` (32), ``a=fingerprint``, ``a=setup`` (:func:`~.sdp_negotiate.answer_setup`
+  42e01f by default; the first H.265 one for a play with ``?codec=hevc``), ``c=IN IP4 0.0.0.0``,
+  our ``a=ice-ufrag`` (8 characters) and ``a=ice-pwd`` (32), ``a=fingerprint``, ``a=setup`` (:func:`~.sdp_negotiate.answer_setup`
   from the offer's and the vhost's ``dtls_role``), ``a=mid``, ``a=rtcp-mux``;
 * the offer's ``nack`` and ``nack pli`` feedback when ``nack on``; its ``transport-cc``
   feedback and transport-cc ``a=extmap`` (same id) when ``twcc on`` and the section offers
@@ -47,7 +47,8 @@ from .. import SRS_COMPAT_VERSION
 from ..codec import sdp
 from ..codec.sdp import Candidate, Codec, Fingerprint, Group, Media, SessionDescription, SsrcLine
 from ..codec.sdp_negotiate import (
-    TWCC_URI, answer_setup, check_offer, check_relayed, ice_credentials, pick_h264, pick_opus, wanted_codec)
+    TWCC_URI, answer_setup, check_offer, check_relayed, ice_credentials, pick_h264, pick_h265, pick_opus,
+    wanted_codec)
 
 __all__ = [
     "Answer", "Track", "build_answer", "random_string", "UFRAG_LENGTH", "PWD_LENGTH",
@@ -64,6 +65,7 @@ _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"   # ice-char (RFC 8839) and S
 _ORIGIN_USER = "SRS/%d.%d.%d(srs-twisted)" % SRS_COMPAT_VERSION
 _KEPT_FEEDBACK = ("nack", "nack pli")
 _H264_FMTP_KEYS = ("level-asymmetry-allowed", "packetization-mode", "profile-level-id")
+_H265_FMTP_KEYS = ("level-id", "profile-id", "tier-flag", "tx-mode")
 _OPUS_FMTP_KEYS = ("minptime", "useinbandfec", "stereo", "usedtx")
 
 
@@ -235,8 +237,9 @@ def build_answer(offer, *, publish, fingerprint, candidates, app="live", stream=
     SSRCs (default random non-zero); ``rand`` is a ``random.Random``-like source
     (default the system's CSPRNG); ``vcodec``/``acodec`` are the API's ``?codec=``
     (``?vcodec=``) and ``?acodec=``: SRS's names (h264, hevc, av1, vp9; opus, pcmu, pcma,
-    anything else the default), and a section asking for a codec other than H.264 or Opus
-    is refused (SDP_EXCHANGE).
+    anything else the default); a play's video section asking ``hevc`` gets the offer's first
+    H.265 payload type (refused when it has none), and any other codec than H.264 and Opus
+    (H.265 to publish) is refused (SDP_EXCHANGE).
     """
     desc = offer if isinstance(offer, SessionDescription) else sdp.parse(offer)
     check_offer(desc, publish)
@@ -260,10 +263,14 @@ def build_answer(offer, *, publish, fingerprint, candidates, app="live", stream=
     tracks = []
     used_ssrcs = set()
     for offered in desc.media:
-        check_relayed(offered, wanted_codec(acodec if offered.kind == "audio" else vcodec, offered.kind))
+        wanted = wanted_codec(acodec if offered.kind == "audio" else vcodec, offered.kind)
+        check_relayed(offered, wanted, publish)
         if offered.kind == "audio":
             chosen = pick_opus(offered)
             fmtp = _normalized_fmtp(chosen, _OPUS_FMTP_KEYS)
+        elif wanted == "hevc":
+            chosen = pick_h265(offered)
+            fmtp = _normalized_fmtp(chosen, _H265_FMTP_KEYS)
         else:
             chosen = pick_h264(offered, h264_profile)
             fmtp = _normalized_fmtp(chosen, _H264_FMTP_KEYS)

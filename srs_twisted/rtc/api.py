@@ -7,7 +7,9 @@
 * ``POST /rtc/v1/publish/`` and ``/rtc/v1/play/`` with ``{sdp, streamurl, ...}``:
   ``{code:0, server, service, pid, sdp, sessionid}``.
 * ``?codec=`` (``?vcodec=``) and ``?acodec=`` as SRS names them: H.264 and Opus are relayed;
-  HEVC, AV1, VP9, PCMU and PCMA are refused (5018).  ``?encrypt=false`` sends plain RTP
+  ``?codec=hevc`` plays an H.265 stream to a player that offers H.265 (SRS 7); HEVC to
+  publish, AV1, VP9, PCMU and PCMA are refused (5018), and so is a play whose video codec
+  is not the live stream's (an H.265 stream without ``?codec=hevc``, or the reverse).  ``?encrypt=false`` sends plain RTP
   (``?encrypt=true`` overrides ``rtc_server.encrypt off``); with it ``?dtls=false`` drops
   DTLS too (SRS's plaintext transport); the legacy publish always encrypts, as SRS's.
 * ``?protocol=udp|tcp|all`` (ours; SRS reads only ``rtc_server.protocol``) chooses the
@@ -38,7 +40,7 @@ from twisted.internet import defer
 
 from ..codec import sdp
 from ..codec.sdp import SDP_DECODE, SDP_EXCHANGE, SdpError
-from ..codec.sdp_negotiate import check_offer
+from ..codec.sdp_negotiate import check_offer, wanted_codec
 from ..context import ClientInfo
 from ..errors import Denied, InvalidStreamName, StreamBusy
 from ..log import ContextLogger
@@ -261,6 +263,8 @@ class RtcApi:
             if live is not None and live.active and not getattr(live.publisher, "rtc_publisher", False):
                 raise RtcApiError(ERROR_RTC_DISABLED, f"rtmp_to_rtc is off in vhost {conf.name}: "
                                                       f"{app}/{stream} is not published over WebRTC")
+        if not publish and any(media.kind == "video" for media in offer.media):
+            self._check_video_codec(conf.name, app, stream, query.get("vcodec") or query.get("codec"))
         eip = query.get("eip") or query.get("candidate") or ""
         try:
             candidates = server.candidates(eip=eip, api_host=_host(request), protocol=query.get("protocol", ""))
@@ -348,6 +352,20 @@ class RtcApi:
         d.addCallback(allowed)
         d.addErrback(denied)
         return d
+
+    def _check_video_codec(self, vhost: str, app: str, stream: str, vcodec) -> None:
+        """A play of a live H.265 stream must ask ``?codec=hevc`` and one of an H.264
+        stream must not: refused (5018) rather than answered with a video track that
+        would stay black.  A stream not published yet is not checked."""
+        live = self.ctx.registry.get(vhost, app, stream)
+        header = getattr(live, "video_sh", None) if live is not None and live.active else None
+        codec = getattr(header, "codec", None)
+        wanted = wanted_codec(vcodec, "video")
+        if codec == "h265" and wanted != "hevc":
+            raise RtcApiError(SDP_EXCHANGE, f"{app}/{stream} is H.265: play it with ?codec=hevc "
+                                            f"(a player that offers H.265)")
+        if codec == "h264" and wanted == "hevc":
+            raise RtcApiError(SDP_EXCHANGE, f"{app}/{stream} is H.264: play it without ?codec=hevc")
 
     def _security(self, query: dict, legacy_publish: bool) -> tuple[bool, bool]:
         """(encrypt, dtls) as SRS decides them: ``?encrypt=`` when given, else ``rtc_server.encrypt``;

@@ -4,10 +4,13 @@ Serialize once.  :class:`RtpEncoder` (one per stream and payload size, kept
 in ``source.outputs`` as the HTTP-TS muxer is) turns each MediaPacket into
 RTP payloads once: H.264 FLV/AVC bodies through
 :class:`~srs_twisted.codec.rtp_h264.H264Payloader` (single NAL units, FU-A,
-SPS+PPS in a STAP-A before every IDR), Opus through
-:class:`~srs_twisted.codec.rtp_opus.OpusPayloader`.  Other codecs (AAC and
-MP3 audio, which need the transcoding bridge, HEVC...) give nothing and are
-counted in ``skipped``.  The encoded form is what the live core caches and
+SPS+PPS in a STAP-A before every IDR), H.265 ones through
+:class:`~srs_twisted.codec.rtp_h265.H265Payloader` (single NAL units, FU,
+VPS+SPS+PPS in an AP before every IRAP picture; their records are flagged
+HEVC and go only to players whose video track is H.265, ``?codec=hevc``),
+Opus through :class:`~srs_twisted.codec.rtp_opus.OpusPayloader`.  Other
+codecs (AAC and MP3 audio, which need the transcoding bridge, AV1...) give
+nothing and are counted in ``skipped``.  The encoded form is what the live core caches and
 shares through ``IMediaSink.wire_key``/``encode``: a run of records, each
 ``>HBq`` (payload length, flags: marker and audio, pts in ms) followed by
 the payload.  Players in step receive the same joined bytes object, and a
@@ -54,6 +57,7 @@ from ..codec.rtcp import (Bye, Fir, Nack, Pli, RawRtcp, ReceiverReport, Remb, Rt
                           SenderReport, TransportCC, ntp_timestamp, parse_compound, serialize_compound)
 from ..codec.rtp import RtpError, twcc_extension_block
 from ..codec.rtp_h264 import DEFAULT_MAX_PAYLOAD, H264Payloader
+from ..codec.rtp_h265 import H265Payloader
 from ..codec.rtp_opus import OpusPayloader
 from ..interfaces import IMediaSink
 from ..live.packet import AUDIO, DATA, VIDEO
@@ -65,6 +69,7 @@ __all__ = ["RtcPlayer", "RtpEncoder", "PlayerStats", "shared_encoder", "parse_re
 SR_INTERVAL = 1.0  # seconds between sender reports
 F_MARKER = 0x01
 F_AUDIO = 0x02
+F_HEVC = 0x04  # an H.265 video payload (else H.264)
 _REC = struct.Struct(">HBq")  # payload length, flags, pts (ms)
 _FIXED = struct.Struct(">BBHII")
 # The fixed header and a one-byte-form extension block holding only a transport-cc number, in one pack
@@ -94,6 +99,7 @@ class RtpEncoder:
                  audio_bridge: bool = False, rtc_only: bool = False, opus_bitrate: int = 48000,
                  source=None) -> None:
         self.h264 = H264Payloader(max_payload, keep_bframe=keep_bframe, keep_sei=keep_sei)
+        self.h265 = H265Payloader(max_payload, keep_sei=keep_sei)
         self.opus = OpusPayloader()
         self.rtc_only = rtc_only and source is not None
         self.source = source
@@ -111,10 +117,12 @@ class RtpEncoder:
             return b""
         try:
             if kind == VIDEO:
-                if pkt.codec != "h264":
-                    self.skipped += 1
-                    return b""
-                return self._records(self.h264.payload_flv(pkt.payload), 0, pkt.pts)
+                if pkt.codec == "h264":
+                    return self._records(self.h264.payload_flv(pkt.payload), 0, pkt.pts)
+                if pkt.codec == "h265":
+                    return self._records(self.h265.payload_flv(pkt.payload), F_HEVC, pkt.pts)
+                self.skipped += 1
+                return b""
             if kind != AUDIO:
                 return b""
             rtc_frames = getattr(pkt, "rtc_frames", None)
@@ -139,7 +147,8 @@ class RtpEncoder:
         last = len(payloads) - 1
         for i, payload in enumerate(payloads):
             # The marker ends a video frame; audio leaves it clear.
-            parts.append(_REC.pack(len(payload), flags | (F_MARKER if i == last and not flags else 0), pts))
+            marker = F_MARKER if i == last and not flags & F_AUDIO else 0
+            parts.append(_REC.pack(len(payload), flags | marker, pts))
             parts.append(payload)
         return b"".join(parts)
 
@@ -251,7 +260,7 @@ class RtcPlayer:
     """One WHEP session's media out: see the module docstring.
 
     ``tracks`` are the negotiated :class:`~.answer.Track` objects of the play
-    answer (an H.264 video and an Opus audio one are used, others ignored);
+    answer (an H.264 or H.265 video and an Opus audio one are used, others ignored);
     ``send(datagram)`` puts one datagram on the session's path;
     ``protect_rtp(bytes) -> bytes`` is SRTP (identity by default);
     ``protector(header, payload) -> bytes`` (the SRTP session's
@@ -292,12 +301,14 @@ class RtcPlayer:
         self.cname = cname.encode() if isinstance(cname, str) else bytes(cname)
         rng = rng or random.Random()
         self.video = self.audio = None
+        self._video_flag = 0  # the F_HEVC of the records this player's video track takes
         for track in tracks:
             if track.ssrc is None:
                 continue
             codec = track.codec.lower()
-            if track.kind == "video" and codec == "h264" and self.video is None:
+            if track.kind == "video" and codec in ("h264", "h265") and self.video is None:
                 self.video = _Out(track, rng.getrandbits(16), rng.getrandbits(32), cache_size)
+                self._video_flag = F_HEVC if codec == "h265" else 0
             elif track.kind == "audio" and codec == "opus" and self.audio is None:
                 self.audio = _Out(track, rng.getrandbits(16), rng.getrandbits(32), cache_size)
         self._outs = {o.ssrc: o for o in (self.video, self.audio) if o is not None}
@@ -360,8 +371,10 @@ class RtcPlayer:
             self._send = batch.append
         try:
             last_pts = t = None
+            video_flag = self._video_flag
             for payload, flags, pts in self.encoder.records(data):
-                out = audio if flags & F_AUDIO else video
+                # audio, or video of this player's codec (an H.264 player gets no H.265 and back)
+                out = audio if flags & F_AUDIO else (video if flags & F_HEVC == video_flag else None)
                 if out is not None:
                     if pts != last_pts:  # a frame's packets share their time: mapped once
                         t = self._player_time(pts, now)

@@ -32,7 +32,7 @@ class CodecChoiceTests(unittest.TestCase):
 
     def test_codecs_we_cannot_relay_are_refused_as_srs_negotiation_errors(self):
         for offer, publish in ((CHROMIUM_OFFER, True), (play_offer(AIORTC_OFFER), False)):
-            for vcodec in ("hevc", "av1", "vp9", "HEVC"):
+            for vcodec in (("hevc", "HEVC") if publish else ()) + ("av1", "vp9"):
                 with self.assertRaises(SdpError) as caught:
                     answer(offer, publish=publish, vcodec=vcodec)
                 self.assertEqual(caught.exception.code, SDP_EXCHANGE)
@@ -43,6 +43,24 @@ class CodecChoiceTests(unittest.TestCase):
                     answer(offer, publish=publish, acodec=acodec)
                 self.assertEqual(caught.exception.code, SDP_EXCHANGE)
                 self.assertIn("m=audio", str(caught.exception))
+
+    def test_hevc_plays_to_a_player_that_offers_h265(self):
+        # SRS 7's ?codec=hevc: the offer's first H.265 payload type, its fmtp kept
+        got = answer(play_offer(CHROMIUM_OFFER), publish=False, vcodec="hevc")
+        video = got.track("video")
+        self.assertEqual((video.codec, video.pt, video.clock_rate), ("H265", 49, 90000))
+        self.assertEqual(video.fmtp, "level-id=93;profile-id=1;tier-flag=0;tx-mode=SRST")
+        self.assertIn("nack pli", video.rtcp_fb)
+        self.assertEqual(got.track("audio").codec.lower(), "opus")
+        self.assertIn("m=video 9 UDP/TLS/RTP/SAVPF 49\r\n", got.sdp)
+        self.assertIn("a=rtpmap:49 H265/90000\r\n", got.sdp)
+        self.assertIn("a=fmtp:49 level-id=93;profile-id=1;tier-flag=0;tx-mode=SRST\r\n", got.sdp)
+        # a player without H.265 (aiortc): SRS's negotiation error, saying why
+        with self.assertRaises(SdpError) as caught:
+            answer(play_offer(AIORTC_OFFER), publish=False, vcodec="hevc")
+        self.assertEqual(caught.exception.code, SDP_EXCHANGE)
+        self.assertIn("no H.265 payload type in m=video", str(caught.exception))
+        self.assertIn("does not offer H.265", str(caught.exception))
 
     def test_a_choice_only_concerns_its_media_kind(self):
         # as in SRS, ?codec= is about video sections and ?acodec= about audio ones

@@ -34,6 +34,8 @@ CLIPS = {
     "opus": ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-f", "lavfi", "-i",
              "sine=frequency=440:sample_rate=48000", "-t", "2", "-pix_fmt", "yuv420p",
              "-c:v", "libx264", "-g", "25", "-bf", "0", "-c:a", "libopus"],
+    "hevc": ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "2", "-pix_fmt", "yuv420p",
+             "-c:v", "libx265", "-x265-params", "log-level=error", "-g", "25", "-bf", "0", "-an"],
 }
 _TMP = None
 _CACHE = {}
@@ -252,6 +254,70 @@ class VideoTests(unittest.TestCase):
 
 def flv_body(pkt):
     return pkt.payload[flv.parse_video(pkt.payload).data_offset:]
+
+
+HEVC_TRACK = Track("video", "0", 49, "H265", 90000, None, "level-id=93;profile-id=1;tier-flag=0;tx-mode=SRST",
+                   ("nack", "nack pli"), None, 0x3333)
+
+
+class HevcTests(unittest.TestCase):
+    """?codec=hevc: an H.265 stream's frames go out as RFC 7798 payloads to a player whose
+    video track is H.265, and to no H.264 player."""
+
+    def test_hevc_frames_round_trip_to_an_h265_player_only(self):
+        from srs_twisted.codec import hevc, rtp_h265
+
+        pkts = fresh(clip("hevc"))
+        fx = Fixture()
+        h265 = fx.player(tracks=(HEVC_TRACK, AUDIO_TRACK))
+        h264 = fx.player()
+        fx.publish(pkts)
+        self.assertEqual(rtp(h264.sent), [])  # an H.264 player gets no H.265
+        packets = rtp(h265.sent, HEVC_TRACK.ssrc)
+        self.assertTrue(all(p.payload_type == 49 for p in packets))
+        self.assertLessEqual(max(len(p.payload) for p in packets), 1200)
+        frames, current = [], []
+        for packet in packets:  # a frame ends at the marker
+            current.append(packet.payload)
+            if packet.marker:
+                frames.append((packet.timestamp, rtp_h265.depayload(current)))
+                current = []
+        self.assertEqual(current, [])
+        config = hevc.parse_decoder_config(flv_body(next(p for p in pkts if p.sequence_header)))
+        expected = []
+        for p in pkts:
+            tag = flv.parse_video(p.payload) if p.kind == VIDEO else None
+            if tag and not (tag.sequence_header or tag.end_of_sequence or tag.frame_type == flv.FRAME_COMMAND):
+                units = [bytes(n) for n in avc.split_nalus(flv_body(p), config.nal_length_size)
+                         if rtp_h265.nal_type(n) not in (32, 33, 34, 35)]
+                expected.append((units, p.keyframe))
+        self.assertEqual(len(frames), 50)
+        self.assertEqual(len(expected), 50)
+        for (timestamp, units), (picture, keyframe) in zip(frames, expected):
+            sets = [u for u in units if rtp_h265.nal_type(u) in (32, 33, 34)]
+            self.assertEqual([u for u in units if rtp_h265.nal_type(u) not in (32, 33, 34)], picture)
+            irap = any(rtp_h265.nal_type(u) in rtp_h265.IRAP_TYPES for u in picture)
+            self.assertEqual(irap, keyframe)
+            if irap:  # VPS, SPS and PPS of the sequence header in an AP before every key frame
+                self.assertEqual(sets, [bytes(n) for n in config.vps + config.sps + config.pps])
+            else:
+                self.assertEqual(sets, [])
+        self.assertEqual(sum(keyframe for _, keyframe in expected), 2)
+        self.assertEqual(rtp_h265.nal_type(packets[0].payload), rtp_h265.NAL_AP)
+        self.assertIn(rtp_h265.NAL_FU, {rtp_h265.nal_type(p.payload) for p in packets})
+        # 25 fps on the 90 kHz clock
+        self.assertEqual({(b[0] - a[0]) & 0xFFFFFFFF for a, b in zip(frames, frames[1:])}, {3600})
+        # and a decoder (FFmpeg's, through PyAV) decodes every frame at the clip's size
+        import av
+
+        decoder = av.CodecContext.create("hevc", "r")
+        decoded = []
+        for _, units in frames:
+            annexb = b"".join(b"\x00\x00\x00\x01" + u for u in units)
+            decoded += decoder.decode(av.Packet(annexb))
+        decoded += decoder.decode(None)
+        self.assertEqual(len(decoded), 50)
+        self.assertEqual({(f.width, f.height) for f in decoded}, {(320, 240)})
 
 
 class OpusTests(unittest.TestCase):

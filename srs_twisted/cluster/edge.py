@@ -88,10 +88,6 @@ class EdgePull:
     """Pulls one stream from the origins into the local source.  It is the
     source's publisher from start to stop, across upstream reconnects."""
 
-    # A relay republishes another server's stream: HLS, DASH, DVR and
-    # forward run where the stream is published, not here.
-    relay = True
-
     def __init__(self, ctx, source, request: StreamRequest, *, connect_rtmp=rtmp_connect,
                  connect_flv=flv_connect, on_stopped=None, supervisor_options: dict | None = None) -> None:
         self.ctx = ctx
@@ -121,6 +117,7 @@ class EdgePull:
         self._last_dts: int | None = None
         self._offset = 0
         self._rebase = False
+        self._redirect = ""  # an origin's RTMP 302: the next attempt goes there
 
     # ---- life ----------------------------------------------------------------
     def start(self) -> None:
@@ -168,6 +165,10 @@ class EdgePull:
         conf = edge_conf(self.ctx, self.source.vhost)
         if conf is None:
             return defer.fail(RuntimeError(f"vhost {self.source.vhost} is no longer an edge with origins"))
+        if self._redirect:
+            url, self._redirect = self._redirect, ""
+            host, port, _ = parse_hostport(url, 1935)
+            return self._connect(conf, f"{host}:{port}", "rtmp", upstream_vhost(conf, self.source.vhost))
         origins = conf.cluster.origin
         origin = origins[(self.supervisor.attempts - 1) % len(origins)]
         return self._connect(conf, origin, pull_protocol(conf, self.request), upstream_vhost(conf, self.source.vhost))
@@ -192,8 +193,20 @@ class EdgePull:
         target = rtmp_target(host, port, req.host, vhost, self.source.app, self.source.stream, req.param)
         self.info.ip = host
         self.log.trace(f"edge: pull {self.source.url} from {self.origin} as {target.url}")
-        return self._connect_rtmp(self.ctx.clock, target, "play", on_packet=on_packet,
-                                  chunk_size=chunk_size_for(self.ctx, conf), connect_extra=identity(self.log.cid))
+        d = self._connect_rtmp(self.ctx.clock, target, "play", on_packet=on_packet,
+                               chunk_size=chunk_size_for(self.ctx, conf), connect_extra=identity(self.log.cid))
+        d.addErrback(self._redirected)
+        return d
+
+    def _redirected(self, failure):
+        url = getattr(failure.value, "url", "")
+        if isinstance(url, str) and url:
+            self._follow(url)
+        return failure
+
+    def _follow(self, url: str) -> None:
+        self.log.warn(f"edge: RTMP redirect {self.source.url} from {self.origin} to {url}")
+        self._redirect = url
 
     def _on_connected(self, conn) -> None:
         self.conn = conn
@@ -203,6 +216,9 @@ class EdgePull:
         self.log.trace(f"edge: connected to origin {self.origin} for {self.source.url}")
 
     def _on_lost(self, conn) -> None:
+        redirect = getattr(conn, "redirect", "")
+        if isinstance(redirect, str) and redirect:
+            self._follow(redirect)
         if self.conn is conn:
             self.conn = None
             self._generation += 1  # late packets of that connection are ignored

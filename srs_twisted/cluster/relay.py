@@ -42,8 +42,9 @@ LOOKUP_RETRY = 2.0
 
 
 def is_relay(source) -> bool:
-    """True when the source's publisher republishes another server's stream
-    (an edge or relay pull): recorders and forwards leave it alone."""
+    """True when the source's publisher republishes the stream of another
+    node of the cluster (a :class:`RelayPull`): recorders and forwards leave
+    it alone."""
     return bool(getattr(source.publisher, "relay", False))
 
 
@@ -54,7 +55,10 @@ class NotPublished(LookupError):
 class RelayPull(EdgePull):
     """An edge pull whose origin is the stream's owner in the directory,
     looked up again before each (re)connect: a stream republished on
-    another node is followed there."""
+    another node is followed there.  A relay: HLS, DASH, DVR and forward
+    run where the stream is published, not here."""
+
+    relay = True
 
     def __init__(self, ctx, source, request: StreamRequest, relay: "ClusterRelay", **kw) -> None:
         super().__init__(ctx, source, request, **kw)

@@ -649,6 +649,13 @@ class SrsApi:
 
         defer.maybeDeferred(self.reload_call).addCallbacks(done, failed)
 
+    @app.route("/api/v1/clusters")
+    def clusters(self, request):
+        from ..cluster.coworkers import clusters_data
+
+        query = {name: _arg(request, name) for name in ("ip", "vhost", "app", "stream", "coworker")}
+        return self.reply(request, {"code": ERROR_SUCCESS, "data": clusters_data(self.ctx, query)})
+
     @app.route("/rtc/v1/", branch=True)
     def rtc(self, request):
         from ..rtc.api import RtcApi

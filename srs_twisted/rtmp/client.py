@@ -20,6 +20,14 @@ from . import client_session as cs
 from .errors import RtmpError
 
 
+class Redirected(Denied):
+    """The server answered with an RTMP 302 (SRS's origin cluster)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(f"RTMP 302 redirect to {url}")
+        self.url = url
+
+
 class RtmpClientProtocol(protocol.Protocol):
     def __init__(
         self,
@@ -37,6 +45,7 @@ class RtmpClientProtocol(protocol.Protocol):
         self.done: defer.Deferred = defer.Deferred()
         self.status_codes: list[str] = []
         self.sent_bytes = 0
+        self.redirect = ""  # the URL of an RTMP 302 from the server
 
     def connectionMade(self) -> None:
         self._flush()
@@ -62,8 +71,10 @@ class RtmpClientProtocol(protocol.Protocol):
             if not self.started.called:
                 self.started.callback(self)
         elif isinstance(event, cs.Rejected):
+            self.redirect = event.redirect
             if not self.started.called:
-                self.started.errback(Denied(f"{event.code}: {event.description}"))
+                error = Redirected(event.redirect) if event.redirect else Denied(f"{event.code}: {event.description}")
+                self.started.errback(error)
             self.transport.loseConnection()
 
     def _flush(self) -> None:

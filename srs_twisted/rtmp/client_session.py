@@ -37,6 +37,7 @@ class Started:
 class Rejected:
     code: str
     description: str
+    redirect: str = ""  # SRS's RTMP 302: the URL to play instead
 
 
 @dataclass
@@ -159,7 +160,10 @@ class ClientSession(RtmpConnection):
             code = str(info.get("code", ""))
             self._events.append(StatusReceived(code, info))
             if info.get("level") == "error":
-                self._events.append(Rejected(code, str(info.get("description", ""))))
+                ex = info.get("ex") if isinstance(info.get("ex"), dict) else {}
+                redirect = ex.get("redirect2") or ex.get("redirect") or ""
+                self._events.append(Rejected(code, str(info.get("description", "")),
+                                             redirect if isinstance(redirect, str) else ""))
             elif code in ("NetStream.Publish.Start", "NetStream.Play.Start") and not self.started:
                 self.started = True
                 self._events.append(Started(self.mode, self.stream_id))

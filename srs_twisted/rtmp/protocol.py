@@ -452,6 +452,11 @@ class RtmpServerProtocol(protocol.Protocol):
         def start():
             self.session.accept_play(event.stream_id)
             self._flush_session()
+            from ..cluster.coworkers import redirect_applies
+
+            if redirect_applies(self.ctx, req, source):  # SRS 3-6 origin cluster: a 302 to the coworker
+                self._redirect_to_coworker(req)
+                return
             self.source = source
             if duration > 0:
                 sink = DurationLimitedSink(self, self.session.chunk_size, event.stream_id, duration)
@@ -464,6 +469,20 @@ class RtmpServerProtocol(protocol.Protocol):
             self.session.reject_play(event.stream_id, description=reason)
 
         self._decide(self._ask_policy("on_play"), start, "play", deny)
+
+    def _redirect_to_coworker(self, req) -> None:
+        from ..cluster.coworkers import discover
+
+        def found(url):
+            if self.closed:
+                return
+            if url is None:
+                self._fail(f"no origin of the cluster publishes {req.vhost}/{req.app}/{req.stream}", abort=False)
+                return
+            self.session.redirect(url)
+            self._fail(f"redirected to {url}", abort=False)
+
+        discover(self.ctx, req, self.log).addCallback(found)
 
     def _play_duration_reached(self, sink: DurationLimitedSink) -> None:
         """Like SRS, end the connection once the play's duration is reached;

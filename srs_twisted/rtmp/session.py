@@ -264,6 +264,14 @@ class ServerSession(RtmpConnection):
     ) -> None:
         self._on_status(stream_id, code, description, level="error")
 
+    def redirect(self, url: str) -> None:
+        """SRS's RTMP 302 (legacy origin cluster): the player should play
+        ``url`` instead; ``ex.redirect`` is its tcUrl, ``ex.redirect2`` the URL."""
+        tc_url = url.split("?", 1)[0].rpartition("/")[0]
+        ex = {"code": 302.0, "redirect": tc_url, "redirect2": url}
+        info = status("NetConnection.Connect.Rejected", "RTMP 302 Redirect", level="error", ex=ex)
+        self._command(CSID_COMMAND, 0, "onStatus", 0.0, None, info)
+
     def stop_play(self, stream_id: int = STREAM_ID) -> None:
         """The play ended on the server's side (its duration was reached)."""
         self._on_status(stream_id, "NetStream.Play.Stop", "Stopped playing stream.", details="stream")

@@ -26,7 +26,7 @@ from srs_twisted.errors import Denied
 from srs_twisted.rtmp import client
 
 from . import harness as h
-from .test_cluster import ClusterTestCase, Player, sleep, until
+from .test_cluster import ClusterTestCase, Player, api, sleep, stream_active, until
 
 
 def redis_server() -> str:
@@ -239,3 +239,51 @@ class RedisClusterTests(RedisClusterTestCase):
         yield until(lambda: failed.keyframes() >= 1, "B's waiting player served once Redis is back", timeout=90)
         yield self.probe(b.rtmp("s"))
         self.assertIn("is back; register", a.srv.log())
+
+
+class LegacyCoworkersTests(ClusterTestCase):
+    """SRS 3-6's origin cluster as its conf/origin.cluster.* files set it up:
+    two origins naming each other's API as coworkers, an edge with both as
+    origins; the edge plays a stream published to either origin."""
+
+    timeout = 300
+
+    @defer.inlineCallbacks
+    def test_edge_plays_from_either_origin(self):
+        api_a, api_b = h.free_port(), h.free_port()
+        a = self.server(f"vhost __defaultVhost__ {{ cluster {{ mode local; origin_cluster on; "
+                        f"coworkers 127.0.0.1:{api_b}; }} }}", api_port=api_a)
+        b = self.server(f"vhost __defaultVhost__ {{ cluster {{ mode local; origin_cluster on; "
+                        f"coworkers 127.0.0.1:{api_a}; }} }}", api_port=api_b)
+        edge = self.server(f"vhost __defaultVhost__ {{ cluster {{ mode remote; origin 127.0.0.1:{a.port} "
+                           f"127.0.0.1:{b.port}; }} }}")
+        self.publisher(b.url("s"))
+        yield until(lambda: stream_active(api_b, "s"), "the stream on B")
+        # B answers SRS's clusters query; A does not have the stream.
+        found = yield api(api_b, "/api/v1/clusters?vhost=__defaultVhost__&ip=127.0.0.1&app=live&stream=s"
+                                 f"&coworker=127.0.0.1:{api_b}")
+        self.assertEqual(found, {"code": 0, "data": {
+            "query": {"ip": "127.0.0.1", "vhost": "__defaultVhost__", "app": "live", "stream": "s"},
+            "origin": {"ip": "127.0.0.1", "port": b.port, "vhost": "__defaultVhost__",
+                       "api": f"127.0.0.1:{api_b}", "routers": [f"127.0.0.1:{api_b}"]}}})
+        missing = yield api(api_a, "/api/v1/clusters?vhost=__defaultVhost__&app=live&stream=s")
+        self.assertIsNone(missing["data"]["origin"])
+        # A player of A gets the 302 to B.
+        proto = yield client.connect(reactor, f"rtmp://127.0.0.1:{a.port}/live", "s", "play")
+        yield proto.done
+        self.assertEqual(proto.redirect, f"rtmp://127.0.0.1:{b.port}/live/s")
+        # The edge asks A first, follows the redirect to B.
+        info = yield threads.deferToThread(h.probe, edge.url("s"))
+        self.assertAvc320Aac(info)
+        self.assertIn(f"edge: RTMP redirect __defaultVhost__/live/s from 127.0.0.1:{a.port} to "
+                      f"rtmp://127.0.0.1:{b.port}/live/s", edge.log())
+        # A stream published to A plays on the edge too.
+        self.publisher(a.url("t"))
+        yield until(lambda: stream_active(api_a, "t"), "the stream on A")
+        info = yield threads.deferToThread(h.probe, edge.url("t"))
+        self.assertAvc320Aac(info)
+        # A stream nobody publishes: A closes the player ("no origin"), as SRS.
+        proto = yield client.connect(reactor, f"rtmp://127.0.0.1:{a.port}/live", "nothing", "play")
+        yield proto.done
+        self.assertEqual(proto.redirect, "")
+        self.assertIn("no origin of the cluster publishes __defaultVhost__/live/nothing", a.log())

@@ -294,6 +294,7 @@ class Ours(Server):
     name = "srs-twisted"
     protos = ("rtmp", "flv")
     play_conf = ""
+    global_conf = ""  # e.g. "workers 2;\n" (bench/workers_fanout.py)
 
     def start(self) -> None:
         conf = os.path.join(self.dir, "srs.conf")
@@ -301,6 +302,7 @@ class Ours(Server):
             f.write(
                 f"listen 127.0.0.1:{self.rtmp_port};\n"
                 "max_connections 3000;\n"
+                f"{self.global_conf}"
                 f"pid {self.dir}/srs.pid;\n"
                 f"srs_log_tank file;\nsrs_log_file {self.dir}/srs.log;\n"
                 f"http_server {{ enabled on; listen 127.0.0.1:{self.http_port}; }}\n"

@@ -140,6 +140,16 @@ def command(name: str, tid: float, *args, stream_id: int = 0, csid: int = 3, chu
 
 
 # ---- chunk reader --------------------------------------------------------------
+def control_message(type_id: int, payload) -> tuple[int | None, bytes]:
+    """What a player does with a protocol control message: (the new window
+    acknowledgement size, or None; the reply to send, or b"")."""
+    if type_id == 5 and len(payload) >= 4:
+        return struct.unpack_from(">I", payload)[0], b""
+    if type_id == 4 and len(payload) >= 6 and struct.unpack_from(">H", payload)[0] == 6:  # ping request
+        return None, user_control(7, struct.unpack_from(">I", payload, 2)[0])
+    return None, b""
+
+
 class _Stream:
     __slots__ = ("ts", "delta", "length", "type_id", "stream_id", "ext", "buf", "left")
 

@@ -17,7 +17,6 @@ import json
 import os
 import selectors
 import socket
-import struct
 import sys
 import time
 
@@ -93,10 +92,11 @@ class Player:
                 self.audio += 1
             elif type_id == 9:
                 self.video += 1
-            elif type_id == 5 and len(payload) >= 4:
-                self.ack_window = struct.unpack_from(">I", payload)[0]
-            elif type_id == 4 and len(payload) >= 6 and struct.unpack_from(">H", payload)[0] == 6:
-                self.send(r.user_control(7, struct.unpack_from(">I", payload, 2)[0]))
+            elif type_id in (4, 5):
+                window, reply = r.control_message(type_id, payload)
+                self.ack_window = window or self.ack_window
+                if reply:
+                    self.send(reply)
             elif type_id == 20:
                 self._command(r.amf_decode_all(payload))
         if self.ack_window and self.bytes - self.acked >= self.ack_window // 2:

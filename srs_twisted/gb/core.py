@@ -10,7 +10,8 @@ timers; both return nothing and queue :class:`Send` (bytes for a peer) and
 
 The flow of one device (SRS's states): REGISTER -> 200 OK (``Registered``) ->
 INVITE with an SDP ``recvonly`` PS/90000 on the media port and ``y=`` the SSRC
-(``Inviting``) -> 100 (``Trying``) -> 200 OK, answered by an ACK (``Stable``).
+(``Inviting``; media over TCP, ``TCP/RTP/AVP`` passive, when the device registered over
+TCP, else ``RTP/AVP`` over UDP) -> 100 (``Trying``) -> 200 OK, answered by an ACK (``Stable``).
 MESSAGE keepalives (and any MANSCDP message) refresh the device and get a
 200 OK.  A BYE from the device ends the call (no re-invite until it registers
 again); REGISTER with Expires 0 or no REGISTER/keepalive for ``timeout``
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field
 
 from ..codec.sip import SipMessage
 
-__all__ = ["SipServer", "SipSettings", "Device", "Send", "Gone", "CallEnded", "Invited", "make_ssrc", "invite_sdp"]
+__all__ = ["SipServer", "SipSettings", "Device", "Send", "Gone", "CallEnded", "Inviting", "Invited", "make_ssrc", "invite_sdp"]
 
 T1 = 0.5
 TIMER_B = 64 * T1
@@ -71,6 +72,13 @@ class CallEnded:
 
     device: "Device"
     reason: str
+
+
+@dataclass
+class Inviting:
+    """An INVITE went out: media with ``device.ssrc`` may come (a camera may send it before its 200 OK arrives)."""
+
+    device: "Device"
 
 
 @dataclass
@@ -145,10 +153,9 @@ def _user_host(uri_header: str) -> tuple:
 class SipServer:
     """The SIP side of the GB28181 caster (see the module docstring)."""
 
-    def __init__(self, settings: SipSettings, rng=None, media_tcp: bool = True) -> None:
+    def __init__(self, settings: SipSettings, rng=None) -> None:
         self.settings = settings
         self.rng = rng or random.Random()
-        self.media_tcp = media_tcp
         self.devices: dict = {}  # id -> Device
         self._events: list = []
         self.errors = 0
@@ -252,12 +259,14 @@ class SipServer:
                 self._respond(peer, msg, 503)
                 return
             device = self.devices[user] = Device(user, peer, transport, host, now, expires, now)
+        moved = device.peer != peer or device.transport != transport
         device.peer, device.transport, device.host, device.peer_addr = peer, transport, host, peer_addr
         device.registered_at = device.last_seen = now
         device.expires = expires
         self._respond(peer, msg, 200, device, [("Contact", msg.get("contact") or "<sip:%s@%s>" % (user, host)),
                                                ("Expires", str(expires))])
-        if device.state in ("Registered", "Bye", "Init"):
+        # Invite unless a call is up or being set up with this very peer (a refresh).
+        if device.state in ("Registered", "Bye", "Init") or moved:
             device.state = "Registered"
             device.reinvite_at = None
             self._invite(device, now)
@@ -327,8 +336,9 @@ class SipServer:
         device.state = "Re-inviting" if again else "Inviting"
         device.invites += 1
         device.reinvite_at = None
-        sdp = invite_sdp(self.settings, device.ssrc, self.media_tcp)
+        sdp = invite_sdp(self.settings, device.ssrc, device.transport != "UDP")
         req = self._request(device, "INVITE", device.cseq, device.branch, sdp)
+        self._events.append(Inviting(device))
         device.invite = self._send(device.peer, req)
         device.invite_sent = now
         device.interval = T1

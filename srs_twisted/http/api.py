@@ -664,6 +664,12 @@ class SrsApi:
             self._rtc = RtcApi(self)
         return self._rtc.render(request, request.path.decode("utf-8", "replace"))
 
+    @app.route("/gb/v1/", branch=True)
+    def gb(self, request):
+        from ..gb.api import render
+
+        return render(self, request, request.path.decode("utf-8", "replace"))
+
     @app.route("/metrics")
     def metrics(self, request):
         if not self.ctx.config.exporter.enabled:

@@ -44,17 +44,22 @@ class AudioTranscoder:
     output sample rate, ``frame_size`` the samples per output frame (960 =
     20 ms of Opus at 48 kHz, 1024 for AAC), ``bitrate`` in bit/s,
     ``channels`` 1 or 2, ``sample_format`` what the encoder takes ("s16",
-    "fltp"), ``options`` the encoder's private options.
+    "fltp"), ``options`` the encoder's private options.  ``input_rate`` and
+    ``input_channels`` describe a decoder input that does not (raw G.711).
     """
 
     def __init__(self, decoder: str, extradata: bytes | None, encoder: str, *, rate: int, frame_size: int,
-                 bitrate: int, channels: int = 2, sample_format: str = "fltp", options: dict | None = None) -> None:
+                 bitrate: int, channels: int = 2, sample_format: str = "fltp", options: dict | None = None,
+                 input_rate: int = 0, input_channels: int = 0) -> None:
         self.rate = rate
         self.frame_size = frame_size
         layout = "stereo" if channels == 2 else "mono"
         self._decoder = av.CodecContext.create(decoder, "r")
         if extradata:
             self._decoder.extradata = bytes(extradata)
+        if input_rate:
+            self._decoder.sample_rate = input_rate
+            self._decoder.layout = "stereo" if input_channels == 2 else "mono"
         self._encoder = av.CodecContext.create(encoder, "w")
         self._encoder.sample_rate = rate
         self._encoder.layout = layout

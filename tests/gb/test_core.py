@@ -34,7 +34,7 @@ def response(invite, status):
 class CoreTests(unittest.TestCase):
     def setUp(self):
         self.server = SipServer(SipSettings(candidate="10.0.0.1", sip_port=5060, media_port=9000, timeout=60,
-                                            reinvite=5), rng=random.Random(1), media_tcp=False)
+                                            reinvite=5), rng=random.Random(1))
         self.now = 100.0
 
     def sent(self):

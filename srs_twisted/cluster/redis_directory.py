@@ -143,11 +143,15 @@ class RedisDirectory:
         return d
 
     # ---- calls ---------------------------------------------------------------
-    def _call(self, what: str, method: str, *args, **kw):
+    def _call(self, what: str, method: str, *args, probe: bool = False, **kw):
         """One Redis command, bounded by ``timeout``; connection problems
-        become DirectoryUnavailable (and mark Redis down)."""
+        become DirectoryUnavailable (and mark Redis down).  While Redis is
+        known to be down only the heartbeat (``probe``) tries: a publish or
+        a lookup fails at once instead of waiting for the timeout."""
         if self.client is None:
             return defer.fail(DirectoryUnavailable(f"{self.where}: not started"))
+        if self.up is False and not probe:
+            return defer.fail(DirectoryUnavailable(f"{self.where}: down"))
         try:
             d = getattr(self.client, method)(*args, **kw)
         except Exception as e:  # noqa: BLE001 - e.g. "Not connected"
@@ -195,9 +199,9 @@ class RedisDirectory:
         d.addErrback(refused)
         return d
 
-    def _claim(self, key: str, owner: Owner):
+    def _claim(self, key: str, owner: Owner, probe: bool = False):
         d = self._call(f"claim {key}", "eval", CLAIM, [STREAM_PREFIX + key],
-                       [owner.to_json(), int(self.ttl * 1000), owner.node])
+                       [owner.to_json(), int(self.ttl * 1000), owner.node], probe=probe)
 
         def answered(value):
             if value == 1:
@@ -244,10 +248,10 @@ class RedisDirectory:
         try:
             ms = int(self.ttl * 1000)
             for node, owner in list(self.nodes.items()):
-                yield self._call(f"node {node}", "set", NODE_PREFIX + node, owner.to_json(), pexpire=ms)
+                yield self._call(f"node {node}", "set", NODE_PREFIX + node, owner.to_json(), pexpire=ms, probe=True)
             for key, owner in list(self.mine.items()):
                 try:
-                    yield self._claim(key, owner)
+                    yield self._claim(key, owner, probe=True)
                 except StreamOwned as e:
                     # Both published it while Redis was away: the other claimed it first.
                     self.log.error(f"cluster: {e}; this node keeps publishing it locally, unlisted")

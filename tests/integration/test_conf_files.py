@@ -341,3 +341,30 @@ class ConfFileTests(unittest.TestCase):
 
     def test_srs(self):
         self.run_conf("srs.conf")
+
+    # The origin clusters (docs/scaling.md): each origin alone here (the Redis ones with no
+    # Redis: local streams play); tests/integration/test_cluster_redis.py runs whole clusters.
+    def test_origin_cluster_serverA(self):
+        self.run_conf("origin.cluster.serverA.conf")
+
+    def test_origin_cluster_serverB(self):
+        self.run_conf("origin.cluster.serverB.conf")
+
+    def test_origin_cluster_redis_serverA(self):
+        self.run_conf("origin.cluster.redis.serverA.conf")
+
+    def test_origin_cluster_redis_serverB(self):
+        self.run_conf("origin.cluster.redis.serverB.conf")
+
+    def check_conf(self, name: str) -> None:
+        """``srs -t``: an edge needs its origins to play anything."""
+        result = subprocess.run([sys.executable, "-m", "srs_twisted.cli", "-t", "-c", os.path.join(CONF_DIR, name)],
+                                capture_output=True, timeout=60, cwd=h.ROOT, text=True)
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertIn("test is successful", result.stdout + result.stderr)
+
+    def test_origin_cluster_edge(self):
+        self.check_conf("origin.cluster.edge.conf")
+
+    def test_origin_cluster_redis_edge(self):
+        self.check_conf("origin.cluster.redis.edge.conf")

@@ -129,6 +129,20 @@ def media_packet(msg_type: int, timestamp: int, payload: bytes) -> MediaPacket:
     return MediaPacket(DATA, timestamp, payload)
 
 
+def metadata_packet(timestamp: int, payload: bytes) -> MediaPacket | None:
+    """The onMetaData packet an AMF0 data message (``@setDataFrame`` or not) carries, with
+    ``server`` added; None for any other data message (dropped, as SRS does).  Raises
+    CodecError on AMF0 that does not decode."""
+    values = amf0.decode_all(payload)
+    if values and values[0] == "@setDataFrame":
+        values = values[1:]
+    if len(values) < 2 or values[0] != "onMetaData":
+        return None
+    meta = amf0.ECMAArray(values[1] if isinstance(values[1], dict) else {})
+    meta.setdefault("server", "srs-twisted")
+    return MediaPacket(DATA, timestamp, amf0.encode_many("onMetaData", meta))
+
+
 class PlayDuration:
     """The play command's duration on a live stream, counted as SRS does:
     the sum of the steps between the timestamps of the audio and video
@@ -321,15 +335,9 @@ class ServerSession(RtmpConnection):
         payload = msg.payload
         if msg.type_id == m.DATA_AMF3 and payload[:1] == b"\x00":
             payload = payload[1:]
-        values = amf0.decode_all(payload)
-        if values and values[0] == "@setDataFrame":
-            values = values[1:]
-        if len(values) >= 2 and values[0] == "onMetaData":
-            meta = values[1] if isinstance(values[1], dict) else {}
-            meta = amf0.ECMAArray(meta)
-            meta.setdefault("server", "srs-twisted")
-            body = amf0.encode_many("onMetaData", meta)
-            self._events.append(MediaReceived(MediaPacket(DATA, msg.timestamp, body)))
+        pkt = metadata_packet(msg.timestamp, payload)
+        if pkt is not None:
+            self._events.append(MediaReceived(pkt))
 
     def _on_command(self, cmd, msg: RtmpMessage) -> None:
         name = cmd.name

@@ -72,12 +72,22 @@ def remote_hls(ctx, request, path: str, static_root: str | None, host: str):
     relay = getattr(ctx, "cluster", None)
     if relay is None or not path.endswith(HLS_EXTENSIONS):
         return None
-    if static_root and os.path.exists(os.path.join(static_root, path.lstrip("/"))):
-        return None
     conf = ctx.vhost(host) or ctx.vhost(DEFAULT_VHOST)
+    if static_root and os.path.exists(os.path.join(static_root, path.lstrip("/"))):
+        # Here on disk: served here, unless it is LL-HLS of a stream published elsewhere
+        # (worker processes share the disk, but parts and blocking reloads live in the
+        # owner's memory).
+        if conf is None or not conf.hls.hls_low_latency or _published_here(ctx, conf.name, path):
+            return None
     if conf is None or relay.directory_for(conf.name) is None:
         return None
     return HlsProxy(ctx, relay, conf.name, path)
+
+
+def _published_here(ctx, vhost: str, path: str) -> bool:
+    app, stream = stream_of(path)
+    source = ctx.registry.get(vhost, app, stream)
+    return source is not None and source.publisher is not None and not getattr(source.publisher, "relay", False)
 
 
 class _Relay(protocol.Protocol):

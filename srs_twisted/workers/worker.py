@@ -98,6 +98,11 @@ class WorkerService(SrsService):
         api = self.reactor.listenTCP(0, site, interface="127.0.0.1")
         self._private_ports = [rtmp, api]
         self.private = {"rtmp": f"127.0.0.1:{rtmp.getHost().port}", "api": f"127.0.0.1:{api.getHost().port}"}
+        srv = self.config.http_server
+        if srv.enabled:  # HLS (LL-HLS from memory) of the streams published here, for the other workers
+            http = self.reactor.listenTCP(0, self._make_site(srv.dir, False, srv.crossdomain), interface="127.0.0.1")
+            self._private_ports.append(http)
+            self.private["http"] = f"127.0.0.1:{http.getHost().port}"
 
     def _install_relay(self) -> None:
         """Streams published here are registered in the supervisor's directory; a player

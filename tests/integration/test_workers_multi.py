@@ -198,3 +198,47 @@ class WorkersMulti(unittest.TestCase):
         self.assertEqual(server.proc.wait(h.WAIT), 0)
         self.assertEqual([pid for pid in workers if _alive(pid)], [])
         self.assertFalse(os.path.exists(os.path.join(server.dir, "srs.pid")))
+
+
+class WorkersLowLatencyHls(unittest.TestCase):
+    """LL-HLS with ``workers 2``: parts and blocking reloads live in the owner's memory;
+    a request landing on the other worker is answered from the owner."""
+
+    def test_blocking_reloads_answered_by_the_owner_from_either_worker(self):
+        import urllib.request
+
+        from ..hls.llhls_rules import check_ll_playlist, find_part, next_part
+
+        h.ffmpeg()
+        root = tempfile.mkdtemp(prefix="srs-workers-llhls-")
+        http = h.free_port()
+        server = h.Server(
+            "workers 2;\n"
+            f"http_server {{ enabled on; listen 127.0.0.1:{http}; dir {root}; }}\n"
+            f"vhost __defaultVhost__ {{ hls {{ enabled on; hls_path {root}; hls_fragment 2; "
+            "hls_low_latency on; hls_part_duration 0.5; } }\n")
+        self.addCleanup(server.stop)
+        server.wait_log(r"\[sup\] srs-twisted started, 2 workers", timeout=60)
+        pub = h.publish(server.url(), h.clip(seconds=10), loop=True)
+        self.addCleanup(h.stop_process, pub)
+        url = f"http://127.0.0.1:{http}/live/livestream.m3u8"
+
+        def get(target):
+            # A fresh connection each time: the kernel spreads them over both workers.
+            with urllib.request.urlopen(target, timeout=h.WAIT) as r:
+                return r.read().decode()
+
+        def playlist():
+            try:
+                return check_ll_playlist(get(url))
+            except (OSError, AssertionError, ValueError):
+                return None
+
+        info = h.wait_for(playlist, 60, interval=0.2, message="no LL-HLS playlist")
+        for _ in range(10):
+            msn, part = next_part(info)
+            text = get(f"{url}?_HLS_msn={msn}&_HLS_part={part}")
+            self.assertIn("#EXT-X-PART:", text)
+            info = check_ll_playlist(text)
+            self.assertIsNotNone(find_part(info, msn, part) or find_part(info, msn + 1, 0), (msn, part))
+        self.assertEqual(len(re.findall(r"\[(w\d)\] hls: start", server.log())), 1)

@@ -118,7 +118,8 @@ def main() -> None:
         print(f"owners: {json.dumps(owners)}", flush=True)
         for rnd in range(1, opts.rounds + 1):
             row = {"round": rnd, "base": measure(workers, opts.window)}
-            for phase in ("local", "remote"):
+            # Both orders, so a drift of the machine's load does not favour one phase.
+            for phase in ("local", "remote") if rnd % 2 else ("remote", "local"):
                 procs = [place(srv, workers, n, owners[n] if phase == "local" else 1 - owners[n], work) for n in names]
                 time.sleep(2)
                 row[phase] = measure(workers, opts.window)
@@ -131,12 +132,15 @@ def main() -> None:
         bench.stop_all()
     k = opts.streams
     total = {ph: [sum(r[ph].values()) for r in results] for ph in ("base", "local", "remote")}
-    player = statistics.mean((lo - b) / k for lo, b in zip(total["local"], total["base"]))
-    pull = statistics.mean((re_ - lo) / k for re_, lo in zip(total["remote"], total["local"]))
+    players = [(lo - b) / k for lo, b in zip(total["local"], total["base"])]
+    pulls = [(re_ - lo) / k for re_, lo in zip(total["remote"], total["local"])]
+    ingest = [b / k for b in total["base"]]
+    player, pull = statistics.mean(players), statistics.mean(pulls)
     out = {
         "streams": k, "window_s": opts.window, "rounds": opts.rounds, "stream_mbit": bitrate / 1e6,
-        "base_cpu": statistics.mean(total["base"]),
-        "player_cpu_per_s": player, "pull_cpu_per_s": pull,
+        # CPU-s per second: one publisher's ingest, one player, one pull (each round, then the mean)
+        "ingest_each": ingest, "player_each": players, "pull_each": pulls,
+        "ingest_cpu_per_s": statistics.mean(ingest), "player_cpu_per_s": player, "pull_cpu_per_s": pull,
         "player_cpu_s_per_gbit": player / (bitrate / 1e9), "pull_cpu_s_per_gbit": pull / (bitrate / 1e9),
         "pull_over_player": pull / player if player > 0 else None,
         "load": os.getloadavg()[0],

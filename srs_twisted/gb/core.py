@@ -15,7 +15,7 @@ TCP, else ``RTP/AVP`` over UDP) -> 100 (``Trying``) -> 200 OK, answered by an AC
 MESSAGE keepalives (and any MANSCDP message) refresh the device and get a
 200 OK.  A BYE from the device ends the call (no re-invite until it registers
 again); REGISTER with Expires 0 or no REGISTER/keepalive for ``timeout``
-seconds ends the device (:class:`Gone`).  When the media stops while the
+seconds ends the device (:class:`Gone`; a BYE first when the call is up).  When the media stops while the
 device is Stable, the server says BYE and re-invites after ``reinvite``
 seconds.  Over UDP an INVITE is retransmitted (RFC 3261 timer A, from 0.5 s,
 doubling up to 4 s) until a response, given up after 32 s (timer B), and every
@@ -400,9 +400,11 @@ class SipServer:
         timeout = self.settings.timeout
         for device in list(self.devices.values()):
             if now - device.last_seen >= timeout:
+                self.bye(device)  # it may still be streaming: hang up
                 self._remove(device, "no REGISTER or keepalive for %ds" % (now - device.last_seen))
                 continue
             if now >= device.registered_at + device.expires + 0.5:
+                self.bye(device)
                 self._remove(device, "registration expired after %ds" % device.expires)
                 continue
             if device.state in ("Inviting", "Trying", "Re-inviting") and device.invite_sent:

@@ -176,3 +176,11 @@ class CoreTests(unittest.TestCase):
             taken.add(make_ssrc("34020000002000000001", taken, rng))
         self.assertEqual(len(taken), 200)
         self.assertEqual(make_ssrc("short", set(), random.Random(0)) // 10000, 0)
+
+    def test_expiry_of_a_device_in_a_call_says_bye(self):
+        (_, invite), _ = self.register()
+        self.server.receive("peer", response(invite, 200), self.now)
+        self.sent()
+        self.server.poll(self.now + 60)
+        (bye,), (gone,) = self.sent()
+        self.assertEqual((bye.method, bye.call_id, type(gone)), ("BYE", invite.call_id, Gone))

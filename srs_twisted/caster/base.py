@@ -30,13 +30,18 @@ class CasterService(service.Service):
         bound is a :class:`~srs_twisted.service.StartError`."""
         from ..service import StartError
 
-        host = self.bind_host
+        host = self.host
         try:
             self.port = bind(self.conf.listen, host)
         except CannotListenError as e:
             reason = getattr(e.socketError, "strerror", None) or str(e.socketError)
             raise StartError(f"stream_caster {self.conf.caster} cannot listen on {transport} "
                              f"{host or '0.0.0.0'}:{self.conf.listen}: {reason}") from None
+
+    @property
+    def host(self) -> str:
+        """The address to listen on: ``listen ip:port``'s, else the server's bind host."""
+        return self.conf.listen_ip or self.bind_host
 
     def end_all(self, reason: str) -> None:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -218,7 +218,7 @@ class FlvCaster(CasterService):
         super().startService()
         factory = ConnectionLimitFactory(self.ctx, _Site(self), f"flv caster port {self.conf.listen}")
         self.listen("tcp", lambda port, host: self.ctx.clock.listenTCP(port, factory, BACKLOG, interface=host))
-        self.log.trace(f"stream_caster flv listen at http://{self.bind_host or '0.0.0.0'}:{self.conf.listen}"
+        self.log.trace(f"stream_caster flv listen at http://{self.host or '0.0.0.0'}:{self.conf.listen}"
                        f"/[app]/[stream].flv, output={self.conf.output}")
 
     def end_all(self, reason: str) -> None:

@@ -9,8 +9,11 @@ seven 188-byte packets a datagram) becomes the live stream ``output`` names, pub
 * The publish ends when no datagram came for the vhost's ``publish.normal_timeout`` (5 s by
   default, the time after which SRS's RTMP server drops the caster's idle publish); the next
   datagram starts a new one.
-* As in SRS every sender feeds the one stream; when the sender's address changes (a restarted
-  encoder) the demuxer starts afresh, so the new TS is not glued to the old one's leftovers.
+* One sender feeds the stream at a time: datagrams from another address are dropped (and
+  counted) while the current sender is active; once it has been silent for
+  :data:`TAKEOVER_AFTER` seconds the next sender takes over (a restarted encoder) and the
+  demuxer starts afresh, so the new TS is not glued to the old one's leftovers.  (SRS appends
+  every sender's datagrams to one buffer, so two senders corrupt each other.)
 * Lost, reordered, duplicated or garbage datagrams cost the frames they touch: the demuxer
   counts them (continuity errors, bad sync) and resynchronises; nothing raises.
 * A publish that was refused (policy, busy stream, vhost) or kicked is not retried for
@@ -28,9 +31,10 @@ from ..log import ContextLogger
 from .base import CasterService
 from .publisher import CasterPublisher, output_request
 
-__all__ = ["UdpCaster", "RETRY_AFTER", "RECV_BUFFER"]
+__all__ = ["UdpCaster", "RETRY_AFTER", "TAKEOVER_AFTER", "RECV_BUFFER"]
 
 RETRY_AFTER = 3.0  # seconds a refused or kicked publish is not retried
+TAKEOVER_AFTER = 1.0  # seconds the sender must be silent before another address takes over
 RECV_BUFFER = 4 * 1024 * 1024  # bytes asked for the socket's receive buffer (bursts)
 _CHECK_EVERY = 1.0  # seconds between idle checks
 
@@ -45,6 +49,7 @@ class _Session:
         self.log = ContextLogger()
         self.demuxer = TsDemuxer()
         self.datagrams = 0
+        self.foreign = 0  # datagrams of other senders dropped
         self.started = self.last = self.ctx.clock.seconds()
         self.ended = False
         self.reason = ""
@@ -60,13 +65,20 @@ class _Session:
         self.publisher.start()
 
     def feed(self, data: bytes, peer: tuple[str, int]) -> None:
+        now = self.ctx.clock.seconds()
         if peer != self.peer:
-            self.log.warn(f"mpegts_over_udp: sender changed {self.peer[0]}:{self.peer[1]} -> {peer[0]}:{peer[1]}, "
-                          f"the TS demuxer starts afresh")
+            if now - self.last < TAKEOVER_AFTER:
+                if not self.foreign:
+                    self.log.warn(f"mpegts_over_udp: datagrams from {peer[0]}:{peer[1]} dropped while "
+                                  f"{self.peer[0]}:{self.peer[1]} sends")
+                self.foreign += 1
+                return
+            self.log.trace(f"mpegts_over_udp: sender {self.peer[0]}:{self.peer[1]} -> {peer[0]}:{peer[1]}, "
+                           f"the TS demuxer starts afresh")
             self.peer = peer
             self.flush()
             self.demuxer = TsDemuxer()
-        self.last = self.ctx.clock.seconds()
+        self.last = now
         self.datagrams += 1
         self.publisher.received += len(data)
         write = self.publisher.write
@@ -103,7 +115,8 @@ class _Session:
         self.publisher.close()
         d = self.demuxer
         self.log.trace(f"mpegts_over_udp: publish ended ({reason}): datagrams={self.datagrams} "
-                       f"bytes={self.publisher.received} packets={self.publisher.packets} ts_errors={d.errors}"
+                       f"bytes={self.publisher.received} packets={self.publisher.packets} ts_errors={d.errors} "
+                       f"foreign={self.foreign}"
                        + (f" (last: {d.last_error})" if d.errors else "")
                        + f", duration={self.ctx.clock.seconds() - self.started:.1f}s")
         self.caster.session_ended(self, retry)
@@ -140,7 +153,7 @@ class UdpCaster(CasterService):
         self.listen("udp", lambda port, host: self.ctx.clock.listenUDP(port, protocol, interface=host,
                                                                         maxPacketSize=65535))
         self._size_buffer()
-        self.log.trace(f"stream_caster mpegts_over_udp listen at udp://{self.bind_host or '0.0.0.0'}:"
+        self.log.trace(f"stream_caster mpegts_over_udp listen at udp://{self.host or '0.0.0.0'}:"
                        f"{self.conf.listen}, output={self.conf.output}")
 
     def _size_buffer(self) -> None:

@@ -6,10 +6,10 @@ A configuration may hold any number of blocks, each one listener of one kind::
         enabled on;                 # default off
         caster  mpegts_over_udp;    # mpegts_over_udp | flv | gb28181
         output  rtmp://127.0.0.1/live/livestream;
-        listen  8935;               # a port (UDP for mpegts_over_udp, TCP for flv and gb28181)
+        listen  8935;               # [ip:]port (UDP for mpegts_over_udp, TCP for flv and gb28181)
         sip {                       # gb28181 only: the embedded SIP server of SRS 5/6
             enabled   on;           # default on
-            listen    5060;         # default 5060
+            listen    5060;         # [ip:]port, default 5060
             timeout   60;           # seconds, default 60
             reinvite  5;            # seconds, default 5
             candidate *;            # default *; $NAME reads the variable (* when unset)
@@ -39,7 +39,8 @@ from dataclasses import dataclass, replace
 from typing import Mapping
 
 from .env import expand_dollar
-from .fields import _float, _int, _on, _only_on, _raw, _section, _str
+from .check import parse_endpoint
+from .fields import _custom, _float, _on, _only_on, _raw, _section, _str
 from .parser import ConfigError, Directive
 
 __all__ = [
@@ -60,12 +61,34 @@ CASTER_GB28181 = "gb28181"
 CASTER_KINDS = (CASTER_MPEGTS_OVER_UDP, CASTER_FLV, CASTER_GB28181)
 
 
+def _endpoint(node: Directive | None) -> tuple[str, int]:
+    """``listen [ip:]port`` of a block as (ip or '', port); ('', 0) when absent.  SRS reads a
+    bare port only (``atoi``: ``127.0.0.1:8935`` would be port 127); here an address binds the
+    port to it, as the other ``listen`` directives allow (checked by check.py)."""
+    found = node.get("listen") if node is not None else None
+    if found is None or not found.arg():
+        return "", 0
+    try:
+        return parse_endpoint(found.arg())
+    except ValueError:  # an unchecked tree: no port
+        return "", 0
+
+
+def _listen_port(node: Directive | None) -> int:
+    return _endpoint(node)[1]
+
+
+def _listen_ip(node: Directive | None) -> str:
+    return _endpoint(node)[0]
+
+
 @dataclass(frozen=True)
 class SipConfig:
     """``stream_caster.sip``: the embedded GB28181 SIP server (SRS 5/6)."""
 
     enabled: bool = _on(True)
-    listen: int = _int(5060, low=1, high=65535)  # SIP port, TCP (and UDP here)
+    listen: int = _custom(lambda node: _listen_port(node) or 5060, lambda: 5060)  # SIP port, TCP (and UDP here)
+    listen_ip: str = _custom(_listen_ip, str)  # ours: the address of "listen ip:port", '' for all
     timeout: float = _float(60.0)  # seconds: SIP or media idle before a session ends
     reinvite: float = _float(5.0)  # seconds: wait after media stops before re-inviting
     # The address put in SDP ``c=`` lines: ``*`` detects, ``$NAME`` is expanded at load.
@@ -80,7 +103,8 @@ class StreamCasterConfig:
     enabled: bool = _only_on(False)
     caster: str = _str("", choices=CASTER_KINDS)
     output: str = _str("")  # rtmp://host[:port]/app/stream, with [app]/[stream] templates
-    listen: int = _int(0, low=1, high=65535)  # port; 0 (unset) is refused when enabled
+    listen: int = _custom(_listen_port, int)  # port; 0 (unset) is refused when enabled
+    listen_ip: str = _custom(_listen_ip, str)  # ours: the address of "listen ip:port", '' for all
     sip: SipConfig = _section(SipConfig)
     directive: Directive | None = _raw()
 
@@ -115,7 +139,7 @@ def check_stream_casters(casters: list[StreamCasterConfig], path: str = "<string
     """Raise :class:`ConfigError` for an enabled block SRS would refuse to start with (no
     ``caster``, no ``listen`` port, an ``output`` that is not ``rtmp://``), or for two enabled
     blocks on the same port of the same transport."""
-    taken: dict[tuple[str, int], StreamCasterConfig] = {}
+    taken: list[tuple[str, str, int, StreamCasterConfig]] = []  # (transport, ip, port, block)
     for caster in casters:
         if not caster.enabled:
             continue
@@ -129,16 +153,17 @@ def check_stream_casters(casters: list[StreamCasterConfig], path: str = "<string
                             f"got {caster.output!r}"), "output"
         if problem is None:
             # The SIP port is TCP (and UDP) like the media port of gb28181.
-            ports = [("udp" if caster.is_udp else "tcp", caster.listen, "listen")]
+            ports = [("udp" if caster.is_udp else "tcp", caster.listen_ip, caster.listen, "listen")]
             if caster.is_gb28181 and caster.sip.enabled:
-                ports.append(("tcp", caster.sip.listen, "sip.listen"))
-            for transport, number, key in ports:
-                port = (transport, number)
-                if port in taken:
+                ports.append(("tcp", caster.sip.listen_ip, caster.sip.listen, "sip.listen"))
+            for transport, ip, number, key in ports:
+                clash = next((other for t, i, n, other in taken
+                              if (t, n) == (transport, number) and (i == ip or not i or not ip)), None)
+                if clash is not None:
                     problem = (f"stream_caster {caster.caster}: {transport} port {number} is already "
-                               f"used by stream_caster {taken[port].caster}")
+                               f"used by stream_caster {clash.caster}")
                     break
-                taken[port] = caster
+                taken.append((transport, ip, number, caster))
         if problem is not None:
             node = _where(caster, key)
             if node is None:

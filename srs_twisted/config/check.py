@@ -139,7 +139,7 @@ _LISTEN_PATHS = frozenset(
     for p in (
         "listen rtmp.listen rtmps.listen http_api.listen http_api.https.listen http_server.listen "
         "http_server.https.listen rtc_server.listen rtc_server.tcp.listen srt_server.listen "
-        "rtsp_server.listen exporter.listen"
+        "rtsp_server.listen exporter.listen stream_caster.listen stream_caster.sip.listen"
     ).split()
 )
 
@@ -251,8 +251,6 @@ def _check_values(root: Directive, environ) -> None:
             _check_listen(node, ".".join(path))
         elif path in (("chunk_size",), ("rtmp", "chunk_size"), ("vhost", "chunk_size")):
             _check_int(node, ".".join(path), _MIN_CHUNK_SIZE, _MAX_CHUNK_SIZE)
-        elif path in (("stream_caster", "listen"), ("stream_caster", "sip", "listen")):
-            _check_int(node, ".".join(path), 1, 65535)  # SRS reads a port number only
         elif path == ("max_connections",):
             _check_int(node, "max_connections", 1, None)
         elif path == ("workers",) and node.arg() != "auto":

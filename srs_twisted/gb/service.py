@@ -69,13 +69,14 @@ class GbCaster(service.Service):
     def startService(self) -> None:
         super().startService()
         clock = self.ctx.clock
-        host = self.bind_host
+        host = self.conf.listen_ip or self.bind_host  # "listen ip:port" binds to that address
+        sip_host = self.conf.sip.listen_ip or self.bind_host
         try:
             self.ports.append(clock.listenTCP(self.conf.listen, MediaTcpFactory(self), interface=host))
             self.ports.append(clock.listenUDP(self.conf.listen, MediaUdpProtocol(self), interface=host))
             if self.sip is not None:
-                self.ports.append(clock.listenTCP(self.conf.sip.listen, SipTcpFactory(self), interface=host))
-                self.ports.append(clock.listenUDP(self.conf.sip.listen, self._sip_udp, interface=host))
+                self.ports.append(clock.listenTCP(self.conf.sip.listen, SipTcpFactory(self), interface=sip_host))
+                self.ports.append(clock.listenUDP(self.conf.sip.listen, self._sip_udp, interface=sip_host))
         except CannotListenError as e:
             from ..service import StartError
 

@@ -74,10 +74,15 @@ class CheckTests(unittest.TestCase):
         self.assertRejected("stream_caster { sip { host 1; } }", 1, 23, "stream_caster.sip")
         self.assertRejected("stream_caster { port 1; }", 1, 17, "stream_caster")
 
-    def test_listen_is_a_port(self):
-        self.assertRejected("stream_caster { listen 127.0.0.1:8935; }", 1, 24, "stream_caster.listen")
-        self.assertRejected("stream_caster { listen 70000; }", 1, 24, "stream_caster.listen")
+    def test_listen_is_ip_port(self):
+        self.assertRejected("stream_caster { listen 127.0.0.1:70000; }", 1, 24, "stream_caster.listen")
+        self.assertRejected("stream_caster { listen 8935x; }", 1, 24, "stream_caster.listen")
+        self.assertRejected("stream_caster { listen localhost:8935; }", 1, 24, "stream_caster.listen")
         self.assertRejected("stream_caster { sip { listen 0; } }", 1, 30, "stream_caster.sip.listen")
+        (c,) = load_string("stream_caster { listen 127.0.0.1:8935; sip { listen [::1]:5061; } }").stream_casters
+        self.assertEqual((c.listen_ip, c.listen, c.sip.listen_ip, c.sip.listen), ("127.0.0.1", 8935, "::1", 5061))
+        (c,) = load_string("stream_caster { listen 8935; }").stream_casters
+        self.assertEqual((c.listen_ip, c.listen, c.sip.listen_ip, c.sip.listen), ("", 8935, "", 5060))
 
     def test_enabled_blocks_need_kind_port_and_rtmp_output(self):
         self.assertRejected("stream_caster {\n  enabled on; listen 8935; output rtmp://h/a/s;\n}", 1, 1, "needs \"caster\"")
@@ -95,6 +100,12 @@ class CheckTests(unittest.TestCase):
             "stream_caster { enabled on; caster flv; listen 8936; output rtmp://h/a/s; }\n"
             "stream_caster { enabled on; caster gb28181; listen 9000; output rtmp://h/a/s; sip { listen 8936; } }", 2, 92,
             "already used")
+        # Ports on two addresses do not clash; one on all addresses clashes with any.
+        load_string("stream_caster { enabled on; caster flv; listen 127.0.0.1:8936; output rtmp://h/a/s; }\n"
+                    "stream_caster { enabled on; caster flv; listen 127.0.0.2:8936; output rtmp://h/a/s; }")
+        self.assertRejected(
+            "stream_caster { enabled on; caster flv; listen 127.0.0.1:8936; output rtmp://h/a/s; }\n"
+            "stream_caster { enabled on; caster flv; listen 8936; output rtmp://h/a/s; }", 2, 48, "already used")
         # UDP and TCP ports of one number are different ports.
         load_string("stream_caster { enabled on; caster flv; listen 8935; output rtmp://h/a/s; }\n"
                     "stream_caster { enabled on; caster mpegts_over_udp; listen 8935; output rtmp://h/a/s; }")

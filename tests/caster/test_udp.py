@@ -9,7 +9,7 @@ import random
 from twisted.internet import defer, task
 from twisted.trial import unittest
 
-from srs_twisted.caster.udp import RETRY_AFTER, UdpCaster
+from srs_twisted.caster.udp import RETRY_AFTER, TAKEOVER_AFTER, UdpCaster
 from srs_twisted.config import load_string
 from srs_twisted.context import AllowAll, ServerContext
 from srs_twisted.errors import Denied
@@ -124,13 +124,19 @@ class UdpCasterTests(unittest.TestCase):
         self.clock.pump([1.0] * 4)
         self.assertIsNone(self.caster.session)
 
-    def test_a_new_sender_restarts_the_demuxer(self):
+    def test_one_sender_at_a_time_and_takeover_after_silence(self):
         self.send(datagrams()[:5])
         first = self.caster.session.demuxer
-        self.send(datagrams(), ("127.0.0.1", 40001))
-        self.assertIsNot(self.caster.session.demuxer, first)
-        self.assertEqual(self.caster.session.peer, ("127.0.0.1", 40001))
+        self.send(datagrams(), ("127.0.0.1", 40001))  # while the first sends: dropped
+        session = self.caster.session
+        self.assertEqual((session.peer, session.foreign, session.demuxer), (PEER, len(datagrams()), first))
+        self.clock.advance(TAKEOVER_AFTER)
+        self.send(datagrams(), ("127.0.0.1", 40001))  # the first went silent: taken over
+        self.assertIs(self.caster.session, session)  # the same publish goes on
+        self.assertIsNot(session.demuxer, first)
+        self.assertEqual(session.peer, ("127.0.0.1", 40001))
         self.assertTrue(self.active())
+        self.assertEqual(self.source().video_codec, "h264")
 
     def test_refused_publish_is_retried_after_a_while(self):
         self.policy.deny = True

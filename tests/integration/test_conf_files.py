@@ -342,6 +342,14 @@ class ConfFileTests(unittest.TestCase):
     def test_srs(self):
         self.run_conf("srs.conf")
 
+    # The stream casters' samples (docs/casters.md): the caster listens beside RTMP, which
+    # plays; tests/integration/test_casters.py feeds the casters themselves.
+    def test_push_flv(self):
+        self.run_conf("push.flv.conf")
+
+    def test_push_mpegts_over_udp(self):
+        self.run_conf("push.mpegts.over.udp.conf")
+
     # The origin clusters (docs/scaling.md): each origin alone here (the Redis ones with no
     # Redis: local streams play); tests/integration/test_cluster_redis.py runs whole clusters.
     def test_origin_cluster_serverA(self):

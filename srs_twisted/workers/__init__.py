@@ -56,7 +56,7 @@ def per_worker_config(conf, index: int):
     """The config worker ``index`` runs: the UDP services (WebRTC, SRT) and WebRTC over
     TCP on the configured port plus the index, so every session's datagrams (and its
     RFC 4571 connection) reach the worker that holds it; the answer's candidate names
-    that worker's port.  Everything else is unchanged."""
+    that worker's port; the stream casters only in worker 0.  Everything else is unchanged."""
     if not index:
         return conf
     rtc = conf.rtc_server
@@ -64,4 +64,6 @@ def per_worker_config(conf, index: int):
     rtc = dataclasses.replace(rtc, listens=[offset_listen(x, index) for x in rtc.listens], tcp=tcp)
     srt = conf.srt_server
     srt = dataclasses.replace(srt, listens=[offset_listen(x, index) for x in srt.listens])
-    return dataclasses.replace(conf, rtc_server=rtc, srt_server=srt)
+    # The stream casters run in worker 0 only: a caster's port carries one stream (UDP) or
+    # must reach the process holding the device (GB28181), and a second bind would fail.
+    return dataclasses.replace(conf, rtc_server=rtc, srt_server=srt, stream_casters=[])

@@ -172,3 +172,10 @@ class RegistryTests(unittest.TestCase):
         self.assertEqual([f.running for f in first], [0, 0])
         self.assertEqual([(f.conf.listen, f.running) for f in _Fake.made[2:]], [(8935, 1), (8937, 1)])
         self.assertEqual(srv.ctx.casters, _Fake.made[2:])
+
+    def test_casters_run_in_worker_0_only(self):
+        from srs_twisted.workers import per_worker_config
+
+        config = load_string(FULL)
+        self.assertEqual(per_worker_config(config, 0).stream_casters, config.stream_casters)
+        self.assertEqual(per_worker_config(config, 1).stream_casters, [])

@@ -77,6 +77,11 @@ class ServerContext:
         # The stream directory's relay (srs_twisted.cluster.relay.ClusterRelay)
         # when streams are shared with other nodes (origin cluster, workers).
         self.cluster = None
+        # SRS's circuit breaker (srs_twisted.breaker), sampled once a second by the
+        # service from the process's CPU.
+        from .breaker import CircuitBreaker
+
+        self.breaker = CircuitBreaker(config.circuit_breaker) if hasattr(config, "circuit_breaker") else None
         self.registry = StreamRegistry(clock, self.source_options)
         self.clients: dict[str, ClientInfo] = {}
         # The clients of each stream, (vhost, app, stream) -> {id: client}, so a

@@ -19,3 +19,7 @@ class InvalidStreamName(SrsError):
 
 class Denied(SrsError):
     """A connect, publish or play refused by policy (hooks, security, vhost)."""
+
+
+class Overloaded(Denied):
+    """A new player refused because the circuit breaker is at its critical level."""

@@ -110,6 +110,7 @@ class SrsService(service.MultiService):
         self._add_srt()
         self._add_casters()
         self._add_heartbeat()
+        self._add_breaker()
 
     @property
     def config(self):
@@ -393,6 +394,24 @@ class SrsService(service.MultiService):
             svc.setName("heartbeat")
             svc.setServiceParent(self)
 
+    def _add_breaker(self) -> None:
+        """Once a second, the process's CPU into SRS's circuit breaker (``ctx.breaker``)."""
+        from twisted.application.internet import TimerService
+
+        from .http.procstats import ProcStats
+
+        breaker = self.ctx.breaker
+        breaker.log = self.log.warn
+        stats = ProcStats(now=self.reactor.seconds, min_interval=0.5)
+
+        def sample():
+            breaker.sample(stats.self_stat()["percent"])
+
+        timer = TimerService(1.0, sample)
+        timer.clock = self.reactor
+        timer.setName("circuit-breaker")
+        timer.setServiceParent(self)
+
     def reload(self, config) -> defer.Deferred:
         """Apply a re-read config without dropping connections (SRS's reload).
 
@@ -422,6 +441,7 @@ class SrsService(service.MultiService):
         done = self._reload_srt(old.srt_server, config.srt_server, changes, done)
         done = self._reload_casters(old.stream_casters, config.stream_casters, changes, done)
         self.workers.reload()
+        self.ctx.breaker.config = config.circuit_breaker
         inert = inert_settings(config)
         if inert != inert_settings(old):
             for message in inert:

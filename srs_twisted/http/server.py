@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 from twisted.web import resource, server, static
 
 from ..context import ClientInfo
-from ..errors import Denied, InvalidStreamName
+from ..errors import Denied, InvalidStreamName, Overloaded
 from ..log import ContextLogger
 from ..url import StreamRequest, validate_names
 from . import stream as st
@@ -242,6 +242,8 @@ class LiveStreamResource(resource.Resource):
             elif failure.check(st.Unplayable):
                 code, text = 415, failure.getErrorMessage()
                 session.log.warn(f"{session.client.type} refused: {text}")
+            elif failure.check(Overloaded):
+                code, text = 503, failure.getErrorMessage()  # logged by the policy
             elif failure.check(Denied, InvalidStreamName):
                 code, text = 403, failure.getErrorMessage()
                 session.log.warn(f"{session.client.type} refused: {text}")

@@ -1,4 +1,5 @@
-"""The server's policy: security rules, then refer checks, then (on edge vhosts with
+"""The server's policy: the circuit breaker (new players refused at its critical
+level), security rules, then refer checks, then (on edge vhosts with
 token_traverse) the origin, then HTTP hooks, then (origin cluster, workers) the
 stream directory's claim of a published stream.
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from . import ChainPolicy
 from .hooks import HooksPolicy, HttpHooksClient
+from .overload import OverloadPolicy
 from .refer import ReferPolicy
 from .security import SecurityPolicy
 
@@ -21,7 +23,7 @@ def _has_edge(ctx) -> bool:
 
 
 def build_policy(ctx, client=HttpHooksClient) -> ChainPolicy:
-    policies = [SecurityPolicy(ctx), ReferPolicy(ctx)]
+    policies = [OverloadPolicy(ctx), SecurityPolicy(ctx), ReferPolicy(ctx)]
     if _has_edge(ctx):
         # Edge vhosts with token_traverse ask an origin before their own hooks.
         from ..cluster.edge import TokenTraversePolicy

@@ -306,10 +306,11 @@ class RtcApi:
         if publish:
             peer = RtcPublishPeer(answer, connection, source, server.protocol.send, on_close, now, nack=rtc.nack,
                                   aac_bitrate=rtc.aac_bitrate if rtc.rtc_to_rtmp else None,
-                                  pli_for_rtmp=rtc.pli_for_rtmp if rtc.rtc_to_rtmp else None)
+                                  pli_for_rtmp=rtc.pli_for_rtmp if rtc.rtc_to_rtmp else None,
+                                  breaker=self.ctx.breaker)
         else:
             peer = RtcPlayPeer(answer, connection, source, server.protocol.send, on_close, nack=rtc.nack,
-                               encoder_options=encoder_options(rtc))
+                               encoder_options=encoder_options(rtc), breaker=self.ctx.breaker)
         peer.published = peer.playing = False
         client.recv_bytes = lambda: peer.recv_bytes
         client.send_bytes = lambda: peer.sent_bytes

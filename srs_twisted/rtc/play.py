@@ -27,9 +27,10 @@ def encoder_options(rtc) -> dict:
 
 class RtcPlayPeer(Peer):
     def __init__(self, answer, connection: RtcConnection, source, transmit, on_close, *, nack: bool = True,
-                 clock=None, encoder_options: dict | None = None) -> None:
+                 clock=None, encoder_options: dict | None = None, breaker=None) -> None:
         super().__init__(answer, connection, source, transmit, on_close)
         self.nack = nack
+        self.breaker = breaker
         self.clock = clock
         self.encoder_options = encoder_options
         self.player: RtcPlayer | None = None
@@ -40,7 +41,7 @@ class RtcPlayPeer(Peer):
         self.player = RtcPlayer(self.source, self.answer.tracks, self._send_one, protect_rtp=srtp.protect_rtp,
                                 protector=srtp.rtp_protector(), send_many=self._send_many,
                                 request_keyframe=self._keyframe, nack=self.nack,
-                                encoder_options=self.encoder_options, **kwargs)
+                                encoder_options=self.encoder_options, breaker=self.breaker, **kwargs)
         consumer = self.player.subscribe()
         address = self.session.address if self.session is not None else None
         if address is not None and len(address) > 2:  # over TCP: the live core pauses (drops GOPs) for a slow peer

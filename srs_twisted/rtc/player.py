@@ -283,8 +283,10 @@ class RtcPlayer:
     def __init__(self, source, tracks, send, *, protect_rtp=None, request_keyframe=None,
                  protector=None, send_many=None, clock=time.time, nack: bool = True, cache_size: int = DEFAULT_SIZE,
                  max_payload: int = DEFAULT_MAX_PAYLOAD, cname: str = "", rng=None,
-                 encoder_options: dict | None = None) -> None:
+                 encoder_options: dict | None = None, breaker=None) -> None:
         self.source = source
+        # SRS's circuit breaker: no NACK answered at its critical level.
+        self.breaker = breaker
         self.wire_key, self.encoder = shared_encoder(source, max_payload, **(encoder_options or {}))
         self.encode = self.encoder.encode
         self._send = self._send_one = send
@@ -463,7 +465,7 @@ class RtcPlayer:
         out = self._outs.get(packet.media_ssrc)
         lost = list(dict.fromkeys(packet.lost))
         self.stats.nack_seqs += len(lost)
-        if out is None or not self.nack:
+        if out is None or not self.nack or (self.breaker is not None and self.breaker.critical):
             self.stats.nack_misses += len(lost)
             return
         for seq in lost[:out.cache.size]:

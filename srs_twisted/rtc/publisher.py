@@ -237,8 +237,11 @@ class RtcPublishPeer(Peer):
     rtc_publisher = True
 
     def __init__(self, answer, connection: RtcConnection, source, transmit, on_close, now: float,
-                 nack: bool = True, aac_bitrate: int | None = None, pli_for_rtmp: float | None = None) -> None:
+                 nack: bool = True, aac_bitrate: int | None = None, pli_for_rtmp: float | None = None,
+                 breaker=None) -> None:
         super().__init__(answer, connection, source, transmit, on_close)
+        # SRS's circuit breaker: no NACK asked at its high level, no TWCC feedback at critical.
+        self.breaker = breaker
         self.nack = nack and bool(answer.track("video") and answer.track("video").nack)
         self.nacks_sent = 0
         self.reception = Reception(OUR_SSRC)
@@ -336,6 +339,8 @@ class RtcPublishPeer(Peer):
     def _maybe_nack(self, now: float) -> None:
         if not self.nack or self.connection.srtp is None or self.ingest.video_ssrc is None:
             return
+        if self.breaker is not None and self.breaker.high:
+            return
         lost = self.ingest.reorder.nacks(now)
         if lost:
             self.nacks_sent += 1
@@ -343,6 +348,9 @@ class RtcPublishPeer(Peer):
 
     def _send_twcc(self) -> None:
         if self.twcc is None:
+            return
+        if self.breaker is not None and self.breaker.critical:
+            self.twcc.drop()
             return
         if self.ingest.video_ssrc is not None:
             self.twcc.media_ssrc = self.ingest.video_ssrc

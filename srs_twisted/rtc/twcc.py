@@ -112,6 +112,10 @@ class TwccRecorder:
         self._pending[number] = int(arrival * 1_000_000)
         self.received += 1
 
+    def drop(self) -> None:
+        """Forget what arrived since the last feedback (none is sent for it)."""
+        self._pending.clear()
+
     def feedback(self) -> list:
         """Transport-cc feedback (:class:`~..codec.rtcp.TransportCC`) for what arrived since the
         last call, in order; [] when nothing did."""

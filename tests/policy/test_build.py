@@ -9,6 +9,7 @@ from srs_twisted.errors import Denied
 from srs_twisted.policy import ChainPolicy
 from srs_twisted.policy.build import build_policy
 from srs_twisted.policy.hooks import HooksPolicy
+from srs_twisted.policy.overload import OverloadPolicy
 from srs_twisted.policy.refer import ReferPolicy
 from srs_twisted.policy.security import SecurityPolicy
 
@@ -32,7 +33,7 @@ class BuildTests(unittest.TestCase):
 
     def test_shape(self):
         self.assertIsInstance(self.policy, ChainPolicy)
-        self.assertEqual([type(p) for p in self.policy.policies], [SecurityPolicy, ReferPolicy, HooksPolicy, DirectoryPolicy])
+        self.assertEqual([type(p) for p in self.policy.policies], [OverloadPolicy, SecurityPolicy, ReferPolicy, HooksPolicy, DirectoryPolicy])
         default = build_policy(self.ctx)
         self.assertIs(default.policies[2].http.reactor, self.ctx.clock)
 

@@ -378,6 +378,21 @@ class FeedbackTests(unittest.TestCase):
         self.assertEqual(len(p.sent), n)
         self.assertEqual(p.stats.nack_misses, 2)
 
+    def test_no_nack_answered_while_the_circuit_breaker_is_critical(self):
+        from srs_twisted.breaker import CircuitBreaker
+        from srs_twisted.config.model import CircuitBreakerConfig
+
+        p = self.player
+        p.breaker = CircuitBreaker(CircuitBreakerConfig())
+        seq = RtpPacket.parse(p.sent[-1]).sequence_number
+        n = len(p.sent)
+        p.breaker.sample(96)
+        p.on_rtcp(bytes(Nack(1, VIDEO_TRACK.ssrc, [seq])))
+        self.assertEqual((len(p.sent), p.stats.retransmits), (n, 0))
+        p.breaker.sample(10)  # high: NACKs are answered again (SRS stops asking, not answering)
+        p.on_rtcp(bytes(Nack(1, VIDEO_TRACK.ssrc, [seq])))
+        self.assertEqual((len(p.sent), p.stats.retransmits), (n + 1, 1))
+
     def test_pli_and_fir_ask_for_a_keyframe(self):
         p = self.player
         p.on_rtcp(bytes(Pli(1, VIDEO_TRACK.ssrc)) + bytes(Fir(1, [(VIDEO_TRACK.ssrc, 1)])))

@@ -201,6 +201,23 @@ class PublisherTests(unittest.TestCase):
         self.proto.datagramReceived(data, glue.PEER)
         self.assertEqual((self.peer.twcc.received, self.peer.twcc.duplicates), (20, 1))
 
+    def test_no_feedback_while_the_circuit_breaker_is_critical(self):
+        from srs_twisted.breaker import CircuitBreaker
+        from srs_twisted.config.model import CircuitBreakerConfig
+
+        self.start(TWCC_ID)
+        self.peer.breaker = breaker = CircuitBreaker(CircuitBreakerConfig())
+        breaker.sample(96)
+        for i in range(5):
+            self.proto.datagramReceived(self.srtp.protect_rtp(packet(100 + i, i)), glue.PEER)
+        self.clock.advance(TICK)
+        self.assertEqual([p for d in self.rtcp_sent() for p in d if isinstance(p, TransportCC)], [])
+        breaker.sample(10)  # high: feedback again, for what arrives from now on
+        self.proto.datagramReceived(self.srtp.protect_rtp(packet(105, 5)), glue.PEER)
+        self.clock.advance(TICK)
+        (fb,) = [p for d in self.rtcp_sent() for p in d if isinstance(p, TransportCC)]
+        self.assertEqual((fb.base_seq, fb.status_count), (5, 1))
+
     def test_no_feedback_unless_negotiated(self):
         self.start(None)
         self.assertIsNone(self.peer.twcc)

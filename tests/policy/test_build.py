@@ -35,7 +35,7 @@ class BuildTests(unittest.TestCase):
         self.assertIsInstance(self.policy, ChainPolicy)
         self.assertEqual([type(p) for p in self.policy.policies], [OverloadPolicy, SecurityPolicy, ReferPolicy, HooksPolicy, DirectoryPolicy])
         default = build_policy(self.ctx)
-        self.assertIs(default.policies[2].http.reactor, self.ctx.clock)
+        self.assertIs(default.policies[3].http.reactor, self.ctx.clock)
 
     def test_security_refusal_never_reaches_the_hooks(self):
         self.failureResultOf(self.policy.on_publish(make_client(self.ctx, ip="10.0.0.1")), Denied)

@@ -2,7 +2,8 @@
 namespace (tests/integration/netns.py):
 
 * ``mpegts_over_udp``: ``ffmpeg -re ... -f mpegts udp://127.0.0.1:PORT`` plays over RTMP and HLS,
-  fires on_publish/on_unpublish, ends after the idle timeout; garbage datagrams are survived;
+  fires on_publish/on_unpublish, ends after the idle timeout; through a relay that drops 2 % and
+  reorders 3 % of the datagrams it still plays and records; garbage datagrams are survived;
 * ``flv``: ``curl -T clip.flv`` (Content-Length) and ``ffmpeg ... -f flv - | curl -T -``
   (chunked) play over RTMP and HLS for the duration of the request; garbage bodies get a 400.
 """
@@ -70,6 +71,54 @@ class _Hooks(http.server.ThreadingHTTPServer):
         self.server_close()
 
 
+class LossyRelay:
+    """A UDP relay in a thread: what arrives on ``port`` goes to ``target``, except that a
+    ``loss`` share of the datagrams is dropped and a ``reorder`` share is held back and sent
+    after the next one.  Seeded, so a run is repeatable; stops with :meth:`close`."""
+
+    def __init__(self, target: tuple[str, int], loss: float, reorder: float, seed: int = 1):
+        self.rng = random.Random(seed)
+        self.target, self.loss, self.reorder = target, loss, reorder
+        self.counts = {"in": 0, "dropped": 0, "reordered": 0}
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.running = True
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        held = None
+        while self.running:
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            self.counts["in"] += 1
+            r = self.rng.random()
+            if r < self.loss:
+                self.counts["dropped"] += 1
+                continue
+            if held is None and r < self.loss + self.reorder:
+                held = data
+                self.counts["reordered"] += 1
+                continue
+            out.sendto(data, self.target)
+            if held is not None:
+                out.sendto(held, self.target)
+                held = None
+        out.close()
+
+    def close(self):
+        self.running = False
+        self.thread.join(5)
+        self.sock.close()
+
+
 class CasterCase(unittest.TestCase):
     timeout = 400
 
@@ -126,10 +175,11 @@ vhost __defaultVhost__ {{
 
 
 class MpegtsOverUdp(CasterCase):
-    def ffmpeg_udp(self, loop=True) -> subprocess.Popen:
+    def ffmpeg_udp(self, loop=True, port=None) -> subprocess.Popen:
         cmd = [h.ffmpeg(), "-hide_banner", "-loglevel", "error", "-re"]
         cmd += ["-stream_loop", "-1"] if loop else []
-        cmd += ["-i", h.clip("h264-aac"), "-c", "copy", "-f", "mpegts", f"udp://127.0.0.1:{self.udp}?pkt_size=1316"]
+        cmd += ["-i", h.clip("h264-aac"), "-c", "copy", "-f", "mpegts",
+                f"udp://127.0.0.1:{port or self.udp}?pkt_size=1316"]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.procs.append(proc)
         return proc
@@ -148,6 +198,23 @@ class MpegtsOverUdp(CasterCase):
         # A new sender starts a new publish.
         self.ffmpeg_udp()
         h.probe(self.server.url("udpin"))
+
+    def test_lost_and_reordered_datagrams_cost_frames_not_the_stream(self):
+        relay = LossyRelay(("127.0.0.1", self.udp), loss=0.02, reorder=0.03)
+        self.addCleanup(relay.close)
+        proc = self.ffmpeg_udp(port=relay.port)
+        info = h.probe(self.server.url("udpin"))
+        streams = h.assert_streams(info, [("video", "h264"), ("audio", "aac")])
+        self.assertEqual((streams["video"]["width"], streams["video"]["height"]), (320, 240))
+        # A few seconds of play through the damage: FFmpeg records it and it decodes.
+        out = os.path.join(self.root, "lossy.flv")
+        result = h.record(self.server.url("udpin"), 6, out)
+        self.assertEqual(result.returncode, 0, result.stderr[-500:])
+        self.assertGreater(float(h.probe(out)["format"]["duration"]), 4.0)
+        h.stop_process(proc)
+        self.assertGreater(relay.counts["dropped"], 0)
+        self.assertGreater(relay.counts["reordered"], 0)
+        self.server.wait_log(r"mpegts_over_udp: publish ended \(no datagram for .*ts_errors=[1-9]")
 
     def test_garbage_datagrams_then_a_real_stream(self):
         rng = random.Random(13)

@@ -8,6 +8,7 @@ by cell, and reports per configuration: CPU-s per delivered Gbit, the highest N 
 which every player got >= 99 % of the stream (no failure), and latency p50/p95.
 
     python bench/workers_fanout.py --ns 100,300,600,900 --protos rtmp,flv --window 10
+    python bench/workers_fanout.py --ns 600,1000,1400 --protos rtmp --play "mw_latency 0;"
 
 Results: bench/results/<stamp>-workers.jsonl and .md.  Bounded: every cell has
 bench.py's deadline and every child is stopped at the end.  The machine may be shared:
@@ -59,9 +60,15 @@ def highest_ok(cells: list[dict], name: str, proto: str, floor: float = 0.99):
     return ok
 
 
+def short(cells: list[dict], name: str, proto: str, floor: float = 0.99) -> list[int]:
+    """The Ns where some player got less than ``floor`` (or a player failed)."""
+    return sorted({c["n"] for c in cells if c["server"] == name and c["proto"] == proto
+                   and ("error" in c or c["failed"] or (c["ratio_min"] or 0) < floor)})
+
+
 def summary(cells: list[dict], protos: list[str]) -> str:
-    lines = ["| proto | workers | highest N with every player >= 99 % | CPU-s/Gbit at that N |",
-             "|---|---:|---:|---:|"]
+    lines = ["| proto | workers | highest N with every player >= 99 % | CPU-s/Gbit at that N | N below 99 % |",
+             "|---|---:|---:|---:|---|"]
     for proto in protos:
         for cls in CONFIGS:
             n = highest_ok(cells, cls.name, proto)
@@ -69,7 +76,8 @@ def summary(cells: list[dict], protos: list[str]) -> str:
                   and c["n"] == n and c.get("cpu_s_per_gbit") is not None]
             cost = f"{sum(at) / len(at):.3f}" if at else "–"
             lines.append(f"| {'RTMP' if proto == 'rtmp' else 'HTTP-FLV'} | {cls.global_conf.split()[1].rstrip(';')} "
-                         f"| {n if n is not None else 'none'} | {cost} |")
+                         f"| {n if n is not None else 'none'} | {cost} "
+                         f"| {', '.join(map(str, short(cells, cls.name, proto))) or '–'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -83,8 +91,12 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=2.5)
     ap.add_argument("--ramp-rate", type=float, default=200.0)
     ap.add_argument("--samples", type=int, default=30)
+    ap.add_argument("--play", default="", help='the vhost\'s play block, e.g. "mw_latency 0;" (a flush per packet)')
     ap.add_argument("--out", default=None)
     opts = ap.parse_args()
+    if opts.play:
+        for cls in CONFIGS:
+            cls.play_conf = f"    play {{ {opts.play} }}\n"
     opts.publisher = "python"
     opts.cell_timeout = 600
     protos = [p for p in opts.protos.split(",") if p]
@@ -92,7 +104,7 @@ def main() -> None:
     clip = bench.make_clip()
     os.makedirs(bench.RESULTS, exist_ok=True)
     base = opts.out or os.path.join(bench.RESULTS, time.strftime("%Y%m%d-%H%M%S") + "-workers")
-    meta = {"machine": bench.machine(), "argv": sys.argv[1:], "clip": os.path.basename(clip),
+    meta = {"machine": bench.machine(), "argv": sys.argv[1:], "play": opts.play, "clip": os.path.basename(clip),
             "clip_bitrate_kbit": round(os.path.getsize(clip) * 8 / 20.0 / 1000)}
     print(json.dumps(meta), flush=True)
     cells = []

@@ -105,14 +105,17 @@ def log_target(twistd: dict):
     return LogFile.fromFullPath(logfile or "twistd.log")
 
 
-def twistd_logging(twistd: dict) -> type:
-    """A mixin for the application's service: SRS lines written as ``srs`` writes them."""
+def twistd_mixin(twistd: dict) -> type:
+    """A mixin for the application's service as twistd runs it: its lines written as
+    ``srs`` writes them (not wrapped in twistd's own timestamp), and a port that
+    cannot be bound one error line and exit status 1, not a traceback."""
     from twisted.logger import ILogObserver
     from twisted.python.components import Componentized
 
     from . import log
+    from .service import StartError
 
-    class TwistdLogging:
+    class TwistdService:
         def setServiceParent(self, parent):
             # twistd makes the application right after makeService and
             # starts logging with the observer set on it, if any.
@@ -121,17 +124,6 @@ def twistd_logging(twistd: dict) -> type:
                 if out is not None:
                     parent.setComponent(ILogObserver, log.SrsObserver(out))
             super().setServiceParent(parent)
-
-    return TwistdLogging
-
-
-def _twistd_service(conf, twistd: dict):
-    """The server as twistd runs it: its lines written as ``srs`` writes
-    them (not wrapped in twistd's own timestamp), and a port that cannot be
-    bound one error line and exit status 1, not a traceback."""
-    from .service import SrsService, StartError
-
-    class TwistdSrsService(twistd_logging(twistd), SrsService):
 
         def privilegedStartService(self):
             try:
@@ -146,5 +138,15 @@ def _twistd_service(conf, twistd: dict):
                 except (OSError, TypeError, ValueError):
                     pass
                 raise SystemExit(1) from None
+
+    return TwistdService
+
+
+def _twistd_service(conf, twistd: dict):
+    """The server as twistd runs it (see :func:`twistd_mixin`)."""
+    from .service import SrsService
+
+    class TwistdSrsService(twistd_mixin(twistd), SrsService):
+        pass
 
     return TwistdSrsService(conf)

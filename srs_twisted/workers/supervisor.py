@@ -176,15 +176,18 @@ class SupervisorService(service.Service):
         self._listening = None
 
     # --- start ---
-    def startService(self) -> None:
+    def privilegedStartService(self) -> None:
+        """Check that no other program holds a port the workers will bind (StartError)."""
         from ..service import StartError
 
         for what, host, port, kind in ports_to_check(self.conf, self.count):
             try:
                 check_bindable(host, port, kind)
             except OSError as e:
-                proto = "tcp" if kind == socket.SOCK_STREAM else "udp"
-                raise StartError(f"{what} cannot listen on {proto} {host or '0.0.0.0'}:{port}: {e.strerror}") from None
+                raise StartError(f"{what} cannot listen on {host or '0.0.0.0'}:{port}: {e.strerror}") from None
+        super().privilegedStartService()
+
+    def startService(self) -> None:
         super().startService()
         self.rundir = tempfile.mkdtemp(prefix="srs-workers-")
         self.control_path = os.path.join(self.rundir, "control.sock")
@@ -359,12 +362,13 @@ def run_supervisor(conf, config_path: str | None, env_only: bool, count: int) ->
 
     install()
     try:
-        sup.startService()
+        sup.privilegedStartService()
     except StartError as e:
         logger.error(f"start server failed: {e}")
         if conf.srs_log_tank == "file":
             sys.stderr.write(f"srs: start server failed: {e}\n")
         return 1
+    sup.startService()
 
     def failed(why):
         status[0] = 1
@@ -380,27 +384,22 @@ def run_supervisor(conf, config_path: str | None, env_only: bool, count: int) ->
 
 def twistd_supervisor(conf, options, twistd: dict, count: int):
     """``twistd srs`` with ``workers N``: the supervisor as the application's service
-    (twistd writes the pid file and stops it on SIGINT/SIGTERM)."""
+    (twistd writes the pid file; SIGINT/SIGTERM stop the reactor, which stops the workers)."""
     from twisted.internet import reactor
 
     from .. import log
-    from ..service import StartError
-    from ..tap import load_config, twistd_logging
+    from ..tap import load_config, twistd_mixin
 
     log.set_tag("sup")
     config_path = os.path.abspath(options["config"]) if options["config"] else None
     os.environ.setdefault("SRS_SERVER_ID", conf.server_id)
 
-    class TwistdSupervisor(twistd_logging(twistd), SupervisorService):
+    class TwistdSupervisor(twistd_mixin(twistd), SupervisorService):
         def startService(self):
-            try:
-                super().startService()
-            except StartError as e:
-                self.log.error(f"start server failed: {e}")
-                raise SystemExit(1) from None
+            super().startService()
             self.started.addErrback(lambda f: (self.log.error(f"start server failed: {f.getErrorMessage()}"),
                                                self.reactor.stop()))
             self.reactor.callWhenRunning(install_signals, self, self.reactor,
-                                         lambda: load_config(config_path, options["env-only"]), False)
+                                         lambda: load_config(config_path, options["env-only"]), True)
 
     return TwistdSupervisor(conf, reactor, count, config_path, options["env-only"])

@@ -14,6 +14,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -242,3 +243,61 @@ class WorkersLowLatencyHls(unittest.TestCase):
             info = check_ll_playlist(text)
             self.assertIsNotNone(find_part(info, msn, part) or find_part(info, msn + 1, 0), (msn, part))
         self.assertEqual(len(re.findall(r"\[(w\d)\] hls: start", server.log())), 1)
+
+
+class WorkersUnderTwistd(unittest.TestCase):
+    """``twistd -n srs`` with ``workers 2``: the supervisor as twistd's service."""
+
+    def twistd(self, conf_body: str):
+        d = tempfile.mkdtemp(prefix="srs-twistd-workers-")
+        self.addCleanup(shutil.rmtree, d, True)
+        self.pid_file, self.out_path = os.path.join(d, "twistd.pid"), os.path.join(d, "out.log")
+        conf = os.path.join(d, "srs.conf")
+        with open(conf, "w") as f:
+            f.write(conf_body)
+        out = open(self.out_path, "wb")
+        self.addCleanup(out.close)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
+             "-n", "--pidfile", self.pid_file, "srs", "-c", conf],
+            cwd=d, env=dict(os.environ, PYTHONPATH=h.ROOT), stdout=out, stderr=subprocess.STDOUT)
+        self.addCleanup(h.stop_process, proc)
+        return proc
+
+    def output(self) -> str:
+        with open(self.out_path, errors="replace") as f:
+            return f.read()
+
+    def test_starts_reloads_and_stops_every_worker(self):
+        rtmp = h.free_port()
+        proc = self.twistd(f"listen 127.0.0.1:{rtmp}; workers 2; daemon off; srs_log_tank console;\n"
+                           "vhost __defaultVhost__ {}\n")
+        started = h.wait_for(lambda: re.search(r"\[sup\] srs-twisted started, 2 workers: w0 pid=(\d+), w1 pid=(\d+)",
+                                               self.output()), 60, message=self.output)
+        workers = [int(started.group(1)), int(started.group(2))]
+        with open(self.pid_file) as f:
+            self.assertEqual(int(f.read()), proc.pid)
+        proc.send_signal(signal.SIGHUP)
+        h.wait_for(lambda: len(re.findall(r"\[w\d\] reload config ok", self.output())) == 2, 30, message=self.output)
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(proc.wait(h.WAIT), 0)
+        self.assertEqual([pid for pid in workers if _alive(pid)], [])
+        self.assertFalse(os.path.exists(self.pid_file))
+        self.assertNotIn("Traceback", self.output())
+
+    def test_busy_port_is_one_error_line_and_exit_1(self):
+        import socket
+
+        busy = socket.socket()
+        self.addCleanup(busy.close)
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        proc = self.twistd(f"listen 127.0.0.1:{port}; workers 2; daemon off; srs_log_tank console;\n"
+                           "vhost __defaultVhost__ {}\n")
+        self.assertEqual(proc.wait(h.WAIT), 1)
+        lines = self.output().splitlines()
+        self.assertEqual(len(lines), 1, lines)
+        self.assertIn(f"[sup] start server failed: rtmp cannot listen on 127.0.0.1:{port}: Address already in use",
+                      lines[0])
+        self.assertFalse(os.path.exists(self.pid_file))

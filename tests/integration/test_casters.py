@@ -14,6 +14,7 @@ import http.server
 import json
 import os
 import random
+import re
 import shutil
 import socket
 import subprocess
@@ -277,3 +278,35 @@ class FlvPost(CasterCase):
         with open(clip, "rb") as f:
             self.assertEqual(self.post_status("/live/after.flv", f.read()), 200)
 
+
+
+class CasterCodecs(CasterCase):
+    def record_streams(self, stream: str, app: str = "live") -> list:
+        """The streams of 3 s recorded over RTMP (HEVC is Enhanced RTMP: the modern FFmpeg records
+        it into MPEG-TS, which the system's ffprobe reads whatever its version)."""
+        out = os.path.join(self.root, f"{stream}.ts")
+        result = h.record(self.server.url(stream, app), 3, out)
+        self.assertEqual(result.returncode, 0, result.stderr[-500:])
+        return h.av_streams(h.probe(out))
+
+    def test_hevc_and_mp3_over_udp_and_post(self):
+        for kind, expected in (("hevc-aac", [("video", "hevc"), ("audio", "aac")]),
+                               ("h264-mp3", [("video", "h264"), ("audio", "mp3")])):
+            clip = h.clip(kind)
+            udp = subprocess.Popen([h.ffmpeg(), "-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1",
+                                    "-i", clip, "-c", "copy", "-f", "mpegts", f"udp://127.0.0.1:{self.udp}?pkt_size=1316"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.procs.append(udp)
+            self.assertEqual(sorted(self.record_streams("udpin")), sorted(expected), kind)
+            h.stop_process(udp)
+            name = kind.replace("-", "")
+            post = subprocess.Popen([curl(), "-sS", "--limit-rate", "40k", "-o", "/dev/null", "-T", clip,
+                                     f"http://127.0.0.1:{self.flv}/live/{name}.flv"],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.procs.append(post)
+            self.assertEqual(sorted(self.record_streams(name)), sorted(expected), kind)
+            h.stop_process(post)
+            # The UDP publish ends (idle timeout) before the next clip is sent.
+            h.wait_for(lambda: self.server.log().count("mpegts_over_udp: publish ended")
+                       == len(re.findall(r"mpegts_over_udp: \S+ -> publish", self.server.log())), 30,
+                       message="the UDP publish did not end")

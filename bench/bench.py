@@ -49,6 +49,21 @@ STREAM = "bench"
 _CHILDREN: list[subprocess.Popen] = []
 
 
+def add_netns_options(parser: argparse.ArgumentParser) -> None:
+    """--no-netns, and the internal --in-netns that :func:`enter_netns` adds."""
+    parser.add_argument("--no-netns", action="store_true", help="run in this network namespace (loopback still)")
+    parser.add_argument("--in-netns", action="store_true", help=argparse.SUPPRESS)
+
+
+def enter_netns(args) -> None:
+    """Run this script again in a private network namespace (``unshare -n``, only ``lo`` up),
+    unless ``--no-netns`` or already there: nothing it does leaves the machine."""
+    if not args.no_netns and not args.in_netns:
+        ip = shutil.which("ip") or "/usr/sbin/ip"
+        inner = f"{ip} link set lo up && exec \"$0\" \"$@\""
+        os.execvp("unshare", ["unshare", "-n", "sh", "-c", inner, sys.executable, *sys.argv, "--in-netns"])
+
+
 def spawn(cmd, log_path=None, **kw) -> subprocess.Popen:
     out = open(log_path, "wb") if log_path else subprocess.DEVNULL
     kw.setdefault("stdout", out)

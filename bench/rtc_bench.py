@@ -42,7 +42,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from bench import ROOT, RESULTS, free_port, percentile, spawn, stop, tail  # noqa: E402
+from bench import ROOT, RESULTS, add_netns_options, enter_netns, free_port, percentile, spawn, stop, tail  # noqa: E402
 
 STREAM = "bench"
 SRS_BIN = "/tmp/srs-build/trunk/objs/srs"
@@ -293,14 +293,9 @@ def main() -> None:
     parser.add_argument("--profile-rate", type=int, default=250)
     parser.add_argument("--out", help="results prefix (default bench/results/rtc-<stamp>)")
     parser.add_argument("--keep", action="store_true", help="keep each cell's work directory (logs)")
-    parser.add_argument("--no-netns", action="store_true", help="run in this network namespace (loopback still)")
-    parser.add_argument("--in-netns", action="store_true", help=argparse.SUPPRESS)
+    add_netns_options(parser)
     args = parser.parse_args()
-
-    if not args.no_netns and not args.in_netns:
-        ip = shutil.which("ip") or "/usr/sbin/ip"
-        inner = f"{ip} link set lo up && exec \"$0\" \"$@\""
-        os.execvp("unshare", ["unshare", "-n", "sh", "-c", inner, sys.executable, *sys.argv, "--in-netns"])
+    enter_netns(args)
 
     out = args.out or os.path.join(RESULTS, time.strftime("rtc-%Y%m%d-%H%M%S"))
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)

@@ -100,6 +100,9 @@ class BrowserCase(unittest.TestCase):
     rtc_extra = ""
     api_extra = ""
     hls = "hls_fragment 2; hls_window 10;"
+    hls_enabled = "on"
+    remux = "flv"  # the http_remux mount's extension (flv or ts: HLS must be off with ts, as SRS)
+    top_extra = ""
 
     def setUp(self):
         h.ffmpeg()
@@ -111,12 +114,12 @@ class BrowserCase(unittest.TestCase):
         self.root = tempfile.mkdtemp(prefix="srs-console-")
         self.addCleanup(shutil.rmtree, self.root, True)
         self.http, self.api = h.free_port(), h.free_port()
-        conf = rtc + (
+        conf = rtc + self.top_extra + (
             f"http_api {{ enabled on; listen 127.0.0.1:{self.api}; {self.api_extra} }}\n"
             f"http_server {{ enabled on; listen 127.0.0.1:{self.http}; dir {self.root}; }}\n"
             "vhost __defaultVhost__ {\n"
-            "  http_remux { enabled on; mount [vhost]/[app]/[stream].flv; }\n"
-            f"  hls {{ enabled on; hls_path {self.root}; {self.hls} }}\n"
+            f"  http_remux {{ enabled on; mount [vhost]/[app]/[stream].{self.remux}; }}\n"
+            f"  hls {{ enabled {self.hls_enabled}; hls_path {self.root}; {self.hls} }}\n"
             f"  dash {{ enabled on; dash_path {self.root}; dash_fragment 2; dash_update_period 2; dash_window_size 5; }}\n"
             + (f"  rtc {{ enabled on; rtmp_to_rtc on; rtc_to_rtmp on; {self.rtc_extra} }}\n" if self.rtc else "")
             + "}\n"
@@ -149,7 +152,7 @@ class BrowserCase(unittest.TestCase):
         """Until the server answers ``url`` (a playlist or MPD is written after a few segments)."""
         if url.startswith("webrtc://"):
             return
-        if url.endswith(".flv"):
+        if url.endswith(".flv") or url.endswith(".ts"):
             h.wait_http_stream(url)
             return
 
@@ -249,6 +252,31 @@ class PagesTests(BrowserCase):
         self.assertNoErrors()
 
 
+class LandingAllServicesTests(BrowserCase):
+    """With SRT and WebRTC on, the landing page lists their publish URLs too."""
+
+    def setUp(self):
+        self.srt, self.udp = h.free_port(), h.free_port()
+        self.top_extra = (f"srt_server {{ enabled on; listen 127.0.0.1:{self.srt}; }}\n"
+                          f"rtc_server {{ enabled on; listen 127.0.0.1:{self.udp}; candidate 127.0.0.1; }}\n")
+        super().setUp()
+
+    def test_publish_urls_for_rtmp_srt_and_whip(self):
+        page = self.browser.page(self.url("/"))
+        self.browser.wait(page, "document.querySelectorAll('#publish tr').length >= 3")
+        rows = page.evaluate("Array.from(document.querySelectorAll('#publish tr')).map(r => [r.cells[0].textContent,"
+                             " r.cells[1].textContent])")
+        self.assertEqual(rows, [
+            ["RTMP", f"rtmp://127.0.0.1:{self.server.port}/live/livestream"],
+            ["SRT", f"srt://127.0.0.1:{self.srt}?streamid=#!::r=live/livestream,m=publish"],
+            ["WHIP", f"http://127.0.0.1:{self.api}/rtc/v1/whip/?app=live&stream=livestream"]])
+        # the stream box changes every URL
+        page.fill("#stream", "app2/cam")
+        self.browser.wait(page, "document.querySelector('#publish tr td').textContent.endsWith('/app2/cam')")
+        self.assertIn(f"http://127.0.0.1:{self.http}/app2/cam.m3u8", page.inner_text("#play"))
+        self.assertNoErrors()
+
+
 class ConsoleTests(BrowserCase):
     def stream_in_api(self, name="s") -> dict:
         """The stream once the API knows its video codec and size."""
@@ -278,6 +306,26 @@ class ConsoleTests(BrowserCase):
         self.assertIn("H264", cells[1])
         self.assertIn("AAC 44100 Hz 2 ch", cells[2])
         self.assertIn("fmle-publish 127.0.0.1", cells[6])
+        self.assertEqual(cells[9], "Kick publisher")
+        # fps, players and uptime fill in; the summaries and the vhost list too
+        h.wait_for(lambda: 20 <= float(page.evaluate(f"document.querySelector(\"{row}\").cells[3].textContent")
+                                       or 0) <= 30, 20, interval=0.2, message="no ~25 fps in the stream row")
+        self.assertEqual(page.evaluate(f"document.querySelector(\"{row}\").cells[7].textContent"), "0")  # players
+        self.assertRegex(page.evaluate(f"document.querySelector(\"{row}\").cells[8].textContent"), r"^\d+s$")
+        summary = page.evaluate("Object.fromEntries(['s-cpu', 's-mem', 's-in', 's-out', 's-conn', 's-uptime',"
+                                " 's-config'].map(id => [id, document.getElementById(id).textContent]))")
+        self.assertRegex(summary["s-cpu"], r"^\d+\.\d% / \d+\.\d%$")
+        self.assertRegex(summary["s-mem"], r"^\d+ MB$")
+        self.assertRegex(summary["s-in"], r"\d+ kbps$")
+        self.assertRegex(summary["s-out"], r"\d+ kbps$")
+        self.assertEqual(summary["s-conn"], "1")
+        self.assertNotEqual(summary["s-uptime"], "-")
+        self.assertNotEqual(summary["s-config"], "-")
+        vhosts = page.evaluate("Array.from(document.querySelectorAll('#vhosts tbody tr')).map(r => r.cells[0].textContent"
+                               " + ' ' + r.cells[1].textContent + ' ' + r.cells[2].textContent)")
+        self.assertEqual(vhosts, ["__defaultVhost__ yes 1"])
+        clients = page.evaluate("Array.from(document.querySelectorAll('#clients tbody tr')).map(r => r.cells[1].textContent)")
+        self.assertEqual(clients, ["fmle-publish"])
         # The chart moves: its pixels change as samples come in.
         chart = f"document.querySelector(\"{row} canvas\").toDataURL()"
         first = page.evaluate(chart)
@@ -326,6 +374,18 @@ class PlayerTests(BrowserCase):
         self.play(self.url("/live/s.flv"), "flv")
         self.play(self.url("/live/s.m3u8"), "hls")
         self.play(self.url("/live/s.mpd"), "dash")
+        self.assertNoErrors()
+
+
+class HttpTsPlayerTests(BrowserCase):
+    """HTTP-TS (a .ts mount; HLS off with it, as SRS) through mpegts.js."""
+
+    remux = "ts"
+    hls_enabled = "off"
+
+    def test_http_ts(self):
+        self.publish()
+        self.play(self.url("/live/s.ts"), "mpegts")
         self.assertNoErrors()
 
 

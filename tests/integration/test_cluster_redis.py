@@ -98,8 +98,8 @@ class RedisClusterTestCase(ClusterTestCase):
     def node(self, vhost_body: str, hls: bool = True) -> Node:
         http, api = h.free_port(), h.free_port()
         hls_dir = tempfile.mkdtemp(prefix="srs-hls-", dir=self.tmp)
-        hls_conf = (f"hls {{ enabled on; hls_path {hls_dir}; hls_fragment 2; hls_window 10; hls_ctx off; "
-                    "hls_ts_ctx off; }") if hls else ""
+        # hls_ctx and hls_ts_ctx on (SRS's default): the owner's session redirect passes through.
+        hls_conf = f"hls {{ enabled on; hls_path {hls_dir}; hls_fragment 2; hls_window 10; }}" if hls else ""
         conf = (f"http_server {{ enabled on; listen 127.0.0.1:{http}; dir {hls_dir}; }}\n"
                 f"http_api {{ enabled on; listen 127.0.0.1:{api}; }}\n"
                 f"vhost __defaultVhost__ {{ play {{ mw_latency 0; }} http_remux {{ enabled on; mount [vhost]/[app]/[stream].flv; }} "

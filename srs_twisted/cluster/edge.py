@@ -245,14 +245,19 @@ class EdgePull:
         idle = self.ctx.clock.seconds() - self._last_packet
         if conn is not None and idle > EDGE_RECV_TIMEOUT:
             self.log.warn(f"edge: no data from origin {self.origin} for {idle:.1f}s, try the next origin")
-            self._generation += 1
-            transport = getattr(conn, "transport", None)
-            if transport is not None and hasattr(transport, "abortConnection"):
-                transport.abortConnection()
-            else:
-                conn.close()
-            self._last_packet = self.ctx.clock.seconds()
+            self._drop(conn)
         self._check_call = self.ctx.clock.callLater(EDGE_CHECK_INTERVAL, self._check)
+
+    def _drop(self, conn) -> None:
+        """Close the upstream now (its late packets are ignored); the
+        supervisor makes the next attempt."""
+        self._generation += 1
+        transport = getattr(conn, "transport", None)
+        if transport is not None and hasattr(transport, "abortConnection"):
+            transport.abortConnection()
+        else:
+            conn.close()
+        self._last_packet = self.ctx.clock.seconds()
 
 
 class PullBook:

@@ -39,6 +39,9 @@ from .upstream import first_player_request, flv_connect, rtmp_connect
 
 # While players wait for a stream no node has, ask again this often.
 LOOKUP_RETRY = 2.0
+# A pull that got nothing for this long asks the directory whether the
+# stream moved to another node (then it reconnects there at once).
+RELAY_SILENCE = 1.0
 
 
 def is_relay(source) -> bool:
@@ -65,27 +68,50 @@ class RelayPull(EdgePull):
         self.cluster = relay
         self.info.type = "relay-pull"
         self.owner: Owner | None = None
+        self._asking = False
+
+    @property
+    def key(self) -> str:
+        return stream_key(self.source.vhost, self.source.app, self.source.stream)
 
     def _attempt(self):
         directory = self.cluster.directory_for(self.source.vhost)
         if directory is None:
             return defer.fail(RuntimeError(f"vhost {self.source.vhost} has no stream directory any more"))
-        key = stream_key(self.source.vhost, self.source.app, self.source.stream)
-        d = self.cluster.lookup(directory, key, self.log)
-        d.addCallback(self._connect_owner, key)
+        d = self.cluster.lookup(directory, self.key, self.log)
+        d.addCallback(self._connect_owner, self.key)
         return d
+
+    def _check(self) -> None:
+        super()._check()
+        conn, directory = self.conn, self.cluster.directory_for(self.source.vhost)
+        idle = self.ctx.clock.seconds() - self._last_packet
+        if not self.running or conn is None or directory is None or self._asking or idle < RELAY_SILENCE:
+            return
+        # Silent: the publisher may have moved to another node.
+        self._asking = True
+        owner_then = self.owner
+
+        def answered(owner):
+            self._asking = False
+            if (self.running and self.conn is conn and owner is not None and owner_then is not None
+                    and owner.node != owner_then.node):
+                self.log.trace(f"cluster: {self.key} moved from node {owner_then.node} to {owner.node}, follow it")
+                self._drop(conn)
+
+        self.cluster.lookup(directory, self.key, self.log).addCallback(answered)
 
     def _connect_owner(self, owner: Owner | None, key: str):
         if owner is None or owner.node == self.cluster.node.node:
             raise NotPublished(f"no other node publishes {key}")
         self.owner = owner
         conf = self.ctx.vhost(self.source.vhost)
-        rtmp = owner.endpoint("rtmp")
+        rtmp, http = owner.endpoint("rtmp"), owner.endpoint("http")
+        # RTMP, or HTTP-FLV with the vhost's ``cluster { protocol flv; }`` (or no RTMP endpoint).
+        if http and (not rtmp or (conf is not None and conf.cluster.protocol == "flv")):
+            return self._connect(conf, http, "flv", self.source.vhost)
         if rtmp:
             return self._connect(conf, rtmp, "rtmp", self.source.vhost)
-        http = owner.endpoint("http")
-        if http:
-            return self._connect(conf, http, "flv", self.source.vhost)
         raise NotPublished(f"node {owner.node} of {key} has no RTMP or HTTP endpoint")
 
 
@@ -297,4 +323,4 @@ def install(ctx, directory_for: Callable, node: Owner, **kw) -> ClusterRelay:
     return relay
 
 
-__all__ = ["LOOKUP_RETRY", "ClusterRelay", "DirectoryPolicy", "NotPublished", "RelayPull", "install", "is_relay"]
+__all__ = ["LOOKUP_RETRY", "RELAY_SILENCE", "ClusterRelay", "DirectoryPolicy", "NotPublished", "RelayPull", "install", "is_relay"]

@@ -36,6 +36,7 @@ vhost __defaultVhost__ {
     hls { enabled on; hls_path /nonexistent-hls; }
 }
 vhost alone.example.com { }
+vhost flv.example.com { play { mw_latency 0; } cluster { origin_cluster on; protocol flv; } }
 """
 
 A = Owner("node-a", {"rtmp": "10.0.0.1:1935", "http": "10.0.0.1:8080", "api": "10.0.0.1:1985"})
@@ -108,7 +109,7 @@ class RelayTests(unittest.TestCase):
         self.node = Owner("node-c", {"rtmp": "10.0.0.3:1935"})
 
         def directory_for(vhost):
-            return self.directory if vhost == "__defaultVhost__" else None
+            return self.directory if vhost in ("__defaultVhost__", "flv.example.com") else None
 
         self.relay = install(self.ctx, directory_for, self.node, connect_rtmp=self.rtmp,
                              connect_flv=self.flv.flv, supervisor_options={"rng": lambda: 0.5})
@@ -152,6 +153,28 @@ class RelayTests(unittest.TestCase):
         add_player(self.ctx, self.source())
         self.assertEqual(self.rtmp.attempts, [])
         self.assertEqual(self.flv.last.target, "http://10.0.0.9:8080/live/s.flv")
+
+    def test_protocol_flv_pulls_over_http(self):
+        self.directory.owners["flv.example.com/live/s"] = A
+        add_player(self.ctx, self.source("flv.example.com"))
+        self.assertEqual(self.rtmp.attempts, [])
+        self.assertEqual(self.flv.last.target, "http://10.0.0.1:8080/live/s.flv")
+
+    def test_a_silent_pull_follows_the_stream_to_another_node_at_once(self):
+        self.directory.owners[KEY] = A
+        source = self.source()
+        add_player(self.ctx, source)
+        a = self.rtmp.last
+        a.succeed()
+        a.on_packet(video(0, key=True))
+        self.clock.advance(2)  # silent, but still A's: kept
+        self.assertFalse(a.conn.done.called)
+        self.directory.owners[KEY] = B  # A stopped, B publishes
+        self.clock.advance(1)
+        self.assertTrue(a.conn.transport.aborted)
+        self.clock.advance(1)
+        self.assertEqual(self.rtmp.last.target.endpoint, "10.0.0.2:19350")
+        self.assertEqual(len(self.rtmp.attempts), 2)
 
     def test_players_wait_for_a_stream_published_later_elsewhere(self):
         source = self.source()

@@ -211,10 +211,15 @@ class RedisClusterTests(RedisClusterTestCase):
         yield self.registered(b)
         before = len(player.frames())
         moved = reactor.seconds()
-        yield until(lambda: len(player.frames()) > before + 50, "C's player getting B's stream", timeout=90)
+        yield until(lambda: len(player.frames()) > before, "C's player getting B's stream", timeout=90,
+                    interval=0.05)
+        resumed = reactor.seconds() - moved
+        yield until(lambda: len(player.frames()) > before + 50, "50 frames of B's stream on C", timeout=90)
         self.assertFalse(player.proto.done.called)
-        print(f"\n  C's player resumed {reactor.seconds() - moved:.1f}s after B published "
-              f"({len(player.frames()) - before} frames since)")
+        times = [t for t, _p in player.frames()]
+        gap = max(b_ - a_ for a_, b_ in zip(times, times[1:]))
+        print(f"\n  C's player got B's first frame {resumed:.2f}s after B's stream was in Redis; "
+              f"largest gap between frames {gap:.2f}s (A stopped, 1 s, B published)")
         yield self.probe(c.flv())
 
     @defer.inlineCallbacks

@@ -90,6 +90,10 @@ def _published_here(ctx, vhost: str, path: str) -> bool:
     return source is not None and source.publisher is not None and not getattr(source.publisher, "relay", False)
 
 
+def _gone(request) -> bool:
+    return bool(request.finished or getattr(request, "_disconnected", False))
+
+
 class _Relay(protocol.Protocol):
     """The owner's body, written to the player as it arrives."""
 
@@ -98,7 +102,7 @@ class _Relay(protocol.Protocol):
         self.done = defer.Deferred()
 
     def dataReceived(self, data: bytes) -> None:
-        if not (self.request.finished or self.request._disconnected):
+        if not _gone(self.request):
             self.request.write(data)
 
     def connectionLost(self, reason=None) -> None:
@@ -115,8 +119,17 @@ class HlsProxy(resource.Resource):
         self.log = ContextLogger()
 
     def render_GET(self, request):
-        self._serve(request)
+        self._serve(request).addErrback(self._failed, request)
         return server.NOT_DONE_YET
+
+    def _failed(self, failure, request) -> None:
+        from ..log import log_unexpected
+
+        log_unexpected(self.log, f"cluster: HLS proxy of {self.path}", failure)
+        if not _gone(request) and not request.startedWriting:
+            self._answer(request, 500, b"Internal Server Error")
+        elif not _gone(request):
+            request.finish()
 
     @defer.inlineCallbacks
     def _serve(self, request):
@@ -139,7 +152,7 @@ class HlsProxy(resource.Resource):
             self.log.warn(f"cluster: HLS {self.path} of {self.vhost}: owner unreachable: {type(e).__name__}: {e}")
             self._answer(request, 502, b"Bad Gateway")
             return
-        if request.finished or request._disconnected:
+        if _gone(request):
             response.deliverBody(protocol.Protocol())
             return
         request.setResponseCode(response.code)
@@ -151,7 +164,7 @@ class HlsProxy(resource.Resource):
         body = _Relay(request)
         response.deliverBody(body)
         yield body.done
-        if not (request.finished or request._disconnected):
+        if not _gone(request):
             request.finish()
 
     def _get(self, url: str):
@@ -168,7 +181,7 @@ class HlsProxy(resource.Resource):
 
     @staticmethod
     def _answer(request, code: int, body: bytes) -> None:
-        if request.finished or request._disconnected:
+        if _gone(request):
             return
         request.setResponseCode(code)
         request.setHeader(b"content-type", b"text/plain")

@@ -1044,7 +1044,8 @@ class OpenApiTests(ApiTestCase):
 
     def test_every_route_is_documented(self):
         documented = set(self.spec["paths"])
-        routes = {"/", "/api/", "/api/v1/", "/api/v1/versions", "/api/v1/summaries", "/api/v1/rusages",
+        routes = {"/", "/api/", "/api/v1/", "/api/v1/versions", "/api/v1/clusters", "/api/v1/summaries",
+                  "/api/v1/rusages",
                   "/api/v1/self_proc_stats", "/api/v1/system_proc_stats", "/api/v1/meminfos",
                   "/api/v1/authors", "/api/v1/features", "/api/v1/vhosts/", "/api/v1/vhosts/{id}",
                   "/api/v1/streams/", "/api/v1/streams/{id}", "/api/v1/clients/", "/api/v1/clients/{id}",
@@ -1072,6 +1073,10 @@ class OpenApiTests(ApiTestCase):
                      "/api/v1/self_proc_stats", "/api/v1/system_proc_stats", "/api/v1/meminfos",
                      "/api/v1/authors", "/api/v1/features"):
             yield self.check(path, path)
+        for stream, published in (("livestream", True), ("nothing", False)):
+            found = yield self.check("/api/v1/clusters", f"/api/v1/clusters?vhost=__defaultVhost__&app=live"
+                                                         f"&stream={stream}&coworker=10.0.0.5:1985")
+            self.assertEqual(found["data"]["origin"] is not None, published, found)
         streams = (yield self.check("/api/v1/streams/", "/api/v1/streams/"))["streams"]
         self.assertEqual(len(streams), 3)
         for s in streams:

@@ -197,6 +197,25 @@ class RedisClusterTests(RedisClusterTestCase):
         # Another stream is fine on C.
         proto = yield client.connect(reactor, f"rtmp://127.0.0.1:{c.port}/live", "t", "publish")
         proto.close()
+        # A stopped (SIGTERM) removes its records at once (not after the 10 s TTL): C may publish s.
+        stopped = reactor.seconds()
+        a.srv.stop()
+        value = yield self.redis_get("srs:stream:__defaultVhost__/live/s")
+        self.assertIsNone(value)
+        proto = yield client.connect(reactor, f"rtmp://127.0.0.1:{c.port}/live", "s", "publish")
+        self.assertLess(reactor.seconds() - stopped, 10)
+        proto.close()
+
+    @defer.inlineCallbacks
+    def redis_get(self, key: str):
+        import txredisapi
+
+        conn = yield txredisapi.Connection("127.0.0.1", self.redis.port, reconnect=False)
+        try:
+            value = yield conn.get(key)
+        finally:
+            yield conn.disconnect()
+        return value
 
     @defer.inlineCallbacks
     def test_publisher_moves_players_go_on(self):

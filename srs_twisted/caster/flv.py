@@ -124,9 +124,10 @@ class _Post:
             self._check.cancel()
         self._check = None
         self.publisher.close()
-        self.log.trace(f"flv caster: publish ended ({reason}): bytes={self.publisher.received} "
-                       f"packets={self.publisher.packets} bad_tags={self.tag_errors}, "
-                       f"duration={self.ctx.clock.seconds() - self.started:.1f}s")
+        log = self.log.trace if code is None else self.log.warn
+        log(f"flv caster: publish ended ({reason}){f' with {code}' if code else ''}: bytes={self.publisher.received} "
+            f"packets={self.publisher.packets} bad_tags={self.tag_errors}, "
+            f"duration={self.ctx.clock.seconds() - self.started:.1f}s")
         self.caster.posts.discard(self)
         if code is not None:
             self.request.refuse(code, reason)
@@ -150,6 +151,9 @@ class FlvPostRequest(server.Request):
             self.refuse(405, f"method {method.decode('latin-1')} not allowed: POST an FLV body")
             return
         app, stream = split_post_path(self.path_text)
+        if not app or not stream:
+            self.refuse(400, f"{self.path_text!r} names no app and stream: POST to /APP/STREAM.flv")
+            return
         try:
             self.post = _Post(caster, self, app, stream)
         except InvalidStreamName as e:

@@ -114,11 +114,11 @@ class _Session:
             self.flush()
         self.publisher.close()
         d = self.demuxer
-        self.log.trace(f"mpegts_over_udp: publish ended ({reason}): datagrams={self.datagrams} "
-                       f"bytes={self.publisher.received} packets={self.publisher.packets} ts_errors={d.errors} "
-                       f"foreign={self.foreign}"
-                       + (f" (last: {d.last_error})" if d.errors else "")
-                       + f", duration={self.ctx.clock.seconds() - self.started:.1f}s")
+        log = self.log.trace if retry else self.log.warn  # a refusal or a kick is worth a warning
+        log(f"mpegts_over_udp: publish ended ({reason}): datagrams={self.datagrams} "
+            f"bytes={self.publisher.received} packets={self.publisher.packets} ts_errors={d.errors} "
+            f"foreign={self.foreign}" + (f" (last: {d.last_error})" if d.errors else "")
+            + f", duration={self.ctx.clock.seconds() - self.started:.1f}s")
         self.caster.session_ended(self, retry)
 
 
@@ -168,7 +168,7 @@ class UdpCaster(CasterService):
 
     def end_all(self, reason: str) -> None:
         if self.session is not None:
-            self.session.end(reason)
+            self.session.end(reason, retry=True)
 
     def datagram(self, data: bytes, peer: tuple[str, int]) -> None:
         self.datagrams += 1

@@ -163,6 +163,9 @@ class RedisClusterTests(RedisClusterTestCase):
         for node in (b, c) * 5:
             crowd.append((yield self.player(node.srv, "s")))
         yield until(lambda: all(p.keyframes() >= 1 for p in crowd), "ten players on B and C")
+        # (polled: a pull that B or C stopped a moment ago may still be closing on A)
+        yield until(lambda: self.rtmp_plays(a.api).addCallback(lambda pulls: len(pulls) == 2),
+                    "exactly two pulls on A", timeout=20)
         pulls = yield self.rtmp_plays(a.api)
         self.assertEqual(len(pulls), 2, pulls)
         for p in crowd:

@@ -19,7 +19,7 @@ from srs_twisted.cluster.directory import (
     stream_key,
 )
 from srs_twisted.cluster.edge import EDGE_STOP_DELAY
-from srs_twisted.cluster.relay import LOOKUP_RETRY, ClusterRelay, DirectoryPolicy, RelayPull, install, is_relay
+from srs_twisted.cluster.relay import LOOKUP_RETRY, DirectoryPolicy, RelayPull, install, is_relay
 from srs_twisted.context import ClientInfo
 from srs_twisted.errors import Denied
 from srs_twisted.hls.service import HlsObserver
@@ -322,5 +322,3 @@ class DeferredDirectoryTests(unittest.TestCase):
         pending[1].callback(A)
         self.assertEqual(len(rtmp.attempts), 1)
 
-
-__all__ = ["ClusterRelay"]

@@ -4,6 +4,7 @@ are.  FFmpeg publishes, ffprobe and the Twisted RTMP client play.
 
 - a stream published to A plays from B, C and the edge over RTMP, HTTP-FLV
   and HLS (HLS answered from A);
+- SRT and WebRTC (WHEP) players on another origin get it too;
 - a second publisher of it on C is refused;
 - A stops, B publishes: C's players go on;
 - Redis stopped: A's own streams still publish and play, B's lookups fail
@@ -14,9 +15,11 @@ are.  FFmpeg publishes, ffprobe and the Twisted RTMP client play.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 
 import treq
@@ -27,6 +30,7 @@ from srs_twisted.rtmp import client
 
 from . import harness as h
 from .test_cluster import ClusterTestCase, Player, api, sleep, stream_active, until
+from .test_rtc_whip import need_aiortc
 
 
 def redis_server() -> str:
@@ -95,13 +99,13 @@ class RedisClusterTestCase(ClusterTestCase):
         self.redis = Redis()
         self.addCleanup(self.redis.close)
 
-    def node(self, vhost_body: str, hls: bool = True) -> Node:
+    def node(self, vhost_body: str, hls: bool = True, extra: str = "") -> Node:
         http, api = h.free_port(), h.free_port()
         hls_dir = tempfile.mkdtemp(prefix="srs-hls-", dir=self.tmp)
         # hls_ctx and hls_ts_ctx on (SRS's default): the owner's session redirect passes through.
         hls_conf = f"hls {{ enabled on; hls_path {hls_dir}; hls_fragment 2; hls_window 10; }}" if hls else ""
         conf = (f"http_server {{ enabled on; listen 127.0.0.1:{http}; dir {hls_dir}; }}\n"
-                f"http_api {{ enabled on; listen 127.0.0.1:{api}; }}\n"
+                f"http_api {{ enabled on; listen 127.0.0.1:{api}; }}\n{extra}\n"
                 f"vhost __defaultVhost__ {{ play {{ mw_latency 0; }} http_remux {{ enabled on; mount [vhost]/[app]/[stream].flv; }} "
                 f"{hls_conf} {vhost_body} }}")
         srv = h.Server(conf)
@@ -109,8 +113,9 @@ class RedisClusterTestCase(ClusterTestCase):
         h.wait_port(http, proc=srv.proc)
         return Node(srv, http, api)
 
-    def origin(self) -> Node:
-        return self.node(f"cluster {{ mode local; origin_cluster on; {redis_block(self.redis.port)} }}")
+    def origin(self, extra: str = "", vhost: str = "") -> Node:
+        return self.node(f"cluster {{ mode local; origin_cluster on; {redis_block(self.redis.port)} }} {vhost}",
+                         extra=extra)
 
     def edge(self, origins: list[Node]) -> Node:
         upstream = " ".join(f"127.0.0.1:{o.port}" for o in origins)
@@ -314,3 +319,53 @@ class LegacyCoworkersTests(ClusterTestCase):
         yield proto.done
         self.assertEqual(proto.redirect, "")
         self.assertIn("no origin of the cluster publishes __defaultVhost__/live/nothing", a.log())
+
+
+class RedisClusterUdpTests(RedisClusterTestCase):
+    """SRT (``m=request``) and WebRTC (WHEP, aiortc) players on B of a stream
+    published over RTMP on A: B pulls it as for any player (UDP: in a
+    private network namespace)."""
+
+    def setUp(self):
+        from . import netns
+
+        netns.enter()
+        super().setUp()
+
+    @defer.inlineCallbacks
+    def test_srt_player_on_another_origin(self):
+        a = self.origin()
+        srt = h.free_port()
+        b = self.origin(extra=f"srt_server {{ enabled on; listen 127.0.0.1:{srt}; }}", vhost="srt { enabled on; }")
+        b.srv.wait_log(r"SRT listen at udp://127\.0\.0\.1:%d" % srt)
+        self.publisher(a.rtmp("s"))
+        yield self.registered(a)
+        info = yield threads.deferToThread(h.probe, f"srt://127.0.0.1:{srt}?streamid=#!::r=live/s,m=request")
+        self.assertAvc320Aac(info)
+        self.assertIn("SRT play __defaultVhost__/live/s", b.srv.log())
+        self.assertIn(f"edge: connected to origin 127.0.0.1:{a.port}", b.srv.log())
+
+    @defer.inlineCallbacks
+    def test_whep_player_on_another_origin(self):
+        need_aiortc()
+        a = self.origin()
+        udp = h.free_port()
+        b = self.origin(extra=f"rtc_server {{ enabled on; listen 127.0.0.1:{udp}; candidate 127.0.0.1; }}",
+                        vhost="rtc { enabled on; rtmp_to_rtc on; }")
+        self.publisher(a.rtmp("s"))
+        yield self.registered(a)
+        client = os.path.join(os.path.dirname(os.path.abspath(__file__)), "whep_aiortc.py")
+        url = f"http://127.0.0.1:{b.api}/rtc/v1/whep/?app=live&stream=s"
+
+        def play():
+            return subprocess.run([sys.executable, client, url, "8"], capture_output=True, timeout=180)
+
+        result = yield threads.deferToThread(play)
+        output = result.stdout.decode(errors="replace") + result.stderr.decode(errors="replace")
+        self.assertEqual(result.returncode, 0, output)
+        video = re.search(r"VIDEO (\d+) (\d+)x(\d+)", output)
+        audio = re.search(r"AUDIO (\d+)", output)
+        self.assertGreaterEqual(int(video.group(1)), 50, output)
+        self.assertEqual((video.group(2), video.group(3)), ("320", "240"), output)
+        self.assertGreaterEqual(int(audio.group(1)), 50, output)  # Opus, transcoded on B
+        self.assertIn(f"edge: connected to origin 127.0.0.1:{a.port}", b.srv.log())

@@ -321,4 +321,3 @@ class DeferredDirectoryTests(unittest.TestCase):
         self.assertEqual(len(pending), 2)
         pending[1].callback(A)
         self.assertEqual(len(rtmp.attempts), 1)
-

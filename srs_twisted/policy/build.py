@@ -26,7 +26,7 @@ def build_policy(ctx, client=HttpHooksClient) -> ChainPolicy:
     policies = [OverloadPolicy(ctx), SecurityPolicy(ctx), ReferPolicy(ctx)]
     if _has_edge(ctx):
         # Edge vhosts with token_traverse ask an origin before their own hooks.
-        from ..cluster.edge import TokenTraversePolicy
+        from ..cluster.traverse import TokenTraversePolicy
 
         policies.append(TokenTraversePolicy(ctx))
     policies.append(HooksPolicy(ctx, client))

@@ -14,8 +14,8 @@ from srs_twisted.cluster.edge import (
     EDGE_STOP_DELAY,
     EdgeObserver,
     EdgePull,
-    TokenTraversePolicy,
 )
+from srs_twisted.cluster.traverse import TokenTraversePolicy
 from srs_twisted.context import ClientInfo
 from srs_twisted.errors import Denied
 from srs_twisted.http import stream as st

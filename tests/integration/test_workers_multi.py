@@ -301,3 +301,43 @@ class WorkersUnderTwistd(unittest.TestCase):
         self.assertIn(f"[sup] start server failed: rtmp cannot listen on 127.0.0.1:{port}: Address already in use",
                       lines[0])
         self.assertFalse(os.path.exists(self.pid_file))
+
+
+class WorkersWebRtc(unittest.TestCase):
+    """WebRTC with ``workers 2``: worker i listens on UDP port + i, and the worker that
+    answers a WHIP POST (the session's owner) names its own port in the candidate."""
+
+    def test_each_answer_names_the_answering_workers_port(self):
+        from tests.codec.sdp_fixtures import FFMPEG_WHIP_OFFER
+        from tests.integration import netns
+        from tests.integration.test_rtc_plain import api_request
+
+        netns.enter()
+        api, udp = h.free_port(), h.free_port()
+        server = h.Server(
+            "workers 2;\n"
+            f"http_api {{ enabled on; listen 127.0.0.1:{api}; }}\n"
+            f"rtc_server {{ enabled on; listen 127.0.0.1:{udp}; candidate 127.0.0.1; }}\n"
+            "vhost __defaultVhost__ { rtc { enabled on; } }\n")
+        self.addCleanup(server.stop)
+        server.wait_log(r"\[sup\] srs-twisted started, 2 workers", timeout=60)
+        server.wait_log(rf"\[w0\] RTC listen at udp://127.0.0.1:{udp},")
+        server.wait_log(rf"\[w1\] RTC listen at udp://127.0.0.1:{udp + 1},")
+        ports = {}
+        for i in range(16):  # fresh connections: both workers answer some
+            reply = api_request(api, "POST", f"/rtc/v1/whip/?app=live&stream=s{i}", FFMPEG_WHIP_OFFER)
+            self.assertEqual(reply.status, 201, reply.body)
+            found = re.findall(r"a=candidate:\S+ 1 udp \d+ 127\.0\.0\.1 (\d+) typ host", reply.body.decode())
+            self.assertEqual(len(set(found)), 1, reply.body)
+            ports[f"s{i}"] = int(found[0])
+        self.assertEqual(set(ports.values()), {udp, udp + 1})
+        # The session is held by the worker whose port the answer named.
+        privates = {int(m.group(1)): m.group(2) for m in re.finditer(
+            r"\[w(\d)\] worker \d joined the supervisor, private rtmp=\S+ api=(\S+)", server.log())}
+        for index, hostport in privates.items():
+            host, port = hostport.rsplit(":", 1)
+            conn = http.client.HTTPConnection(host, int(port), timeout=h.WAIT)
+            conn.request("GET", "/api/v1/clients/?count=100")
+            held = {c["name"] for c in json.loads(conn.getresponse().read())["clients"]}
+            conn.close()
+            self.assertEqual(held, {s for s, p in ports.items() if p == udp + index})

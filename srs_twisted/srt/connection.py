@@ -8,7 +8,8 @@ every few milliseconds (10 ms is SRT's SYN interval), and take what it produced 
 
 Receiving (:class:`Receiver`):
 
-* TSBPD: a packet is released at ``peer_start + timestamp + latency``, where
+* TSBPD: a packet is released at ``peer_start + timestamp + latency`` (by :meth:`tick`, so
+  within one tick period after it), where
   ``peer_start`` is our time at the peer's clock zero (taken from the handshake's
   timestamp, as libsrt does) and the 32-bit timestamp is unwrapped; with ``tsbpd``
   off packets are released in order as soon as they are there.
@@ -215,11 +216,6 @@ class Receiver:
             self.next = seq_add(self.next, 1)
 
     # --- output ---
-
-    def next_due(self):
-        """When the packet at the release point is due (None: not here yet, or no TSBPD)."""
-        item = self.buf.get(self.next)
-        return item[0] if item is not None and self.tsbpd else None
 
     def release(self, now: int) -> list:
         """Payloads due now, in order."""
@@ -531,7 +527,10 @@ class SrtConnection:
         if losses:
             self.naks_sent += 1
             self._control(NAK, now, cif=encode_loss_list(losses))
-        self._deliver(now)
+        if not receiver.tsbpd:
+            self._deliver(now)  # in order as soon as possible
+        # With TSBPD, due packets are released by tick(): every SYN interval, in runs (a relay
+        # then sends each player one run in one system call, not one packet per call).
 
     def _flush_received(self) -> None:
         """The peer left: what arrived in order is delivered now rather than lost."""
@@ -544,15 +543,6 @@ class SrtConnection:
     def _deliver(self, now: int) -> None:
         for payload in self.receiver.release(now):
             self._events.append(Delivered(payload))
-
-    def release_due(self, now: int) -> None:
-        """Deliver what TSBPD made due (between ticks, for a caller that wakes at :meth:`next_due`)."""
-        if not self.closed:
-            self._deliver(now)
-
-    def next_due(self):
-        """Our time at which the next received packet is due (None: none waiting)."""
-        return self.receiver.next_due()
 
     def _control_in(self, pkt: ControlPacket, now: int) -> None:
         kind = pkt.type

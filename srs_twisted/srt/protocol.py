@@ -4,8 +4,7 @@
 :class:`~.handshake.SrtListener` (inductions are answered without state; a good
 conclusion makes a connection), any other id to its connection, and only when it comes
 from the address that connection was made with (anything else is dropped).  One timer
-ticks every connection each 10 ms; a connection whose next received packet is due
-before that is woken at its due time (TSBPD releases within a millisecond, not a tick).  What a connection delivers or how it ends goes to
+ticks every connection each 10 ms.  What a connection delivers or how it ends goes to
 the session object the ``on_accept`` callback returned (``delivered(payloads)``,
 ``closed(reason)``); sessions send with :meth:`SrtUdpProtocol.send`.
 
@@ -55,9 +54,6 @@ class SrtUdpProtocol(protocol.DatagramProtocol):
         self.rejected = 0
         self.gso = True  # UDP generic segmentation offload for runs of data packets (Linux)
         self._loop = None
-        self._wake = None  # the DelayedCall releasing TSBPD-due packets between ticks
-        self._wake_at = 0
-        self._waking: set = set()  # entries with a packet due before the next tick
 
     def now(self) -> int:
         return int(self.clock.seconds() * 1_000_000)
@@ -73,10 +69,6 @@ class SrtUdpProtocol(protocol.DatagramProtocol):
         if self._loop is not None and self._loop.running:
             self._loop.stop()
         self._loop = None
-        if self._wake is not None and self._wake.active():
-            self._wake.cancel()
-        self._wake = None
-        self._waking.clear()
         for entry in list(self.by_id.values()):
             self._end(entry, "the server stopped", send=False)
 
@@ -102,35 +94,8 @@ class SrtUdpProtocol(protocol.DatagramProtocol):
         if entry is None or entry.addr != addr:
             self.dropped += 1
             return
-        conn = entry.conn
-        conn.datagram_received(data, now)
+        entry.conn.datagram_received(data, now)
         self._flush(entry)
-        due = conn.next_due()
-        if due is not None and due > now:
-            self._wake_for(entry, due, now)
-
-    def _wake_for(self, entry: _Entry, due: int, now: int) -> None:
-        self._waking.add(entry)
-        wake = self._wake
-        if wake is not None and wake.active():
-            if self._wake_at <= due:
-                return
-            wake.cancel()
-        self._wake_at = due
-        self._wake = self.clock.callLater((due - now) / 1_000_000, self._on_wake)
-
-    def _on_wake(self) -> None:
-        self._wake = None
-        now = self.now()
-        waking, self._waking = self._waking, set()
-        for entry in waking:
-            if entry.conn.local_id not in self.by_id:
-                continue
-            entry.conn.release_due(now)
-            self._flush(entry)
-            due = entry.conn.next_due()
-            if due is not None:
-                self._wake_for(entry, max(due, now + 1000), now)
 
     def _existing(self, addr, peer_id):
         entry = self.by_peer.get((addr, peer_id))

@@ -167,7 +167,8 @@ def main() -> None:
             players = [subprocess.Popen(
                 [sys.executable, os.path.join(ROOT, "bench", "srtload.py"), f"127.0.0.1:{srt}",
                  "#!::r=live/bench,m=request", "-n", str(args.players), "--seconds",
-                 str(args.window + 2 * args.settle), "--drop", str(args.drop)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)]
+                 str(args.window + 2 * args.settle), "--drop", str(args.drop)],
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)]
         procs += players
         time.sleep(args.settle)
         results.append(measure(server.pid, api, "srt-play", args.window))

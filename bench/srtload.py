@@ -31,7 +31,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from srs_twisted.srt.packet import ACK, ACKACK, NAK, SHUTDOWN, Ack, ControlPacket, encode_loss_list, seq_add, seq_diff  # noqa: E402
+from srs_twisted.srt.packet import (  # noqa: E402
+    ACK, ACKACK, NAK, SHUTDOWN, Ack, ControlPacket, encode_loss_list, seq_add, seq_diff,
+)
 from srs_twisted.srt.handshake import SrtCaller  # noqa: E402
 
 ACK_PERIOD = 10_000  # µs

@@ -272,8 +272,10 @@ class SrtEncryption(SrtCase):
         clip = h.clip("h264-aac")
         self.procs.append(h.publish(self.server.url("encplay"), clip, loop=True))
         h.probe(self.server.url("encplay"))
-        info = h.probe(srt_url(self.srt, "#!::r=live/encplay,m=request", passphrase=self.PASS, pbkeylen=16))
-        h.assert_streams(info, [("video", "h264"), ("audio", "aac")])
+        for key_len in (16, 24, 32):  # the caller's key length is used both ways (HSv5)
+            info = h.probe(srt_url(self.srt, "#!::r=live/encplay,m=request", passphrase=self.PASS,
+                                   pbkeylen=key_len))
+            h.assert_streams(info, [("video", "h264"), ("audio", "aac")])
 
     def test_wrong_or_missing_passphrase_refused(self):
         for opts in ({"passphrase": "wrong-passphrase"}, {}):

@@ -8,6 +8,7 @@ from srs_twisted.codec.mpegts import TsMuxer
 from srs_twisted.config import load_string
 from srs_twisted.context import ServerContext
 from srs_twisted.live.packet import AUDIO, VIDEO, MediaPacket
+from srs_twisted.policy.build import build_policy
 from srs_twisted.srt.connection import Closed, Delivered
 from srs_twisted.srt.handshake import SrtCaller
 from srs_twisted.srt.service import RECV_TIMEOUT, SrtServer, message_size
@@ -113,6 +114,23 @@ class Glue(unittest.TestCase):
         self.assertEqual(self.ctx.clients, {})
         source = self.ctx.registry.get("__defaultVhost__", "live", "quiet")
         self.assertTrue(source is None or not source.active)
+
+    def test_security_rules_apply_to_srt_clients(self):
+        rules = "security { enabled on; deny publish 127.0.0.1; allow play all; }"
+        self.ctx = ServerContext(load_string(CONF.replace("srt { enabled on; }", f"srt {{ enabled on; }} {rules}")),
+                                 self.clock)
+        self.ctx.policy = build_policy(self.ctx)  # the server's chain: security rules first
+        self.server.protocol.stopProtocol()
+        self.server = SrtServer(self.ctx)
+        self.server.protocol.transport = self.udp
+        self.server.protocol.startProtocol()
+        pub, addr = self.connect("#!::r=live/sec,m=publish")
+        self.pump(pub, addr)
+        self.assertEqual([type(e) for e in pub.events()], [Closed])  # denied: shut down
+        player, addr = self.connect("#!::r=live/sec,m=request", port=5001)
+        self.pump(player, addr)
+        self.assertEqual(player.events(), [])  # allowed: plays (waits for a publisher)
+        self.assertEqual([c.type for c in self.ctx.clients.values()], ["srt-play"])
 
     def test_second_publisher_and_bad_stream_id_are_shut_down(self):
         self.connect("#!::r=live/b,m=publish")

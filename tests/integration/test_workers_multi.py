@@ -4,7 +4,8 @@
 In order, on one server: every player gets audio and video (those on the worker
 without the publisher through one inter-worker pull), both workers hold players, HLS
 is written by the owner worker only, the API (whichever worker answers) lists all 121
-clients and kicks a player held by the other worker, a SIGKILLed worker is restarted
+clients, a second publisher is refused on either worker, the API kicks a player held by
+the other worker, a SIGKILLed worker is restarted
 while the other worker's players keep playing, SIGHUP moves the API port on both
 workers, and SIGTERM leaves no process behind."""
 
@@ -142,6 +143,18 @@ class WorkersMulti(unittest.TestCase):
             self.assertEqual(len(streams), 1)
             self.assertEqual(streams[0]["clients"], total + 1)
             self.assertEqual({c["stream"] for c in clients}, {streams[0]["id"]})
+
+        # 4b. A second publisher of the stream is refused on either worker (on the other one by
+        # the directory's claim).
+        for _ in range(12):
+            second = h.publish(server.url(), h.clip(seconds=10))
+            self.assertNotEqual(second.wait(h.WAIT), 0)
+            second.stderr.close()
+            if re.search(rf"\[w{other}\] cluster: refuse publish of __defaultVhost__/live/livestream: .* node w{owner}",
+                         server.log()):
+                break
+        else:
+            self.fail("no second publisher landed on the other worker in 12 tries")
 
         # 5. A kick reaches the worker holding the client: on one keep-alive connection
         # (one answering worker), kick a player of the other worker.

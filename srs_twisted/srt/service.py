@@ -179,6 +179,7 @@ class SrtSession:
         if self.relay is not None:
             self.relay.feed(payloads)
         if not self.to_rtmp:
+            self.source.stats.recv_bytes += sum(map(len, payloads))  # SRT only: no packet counts it
             return
         write = self.source.write
         for p in payloads:
@@ -216,6 +217,7 @@ class SrtSession:
             self.consumer.set_user_paused(False)
 
     def _send_relayed(self, messages: list) -> None:
+        self.source.stats.send_bytes += sum(map(len, messages))  # the stream's bytes out, as the live core counts
         self.server.protocol.send(self.conn, messages)
 
     def _write(self, data: bytes) -> None:

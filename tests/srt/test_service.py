@@ -222,6 +222,8 @@ class Glue(unittest.TestCase):
         self.assertEqual(self.play(player, play_addr, 5), b"")
         payloads = self.publish_ts("#!::r=live/w,m=publish")
         self.assertEqual(self.play(player, play_addr), b"".join(payloads))  # exactly what was published
+        source = self.ctx.registry.get("__defaultVhost__", "live", "w")
+        self.assertEqual(source.stats.send_bytes, len(b"".join(payloads)))  # counted for the API and metrics
 
     def test_srt_to_rtmp_off_keeps_the_publish_srt_only(self):
         self.ctx = ServerContext(load_string(CONF.replace("srt { enabled on; }", "srt { enabled on; srt_to_rtmp off; }")
@@ -236,6 +238,7 @@ class Glue(unittest.TestCase):
         source = self.ctx.registry.get("__defaultVhost__", "live", "only")
         self.assertTrue(source.active)  # published (hooks, API, one publisher per stream) ...
         self.assertIsNone(source.video_codec)  # ... but not demuxed into the live core
+        self.assertEqual(source.stats.recv_bytes, len(b"".join(payloads)))
         self.assertEqual(self.play(player, play_addr), b"".join(payloads))
 
     def test_payloadsize_cuts_remuxed_messages(self):

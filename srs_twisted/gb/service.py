@@ -151,7 +151,9 @@ class GbCaster(service.Service):
                 if isinstance(event, Gone):
                     self.device_logs.pop(device.id, None)
         if self.sip.last_error:
-            self.log.warn(f"GB SIP: {self.sip.last_error}")
+            errors = self.sip.errors
+            if errors <= 20 or errors % 1000 == 0:  # a flood of refusals logs a few lines
+                self.log.warn(f"GB SIP: {self.sip.last_error} ({errors} refusals so far)")
             self.sip.last_error = ""
 
     def tick(self) -> None:
@@ -178,9 +180,10 @@ class GbCaster(service.Service):
         if session is None:
             self._unknown(addr, f"unknown SSRC {ssrc}")
             return False
+        if not session.media(peer, data, transport, addr):
+            return False
         if transport == "tcp":
             peer.session = session
-        session.media(peer, data, transport, addr)
         return True
 
     def _unknown(self, addr: str, what: str) -> None:

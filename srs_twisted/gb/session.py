@@ -55,6 +55,7 @@ class GbSession:
         self.reorder = None
         self.bytes = 0
         self.packets = 0
+        self.foreign = 0  # packets with our SSRC from another peer while the media is on
         self.client = None
         self.source = None
         self.published = False
@@ -65,15 +66,20 @@ class GbSession:
 
     # --- media in ---
 
-    def media(self, peer, data, transport: str, addr: str) -> None:
+    def media(self, peer, data, transport: str, addr: str) -> bool:
+        """One RTP packet from ``peer``; False when it is not the session's media peer (another
+        peer is taken only once the current one stopped: an SSRC is guessable)."""
         now = self.ctx.clock.seconds()
         if peer is not self.media_peer and peer != self.media_peer:
-            old = self.media_peer
+            if self.media_on:
+                self.foreign += 1
+                if self.foreign <= 10 or self.foreign % 1000 == 0:
+                    self.log.warn(f"GB media {transport} {addr} with the SSRC {self.ssrc} of device {self.device_id}, "
+                                  f"whose media comes from {self.media_addr}: dropped ({self.foreign} so far)")
+                return False
             self.media_peer, self.media_addr, self.media_transport = peer, addr, transport
             self.ingest = PsIngest()
             self.reorder = ReorderBuffer() if transport == "udp" else None
-            if old is not None and hasattr(old, "close"):
-                old.close("another media connection took its SSRC over")
             self.log.trace(f"GB media {transport} {addr} -> device {self.device_id} ssrc={self.ssrc}")
         if not self.media_on:
             self.media_on = True
@@ -90,7 +96,7 @@ class GbSession:
             try:
                 pkts = self.reorder.push(RtpPacket.parse(data))
             except RtpError:
-                return
+                return True
         else:
             pkts = (data,)
         out = []
@@ -98,6 +104,7 @@ class GbSession:
             out += self.ingest.rtp(pkt)
         if out:
             self._write(out)
+        return True
 
     def _write(self, packets: list) -> None:
         if self.allowed:

@@ -54,6 +54,49 @@ def ps_file(seconds: int = 24, width: int = 320, height: int = 240) -> str:
     return out
 
 
+def ps_file_hevc_g711(seconds: int = 14, audio: str = "pcma") -> str:
+    """An H.265 + G.711 program stream: FFmpeg encodes (libx265 with access unit delimiters,
+    no B-frames; pcm_alaw/pcm_mulaw 8 kHz mono) and the PS is muxed by the server's own
+    :class:`~srs_twisted.codec.ps.PsMuxer` (GStreamer's mpegpsmux takes neither codec)."""
+    from srs_twisted.codec.ps import PsMuxer
+
+    key = ("hevc", seconds, audio)
+    if key in _PS:
+        return _PS[key]
+    tmp = tempfile.mkdtemp(prefix="srs-gb-")
+    video, sound = os.path.join(tmp, "v.hevc"), os.path.join(tmp, "a.g711")
+    codec, fmt = ("pcm_alaw", "alaw") if audio == "pcma" else ("pcm_mulaw", "mulaw")
+    cmd = [h.ffmpeg(), "-v", "error", "-y", "-t", str(seconds), "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25",
+           "-t", str(seconds), "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=8000",
+           "-map", "0:v", "-c:v", "libx265", "-preset", "ultrafast",
+           "-x265-params", "aud=1:bframes=0:keyint=25:log-level=error", "-f", "hevc", video,
+           "-map", "1:a", "-c:a", codec, "-ac", "1", "-ar", "8000", "-f", fmt, sound]
+    result = subprocess.run(cmd, capture_output=True, timeout=300)
+    if result.returncode != 0:
+        raise AssertionError("ffmpeg failed: %s" % result.stderr.decode(errors="replace")[-800:])
+    with open(video, "rb") as f:
+        es = f.read()
+    with open(sound, "rb") as f:
+        g711 = f.read()
+    starts = [m.start() for m in re.finditer(b"\x00\x00\x01\x46", es)]  # AUD NAL units (type 35)
+    starts = [p - 1 if p and es[p - 1] == 0 else p for p in starts] + [len(es)]
+    mux = PsMuxer("h265", audio)
+    parts = []
+    for i in range(len(starts) - 1):
+        au = es[starts[i]:starts[i + 1]]
+        pts = 90000 + i * 3600
+        keyframe = b"\x00\x00\x01\x40" in au  # a VPS: the IRAP of each GOP
+        parts.append(mux.video(au, pts, keyframe=keyframe))
+        chunk = g711[i * 320:(i + 1) * 320]  # 40 ms of 8 kHz samples per video frame
+        if chunk:
+            parts.append(mux.audio(chunk, pts))
+    out = os.path.join(tmp, "cam-hevc.ps")
+    with open(out, "wb") as f:
+        f.write(b"".join(parts))
+    _PS[key] = out
+    return out
+
+
 def ps_groups(data: bytes) -> list:
     """The PS cut into (pts in seconds, bytes) groups: each starts at a video PES with a new PTS."""
     groups = []

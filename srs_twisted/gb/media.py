@@ -120,6 +120,13 @@ class PsIngest:
         self._g711_header = False
         self._unwrap = _Unwrap()
 
+    def restart(self) -> None:
+        """New media from the same device (a re-invite): the PS and RTP state start over, the
+        codec state goes on, so an unchanged sequence header is not sent again (a player would
+        take it for new tracks)."""
+        self.ps = PsDemuxer()
+        self._seq = None
+
     @property
     def errors(self) -> int:
         return self.ps.errors + self.es.errors + (self._g711.errors if self._g711 is not None else 0)

@@ -78,7 +78,10 @@ class GbSession:
                                   f"whose media comes from {self.media_addr}: dropped ({self.foreign} so far)")
                 return False
             self.media_peer, self.media_addr, self.media_transport = peer, addr, transport
-            self.ingest = PsIngest()
+            if self.ingest is None:
+                self.ingest = PsIngest()
+            else:
+                self.ingest.restart()
             self.reorder = ReorderBuffer() if transport == "udp" else None
             self.log.trace(f"GB media {transport} {addr} -> device {self.device_id} ssrc={self.ssrc}")
         if not self.media_on:
@@ -123,11 +126,9 @@ class GbSession:
             return
         self.media_on = False
         self.media_peer = None
-        if self.ingest is not None:
-            if self.allowed:
-                for p in self.ingest.flush():
-                    self.source.write(p)
-            self.ingest.close()
+        if self.ingest is not None and self.allowed:
+            for p in self.ingest.flush():
+                self.source.write(p)
         self.log.trace(f"GB media of device {self.device_id} stopped: {reason}"
                        f"{'' if self.external else '; re-invite in %gs' % self.caster.conf.sip.reinvite}")
         if self.caster.sip is not None:

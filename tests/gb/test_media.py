@@ -124,3 +124,17 @@ class IngestTests(unittest.TestCase):
             out += ingest.rtp(p)
         self.assertTrue([p for p in out if p.kind == 9 and p.keyframe and not p.sequence_header])
         self.assertGreater(ingest.errors, 0)
+
+    def test_restart_keeps_the_codec_state(self):
+        ingest = PsIngest()
+        first = []
+        for p in camera(5):
+            first += ingest.rtp(p)
+        ingest.restart()  # a re-invite: new RTP numbering and PS state, same camera
+        again = []
+        for p in camera(5, seq0=100):
+            again += ingest.rtp(p)
+        self.assertEqual(len([p for p in first if p.sequence_header]), 2)
+        self.assertEqual([p for p in again if p.sequence_header], [])
+        self.assertEqual(len([p for p in again if p.kind == 9]), 5)
+        self.assertEqual(ingest.lost, 0)

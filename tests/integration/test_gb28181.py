@@ -172,7 +172,7 @@ class EmbeddedSip(GbCase):
         cam = self.camera(sip="tcp")
         cam.register()
         h.probe(self.rtmp())
-        player = h.start_player(self.rtmp(), 25, os.path.join(self.hls, "long.flv"))
+        player = h.start_player(self.rtmp(), 25, os.path.join(self.hls, "long.mkv"))
         self.addCleanup(h.stop_process, player)
         time.sleep(3)  # the player plays a while before the camera pauses
         cam.stop_media()  # its TCP media connection closes
@@ -185,7 +185,7 @@ class EmbeddedSip(GbCase):
         h.wait_for(lambda: self.session().get("media"), 20)
         self.assertEqual(self.hooks.actions(), ["on_publish"])  # one publish across the gap
         player.wait(120)
-        info = h.probe(os.path.join(self.hls, "long.flv"))
+        info = h.probe(os.path.join(self.hls, "long.mkv"))
         h.assert_streams(info, [("video", "h264"), ("audio", "aac")])
         self.assertGreaterEqual(float(info["format"]["duration"]), 20)
 

@@ -14,8 +14,8 @@ server's receive TSBPD is the server's, the player's TSBPD is the player's own b
 * SRT->SRT server-added = end to end - the player's latency (target: latency + 20 ms), and,
   more directly, the time the frame's last datagram reached the player's socket - the stamp
   (the player's TSBPD is the player's own);
-* SRT->RTMP: ``bench/loadclient.py`` (one RTMP player, the server's default ``mw_latency``)
-  in the same run; server-added = end to end (RTMP has no player-side buffer).
+* SRT->RTMP: ``bench/loadclient.py`` (one RTMP player, ``mw_latency`` 0 unless
+  ``--mw-latency``) in the same run; server-added = end to end (no player-side buffer).
 
     python bench/srt_latency.py [--latency 120] [--seconds 30]
 """
@@ -212,6 +212,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--latency", type=int, default=120, help="SRT latency of both legs, ms")
     ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--mw-latency", type=int, default=0,
+                    help="the RTMP players' merged-write latency, ms (the server's default is 350)")
     ap.add_argument("--pes-length", action="store_true",
                     help="write video PES lengths (default: 0, as FFmpeg's mpegts muxer and most encoders)")
     args = ap.parse_args()
@@ -223,7 +225,8 @@ def main() -> None:
     with open(conf, "w") as f:
         f.write(f"listen 127.0.0.1:{rtmp};\nsrs_log_tank file;\nsrs_log_file {work}/srs.log;\n"
                 f"srt_server {{ enabled on; listen 127.0.0.1:{srt}; recvlatency {args.latency}; "
-                f"peerlatency {args.latency}; }}\nvhost __defaultVhost__ {{ srt {{ enabled on; }} }}\n")
+                f"peerlatency {args.latency}; }}\nvhost __defaultVhost__ {{ srt {{ enabled on; }} "
+                f"play {{ mw_latency {args.mw_latency}; }} }}\n")
     server = subprocess.Popen([sys.executable, "-m", "srs_twisted.cli", "-c", conf], cwd=work,
                               env=dict(os.environ, PYTHONPATH=ROOT), stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)

@@ -313,6 +313,14 @@ class LiveSource:
             c.wait_keyframe = self.video_sh is not None
         c.needs_headers = self.active
 
+    def set_realtime(self, c: Consumer, realtime: bool) -> None:
+        """A player's sink starts or stops needing each packet at once (an SRT player fed
+        by its own relay needs nothing from here: the stream's merged writes come back)."""
+        if bool(getattr(c.sink, "realtime", False)) != realtime:
+            c.sink.realtime = realtime
+            if not c.closed:
+                self._realtime += 1 if realtime else -1
+
     def unsubscribe(self, c: Consumer) -> None:
         try:
             self.consumers.remove(c)

@@ -137,6 +137,7 @@ class SrtSession:
             self.allowed = True
             relay = self.relay = self.server.relays.get(self.source.url)  # set: the live core's GOP is not sent
             self.sink = SrtTsSink(self.source, "ts", self._write)
+            self.sink.realtime = relay is None
             self.consumer = self.source.subscribe(self.sink)
             if relay is not None:
                 self.relay_on(relay)
@@ -202,6 +203,7 @@ class SrtSession:
     def relay_on(self, relay) -> None:
         """Play the SRT publisher's own messages (the live core's packets wait, paused)."""
         self.consumer.set_user_paused(True)
+        self.source.set_realtime(self.consumer, False)  # the stream's other players may merge writes again
         self.relay = relay
         self._tail = b""
         relay.add(self, self._send_relayed)
@@ -214,6 +216,7 @@ class SrtSession:
         self.relay = None
         if self.consumer is not None:
             self.sink.header_sent = False  # PAT/PMT of the remuxed stream first
+            self.source.set_realtime(self.consumer, True)
             self.consumer.set_user_paused(False)
 
     def _send_relayed(self, messages: list) -> None:

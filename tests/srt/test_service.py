@@ -208,10 +208,12 @@ class Glue(unittest.TestCase):
         self.pump(pub, pub_addr)
         self.assertEqual(self.play(player, play_addr), b"".join(tail))  # then live, message for message
         source = self.ctx.registry.get("__defaultVhost__", "live", "relay")
+        self.assertEqual(source._realtime, 0)  # relayed: the stream's other players keep merged writes
         self.assertEqual(source.video_codec, "h264")  # srt_to_rtmp on: the live core has it too
         # the publisher leaves: the player waits on the live core, and plays a remuxed publish next
         self.server.protocol.close(self.server.protocol.by_id[pub.peer_id].conn, "test")
         self.assertEqual(self.server.relays, {})
+        self.assertEqual(source._realtime, 1)  # back on the live core: flushed per packet
         self.publish_core("relay")
         got = self.play(player, play_addr)
         self.assertEqual(got[:4], b"\x47\x40\x00\x10")  # PAT of the remuxed stream first
@@ -223,6 +225,7 @@ class Glue(unittest.TestCase):
         payloads = self.publish_ts("#!::r=live/w,m=publish")
         self.assertEqual(self.play(player, play_addr), b"".join(payloads))  # exactly what was published
         source = self.ctx.registry.get("__defaultVhost__", "live", "w")
+        self.assertEqual(source._realtime, 0)
         self.assertEqual(source.stats.send_bytes, len(b"".join(payloads)))  # counted for the API and metrics
 
     def test_srt_to_rtmp_off_keeps_the_publish_srt_only(self):

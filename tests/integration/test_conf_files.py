@@ -350,6 +350,10 @@ class ConfFileTests(unittest.TestCase):
     def test_push_mpegts_over_udp(self):
         self.run_conf("push.mpegts.over.udp.conf")
 
+    def test_gb28181(self):
+        # SIP and media ports beside RTMP; tests/integration/test_gb28181.py drives cameras.
+        self.run_conf("gb28181.conf")
+
     # The origin clusters (docs/scaling.md): each origin alone here (the Redis ones with no
     # Redis: local streams play); tests/integration/test_cluster_redis.py runs whole clusters.
     def test_origin_cluster_serverA(self):

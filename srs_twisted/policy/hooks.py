@@ -93,6 +93,25 @@ def reply_error(status: int, body: bytes) -> str | None:
     return None
 
 
+def forward_urls(reply: bytes) -> list:
+    """The RTMP URLs of an ``on_forward`` reply ``{"code":0,"data":{"urls":[...]}}``
+    (non-strings and empty strings dropped); ValueError saying what is missing.
+    The body is read as :func:`reply_error` reads it (latin-1, BOM skipped), so a
+    reply that passed the reply rule parses here too."""
+    text = reply[3:] if reply.startswith(b"\xef\xbb\xbf") else reply
+    try:
+        obj = json.loads(text.decode("latin-1"), object_pairs_hook=_first_wins, parse_constant=_no_constants,
+                         strict=False)
+    except (ValueError, RecursionError):
+        raise ValueError(f"response is not json: {_clip(reply)}") from None
+    if not isinstance(obj, dict) or not isinstance(obj.get("data"), dict):
+        raise ValueError(f"no data object in {_clip(reply)}")
+    urls = obj["data"].get("urls")
+    if not isinstance(urls, list):
+        raise ValueError(f"no urls array in {_clip(reply)}")
+    return [u for u in urls if isinstance(u, str) and u]
+
+
 def check_reply(status: int, body: bytes) -> bool:
     """Whether a hook reply authorises (see :func:`reply_error`)."""
     return reply_error(status, body) is None
@@ -645,13 +664,10 @@ class HooksPolicy:
         why, reply = yield self.http.ask(backend, data)
         if why is not None:
             raise Denied(f"http: on_forward failed, url={backend}, request={_clip(data, 1024)}, {why}")
-        obj = json.loads(reply[3:] if reply.startswith(b"\xef\xbb\xbf") else reply, object_pairs_hook=_first_wins)
-        if not isinstance(obj, dict) or not isinstance(obj.get("data"), dict):
-            raise Denied(f"http: on_forward backend {backend}: no data object in {_clip(reply)}")
-        urls = obj["data"].get("urls")
-        if not isinstance(urls, list):
-            raise Denied(f"http: on_forward backend {backend}: no urls array in {_clip(reply)}")
-        found = [u for u in urls if isinstance(u, str) and u]
+        try:
+            found = forward_urls(reply)
+        except ValueError as e:
+            raise Denied(f"http: on_forward backend {backend}: {e}") from None
         ContextLogger(client.id).trace(f"http: on_forward ok, url={backend}, request={_clip(data, 1024)}, response={_clip(reply)}")
         return found
 
@@ -666,6 +682,7 @@ __all__ = [
     "MAX_REPLY",
     "check_reply",
     "dumps",
+    "forward_urls",
     "hook_body",
     "reply_error",
 ]

@@ -19,6 +19,7 @@ from srs_twisted.policy.hooks import (
     HttpHooksClient,
     check_reply,
     dumps,
+    forward_urls,
     hook_body,
     reply_error,
 )
@@ -111,6 +112,19 @@ class ReplyRuleTests(unittest.TestCase):
 
     def test_static_method_alias(self):
         self.assertTrue(HttpHooksClient.check_reply(200, b"0"))
+
+    def test_on_forward_urls_read_as_the_reply_rule_reads_the_body(self):
+        # A reply the rule accepts (read as latin-1) used to raise UnicodeDecodeError when its URLs
+        # were read as UTF-8 (found by fuzz/targets/web.py hook_reply).
+        body = b'{"code":0,"data":{"urls":["rtmp://h/live/\xff", "", 5, "rtmp://h/b"]}}'
+        self.assertIsNone(reply_error(200, body))
+        self.assertEqual(forward_urls(body), ["rtmp://h/live/\xff", "rtmp://h/b"])
+        self.assertEqual(forward_urls(b"\xef\xbb\xbf" + body)[1], "rtmp://h/b")
+        for bad, why in ((b"0", "no data object"), (b'{"code":0,"data":{}}', "no urls array"),
+                         (b'{"code":0,"data":{"urls":NaN}}', "not json")):
+            with self.assertRaises(ValueError) as e:
+                forward_urls(bad)
+            self.assertIn(why, str(e.exception))
 
 
 class DumpsTests(unittest.TestCase):

@@ -188,6 +188,11 @@ class _ApiFront(resource.Resource):
             path = normalize_request(request)
         except BadPath:
             return _plain(request, 400)
+        try:
+            # Klein decodes the host too, and logs a traceback when it cannot.
+            request.getRequestHostname().decode("utf-8")
+        except UnicodeDecodeError:
+            return _plain(request, 400)
         conf = self.api.ctx.config.http_api
         callback = _arg(request, "callback")
         if not _JSONP_CALLBACK.match(callback):

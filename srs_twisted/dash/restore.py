@@ -82,7 +82,7 @@ def read_mpd(data: bytes, prefix: str) -> ReadMpd | None:
         return None
     try:
         root = ET.fromstring(data)
-    except ET.ParseError:
+    except (ET.ParseError, LookupError, ValueError):  # an XML declaration naming an unknown or multi-byte encoding
         return None
     if root.tag != _NS + "MPD" or root.get("type") != "dynamic":
         return None

@@ -53,7 +53,7 @@ setup(
         "pylibsrtp>=0.10",
         "txredisapi>=1.4.10",
     ],
-    extras_require={"test": ["treq>=23.11", "pyyaml>=6.0", "jsonschema>=4.0", "openapi-spec-validator>=0.7", "aiortc>=1.9", "playwright>=1.40"]},
+    extras_require={"test": ["treq>=23.11", "pyyaml>=6.0", "jsonschema>=4.0", "openapi-spec-validator>=0.7", "aiortc>=1.9", "playwright>=1.40", "atheris>=2.3"]},
     entry_points={"console_scripts": ["srs = srs_twisted.cli:main"]},
     classifiers=["Framework :: Twisted", "Programming Language :: Python :: 3.11"],
 )

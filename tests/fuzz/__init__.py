@@ -1,0 +1,9 @@
+"""The fuzz targets of fuzz/ in the suite: a short fixed-seed atheris run of
+each (test_targets) and a replay of every seed and kept crash (test_regressions)."""
+
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)

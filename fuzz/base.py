@@ -54,6 +54,17 @@ def pieces(data: bytes):
         yield data[i : i + size]
 
 
+def demux(parser, data: bytes, held=None) -> list:
+    """A demuxer (``feed``/``flush``) fed a stream input; ``held(parser)``
+    is the bytes it holds after each read, which must stay under a packet."""
+    out = []
+    for piece in pieces(data):
+        out += parser.feed(piece)
+        if held is not None:
+            assert held(parser) < 188 * 2, f"the demuxer holds {held(parser)} raw bytes"
+    return out + parser.flush()
+
+
 def stream_input(payload: bytes, split: int = 7) -> bytes:
     """A seed for a stream target: ``payload`` read in one piece (split 7 = whole)."""
     return bytes([split]) + payload

@@ -433,6 +433,92 @@ def amf3_seeds() -> None:
     save("amf3", [amf3.encode(v) for v in values])
 
 
+SIP_DEVICE = "34020000001320000001"
+SIP_SERVER = "34020000002000000001"
+
+
+def sip_messages() -> list[bytes]:
+    """What a GB28181 camera sends, as the standard's examples lay it out (no
+    device was at hand to capture): REGISTER, a keepalive MESSAGE, the 200 OK
+    to our INVITE with its SDP (y= SSRC), a Catalog answer, BYE."""
+    via = "SIP/2.0/UDP 10.0.0.5:5060;rport;branch=z9hG4bK{b}"
+    head = (f"From: <sip:{SIP_DEVICE}@3402000000>;tag=dev1\r\nTo: <sip:{SIP_DEVICE}@3402000000>{{to}}\r\n"
+            "Call-ID: {c}\r\nCSeq: {n} {m}\r\nMax-Forwards: 70\r\nUser-Agent: IP Camera\r\n")
+
+    def msg(start, m, n, c, b, to="", extra="", body=b""):
+        text = (start + "\r\nVia: " + via.format(b=b) + "\r\n" + head.format(to=to, c=c, n=n, m=m) + extra
+                + f"Content-Length: {len(body)}\r\n\r\n")
+        return text.encode() + body
+
+    keepalive = (b'<?xml version="1.0" encoding="GB2312"?>\r\n<Notify>\r\n<CmdType>Keepalive</CmdType>\r\n'
+                 b"<SN>43</SN>\r\n<DeviceID>" + SIP_DEVICE.encode() + b"</DeviceID>\r\n<Status>OK</Status>\r\n"
+                 b"</Notify>\r\n")
+    catalog = (b'<?xml version="1.0" encoding="GB2312"?>\r\n<Response>\r\n<CmdType>Catalog</CmdType>\r\n'
+               b"<SN>1</SN>\r\n<DeviceID>" + SIP_DEVICE.encode() + b"</DeviceID>\r\n<SumNum>1</SumNum>\r\n"
+               b'<DeviceList Num="1">\r\n<Item>\r\n<DeviceID>34020000001320000001</DeviceID>\r\n'
+               b"<Name>Camera 1</Name>\r\n<Manufacturer>Hikvision</Manufacturer>\r\n<Status>ON</Status>\r\n"
+               b"</Item>\r\n</DeviceList>\r\n</Response>\r\n")
+    answer = (b"v=0\r\no=34020000001320000001 0 0 IN IP4 10.0.0.5\r\ns=Play\r\nc=IN IP4 10.0.0.5\r\nt=0 0\r\n"
+              b"m=video 15060 TCP/RTP/AVP 96\r\na=setup:active\r\na=sendonly\r\na=rtpmap:96 PS/90000\r\n"
+              b"y=0200000001\r\nf=\r\n")
+    uri = f"sip:{SIP_SERVER}@3402000000"
+    return [
+        msg(f"REGISTER {uri} SIP/2.0", "REGISTER", 1, "reg1", "reg1",
+            extra=f"Contact: <sip:{SIP_DEVICE}@10.0.0.5:5060>\r\nExpires: 3600\r\n"),
+        msg(f"MESSAGE {uri} SIP/2.0", "MESSAGE", 20, "ka1", "ka1",
+            extra="Content-Type: Application/MANSCDP+xml\r\n", body=keepalive),
+        msg("SIP/2.0 200 OK", "INVITE", 1, "inv1", "inv1", to=";tag=cam9",
+            extra=f"Contact: <sip:{SIP_DEVICE}@10.0.0.5:5060>\r\nContent-Type: APPLICATION/SDP\r\n", body=answer),
+        msg(f"MESSAGE {uri} SIP/2.0", "MESSAGE", 21, "cat1", "cat1",
+            extra="Content-Type: Application/MANSCDP+xml\r\n", body=catalog),
+        msg(f"BYE {uri} SIP/2.0", "BYE", 2, "inv1", "bye1", to=";tag=cam9"),
+    ]
+
+
+def gb_seeds() -> None:
+    messages = sip_messages()
+    save("sip", [b"\x00" + m for m in messages] + [b"\x07" + b"".join(messages), b"\x01" + b"".join(messages)])
+    # Program streams: FFmpeg's MPEG-PS muxer (H.264 + MP2), and ours (H.264 + AAC) from an FFmpeg TS clip.
+    path = tempfile.mktemp(suffix=".ps")
+    subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-y",
+                    "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=1",
+                    "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=1",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-g", "5", "-c:a", "mp2", "-ac", "1", "-f", "mpeg", path],
+                   check=True, timeout=120)
+    with open(path, "rb") as f:
+        ffmpeg_ps = f.read()
+    os.unlink(path)
+    from srs_twisted.codec.mpegts_demux import TsDemuxer
+    from srs_twisted.codec.ps import PsMuxer
+    from srs_twisted.codec.avc import parse_decoder_config, split_nalus
+
+    muxer = PsMuxer()
+    ours = bytearray()
+    sets = []
+    for pkt in TsDemuxer().feed(encode("ts", "h264", "aac")):
+        if pkt.sequence_header:
+            if pkt.codec == "h264":
+                info = parse_decoder_config(pkt.payload[5:])
+                sets = list(info.sps) + list(info.pps)
+            continue
+        if pkt.codec == "h264":
+            nalus = (sets if pkt.keyframe else []) + split_nalus(pkt.payload[5:])
+            annexb = b"".join(b"\x00\x00\x00\x01" + bytes(n) for n in nalus)
+            ours += muxer.video(annexb, pkt.dts * 90, keyframe=pkt.keyframe)
+        if len(ours) > 30000:
+            break
+    save("ps", [stream_input(ffmpeg_ps[:60000], 7), stream_input(ffmpeg_ps[:20000], 4), stream_input(bytes(ours), 7)])
+    from srs_twisted.codec.rtp import packetize
+
+    frames = []
+    for data in (ffmpeg_ps[:40000], bytes(ours)):
+        chunks = [data[i:i + 1400] for i in range(0, len(data), 1400)]
+        packets = packetize(chunks, 96, 0x0200000001, 1, 90000)
+        raw = [p.header_bytes() + bytes(p.payload) for p in packets]
+        frames.append(b"".join(len(r).to_bytes(2, "big") + r for r in raw))
+    save("gb_media", [stream_input(f[:65000], 7) for f in frames])
+
+
 def main(argv) -> None:
     load()
     ts = media_seeds()
@@ -441,6 +527,7 @@ def main(argv) -> None:
     http_seeds()
     rtc_seeds()
     srt_seeds(ts)
+    gb_seeds()
     rtmp_seeds()
     for name in sorted(os.listdir(CORPUS)):
         print(name, len(os.listdir(os.path.join(CORPUS, name))))

@@ -6,7 +6,7 @@ import importlib
 
 from ..base import TARGETS, Target
 
-MODULES = ("rtmp", "media", "rtc", "srt", "web", "recovery")
+MODULES = ("rtmp", "media", "rtc", "srt", "web", "recovery", "gb")
 
 
 def load(instrument: bool = False) -> dict[str, Target]:

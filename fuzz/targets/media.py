@@ -7,7 +7,7 @@ from srs_twisted.codec import amf0, amf3, avc, flv, hevc, info
 from srs_twisted.codec.errors import CodecError
 from srs_twisted.codec.mpegts_demux import TsDemuxer
 
-from ..base import pieces, target
+from ..base import demux, pieces, target
 
 
 @target("amf0", allowed=(CodecError,))
@@ -68,10 +68,4 @@ def flv_reader(data: bytes):
 
 @target("mpegts", allowed=(CodecError,), max_len=65536)
 def mpegts(data: bytes):
-    demux = TsDemuxer(max_pes_size=512 * 1024)
-    out = []
-    for piece in pieces(data):
-        out += demux.feed(piece)
-        assert len(demux._buf) < 188 * 2, "the demuxer holds more than a packet of raw bytes"
-    out += demux.flush()
-    return len(out)
+    return len(demux(TsDemuxer(max_pes_size=512 * 1024), data, held=lambda d: len(d._buf)))

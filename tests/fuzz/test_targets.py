@@ -1,6 +1,6 @@
 """A bounded, fixed-seed atheris run of every fuzz target (fuzz/targets/).
 
-Each target runs for FUZZ_SECONDS (default 8) from its seed corpus with
+Each target runs for FUZZ_SECONDS (default 10) from its seed corpus with
 libFuzzer's -seed=1, a 10 s bound per input and a 1 GB RSS bound; a
 target fails when an input ends in anything but a value or the package's
 own protocol error.  The failure message holds the traceback and the input
@@ -22,7 +22,7 @@ from fuzz.targets import load
 from .. import optional
 from . import ROOT
 
-SECONDS = int(os.environ.get("FUZZ_SECONDS", "8"))
+SECONDS = int(os.environ.get("FUZZ_SECONDS", "10"))
 HAVE_ATHERIS = importlib.util.find_spec("atheris") is not None
 
 

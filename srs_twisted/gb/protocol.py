@@ -29,7 +29,6 @@ class SipTcpProtocol(protocol.Protocol):
         self.caster = self.factory.caster
         self.parser = SipStreamParser()
         self.addr = _addr(self.transport.getPeer())
-        self.caster.connections += 1
 
     def dataReceived(self, data: bytes) -> None:
         try:
@@ -44,9 +43,6 @@ class SipTcpProtocol(protocol.Protocol):
 
     def send(self, data: bytes) -> None:
         self.transport.write(data)
-
-    def connectionLost(self, reason=None) -> None:
-        self.caster.connections -= 1
 
 
 class _CasterFactory(protocol.ServerFactory):
@@ -88,7 +84,6 @@ class MediaTcpProtocol(protocol.Protocol):
         self.framer = Rfc4571Framer()
         self.addr = _addr(self.transport.getPeer())
         self.session = None
-        self.caster.connections += 1
 
     def dataReceived(self, data: bytes) -> None:
         try:
@@ -109,7 +104,6 @@ class MediaTcpProtocol(protocol.Protocol):
         self.transport.loseConnection()
 
     def connectionLost(self, reason=None) -> None:
-        self.caster.connections -= 1
         self.caster.media_lost(self)
 
 

@@ -16,6 +16,7 @@ from twisted.application import service
 from twisted.internet import defer, task
 from twisted.internet.error import CannotListenError
 
+from ..limits import ConnectionLimitFactory
 from ..log import ContextLogger
 from .core import CallEnded, Gone, Invited, Inviting, Send, SipServer, SipSettings
 from .protocol import MediaTcpFactory, MediaUdpProtocol, SipTcpFactory, SipUdpProtocol
@@ -57,7 +58,6 @@ class GbCaster(service.Service):
         self.sessions: dict = {}  # ssrc -> GbSession
         self.by_device: dict = {}  # device id -> GbSession
         self.device_logs: dict = {}  # device id -> ContextLogger (one context id per device)
-        self.connections = 0
         self.sip_errors = 0
         self.unknown_ssrc = 0
         self.ports: list = []
@@ -71,12 +71,18 @@ class GbCaster(service.Service):
         clock = self.ctx.clock
         host = self.conf.listen_ip or self.bind_host  # "listen ip:port" binds to that address
         sip_host = self.conf.sip.listen_ip or self.bind_host
+        media, sip_port = self.conf.listen, self.conf.sip.listen
+
+        def limited(factory, what: str, port: int):  # TCP connections count against max_connections
+            return ConnectionLimitFactory(self.ctx, factory, f"gb28181 {what} port {port}")
+
         try:
-            self.ports.append(clock.listenTCP(self.conf.listen, MediaTcpFactory(self), interface=host))
-            self.ports.append(clock.listenUDP(self.conf.listen, MediaUdpProtocol(self), interface=host))
+            self.ports.append(clock.listenTCP(media, limited(MediaTcpFactory(self), "media", media), interface=host))
+            self.ports.append(clock.listenUDP(media, MediaUdpProtocol(self), interface=host))
             if self.sip is not None:
-                self.ports.append(clock.listenTCP(self.conf.sip.listen, SipTcpFactory(self), interface=sip_host))
-                self.ports.append(clock.listenUDP(self.conf.sip.listen, self._sip_udp, interface=sip_host))
+                self.ports.append(clock.listenTCP(sip_port, limited(SipTcpFactory(self), "sip", sip_port),
+                                                  interface=sip_host))
+                self.ports.append(clock.listenUDP(sip_port, self._sip_udp, interface=sip_host))
         except CannotListenError as e:
             from ..service import StartError
 

@@ -259,13 +259,15 @@ class SipServer:
                 self._respond(peer, msg, 503)
                 return
             device = self.devices[user] = Device(user, peer, transport, host, now, expires, now)
-        moved = device.peer != peer or device.transport != transport
+        # A call being set up with another peer (the INVITE went where the device no longer is),
+        # or a change of transport (the media transport follows it), needs a new INVITE; a
+        # stable call survives a new connection of the same transport (a TCP reconnect).
+        moved = (device.peer != peer and device.state != "Stable") or device.transport != transport
         device.peer, device.transport, device.host, device.peer_addr = peer, transport, host, peer_addr
         device.registered_at = device.last_seen = now
         device.expires = expires
         self._respond(peer, msg, 200, device, [("Contact", msg.get("contact") or "<sip:%s@%s>" % (user, host)),
                                                ("Expires", str(expires))])
-        # Invite unless a call is up or being set up with this very peer (a refresh).
         if device.state in ("Registered", "Bye", "Init") or moved:
             device.state = "Registered"
             device.reinvite_at = None

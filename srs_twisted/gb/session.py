@@ -16,6 +16,7 @@ by the API, or when no media came for ``timeout`` seconds.
 
 from __future__ import annotations
 
+from ..codec.rtp import RtpError, RtpPacket
 from ..context import ClientInfo
 from ..errors import Denied, StreamBusy
 from ..url import discover
@@ -94,8 +95,6 @@ class GbSession:
         if self.client is None:
             self._start(addr)
         if self.reorder is not None:
-            from ..codec.rtp import RtpError, RtpPacket
-
             try:
                 pkts = self.reorder.push(RtpPacket.parse(data))
             except RtpError:

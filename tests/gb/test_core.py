@@ -184,3 +184,22 @@ class CoreTests(unittest.TestCase):
         self.server.poll(self.now + 60)
         (bye,), (gone,) = self.sent()
         self.assertEqual((bye.method, bye.call_id, type(gone)), ("BYE", invite.call_id, Gone))
+
+    def test_register_from_a_new_peer(self):
+        (_, invite), _ = self.register()
+        # while inviting: the INVITE went to the old peer, so the device is invited again
+        self.server.receive("peer2", request("REGISTER", 2, expires=3600), self.now, "UDP")
+        sends, _ = self.sent()
+        self.assertEqual([m.method or m.status for m in sends], [200, "INVITE"])
+        self.server.receive("peer2", response(sends[1], 200), self.now)
+        self.sent()
+        # a stable call survives a refresh from a new connection of the same transport...
+        self.server.receive("peer3", request("REGISTER", 3, expires=3600), self.now, "UDP")
+        sends, _ = self.sent()
+        self.assertEqual([m.status for m in sends], [200])
+        self.assertEqual(self.server.devices[DEV].peer, "peer3")
+        # ...not a change of transport
+        self.server.receive("peer4", request("REGISTER", 4, expires=3600), self.now, "TCP")
+        sends, _ = self.sent()
+        self.assertEqual([m.method or m.status for m in sends], [200, "INVITE"])
+        self.assertIn(b"TCP/RTP/AVP", sends[1].body)

@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 from twisted.web import resource, server, static
 
 from ..context import ClientInfo
+from ..directwrite import response_writer
 from ..errors import Denied, InvalidStreamName, Overloaded
 from ..log import ContextLogger
 from ..url import StreamRequest, validate_names
@@ -225,7 +226,7 @@ class LiveStreamResource(resource.Resource):
                     request.finish()
 
             try:
-                session.start(source, request.write, request, transport.abortConnection, end)
+                session.start(source, response_writer(request), request, transport.abortConnection, end)
             except Exception as e:  # a format this stream cannot be served in
                 session.log.error(f"{session.client.type} cannot start: {type(e).__name__}: {e}")
                 request.setResponseCode(500)

@@ -11,6 +11,7 @@ from zope.interface import implementer
 
 from ..codec.errors import CodecError
 from ..context import ClientInfo
+from ..directwrite import direct_writer
 from ..errors import Denied, InvalidStreamName, StreamBusy
 from ..interfaces import IMediaSink
 from ..live.packet import AUDIO, VIDEO
@@ -68,10 +69,11 @@ class RtmpPlaySink:
         self.proto = proto
         self.wire_key = ("rtmp", chunk_size)
         self.encode, self.retime, self.chained = media_encoder(chunk_size)
+        self._write = direct_writer(proto.transport)
 
     def write(self, data: bytes) -> None:
         self.proto.sent_bytes += len(data)
-        self.proto.transport.write(data)
+        self._write(data)
 
     def stream_published(self) -> None:
         pass

@@ -267,6 +267,10 @@ class PlayConfig:
     send_min_interval: float = _float(0.0)  # ms
     reduce_sequence_header: bool = _only_on(False)
     directive: Directive | None = _raw()
+    # Not a directive: true when neither mw_latency nor mw_msgs is set (file or SRS_* variable)
+    # and min_latency is off; players then get a merged write per video frame (our low-latency
+    # default) instead of SRS's every mw_msgs messages or mw_latency ms.
+    mw_by_frame: bool = False
 
 
 @dataclass(frozen=True)
@@ -828,6 +832,8 @@ def _vhost(node: Directive, environ: Env) -> VhostConfig:
     play = v.play
     if v.min_latency and not _given(node, ("play", "mw_msgs"), path, environ):
         play = replace(play, mw_msgs=0)
+    elif not v.min_latency and not any(_given(node, ("play", k), path, environ) for k in ("mw_latency", "mw_msgs")):
+        play = replace(play, mw_by_frame=True)
     play = replace(play, mw_msgs=min(play.mw_msgs, 128))
     hls = replace(
         v.hls,

@@ -27,6 +27,9 @@ PURE_AUDIO_GUESS_COUNT = 115
 LAG_CHECK_INTERVAL = 128
 # The ring is compacted when this many dead packets sit at its front.
 TRIM_SLACK = 64
+# With a write per video frame (mw_by_frame), audio waits at most this long (seconds) for the
+# next video frame: a frame interval at 25 fps.
+FRAME_WAIT = 0.04
 
 
 @dataclass
@@ -42,6 +45,8 @@ class SourceOptions:
     mix_correct: bool = False
     mw_latency: int = 350  # ms; 0 flushes every packet
     mw_msgs: int = 8
+    # mw_latency and mw_msgs not set: a merged write per video frame (srs_twisted's default).
+    mw_by_frame: bool = False
     reduce_sequence_header: bool = False
 
     @classmethod
@@ -56,6 +61,7 @@ class SourceOptions:
             mix_correct=play.mix_correct,
             mw_latency=int(play.mw_latency),
             mw_msgs=int(play.mw_msgs),
+            mw_by_frame=bool(getattr(play, "mw_by_frame", False)),
             reduce_sequence_header=play.reduce_sequence_header,
         )
 
@@ -287,7 +293,7 @@ class LiveSource:
             self._gop_start = None
         if self._since_lag_check >= LAG_CHECK_INTERVAL:
             self._check_lag()
-        self._schedule_flush()
+        self._schedule_flush(pkt)
 
     # ---- consumers --------------------------------------------------------
     def subscribe(self, sink, gop_cache: bool = True) -> Consumer:
@@ -380,9 +386,18 @@ class LiveSource:
             self._base = keep
 
     # ---- writing ----------------------------------------------------------
-    def _schedule_flush(self) -> None:
+    def _schedule_flush(self, pkt: MediaPacket) -> None:
         self._unflushed += 1
         opts = self.options
+        if opts.mw_by_frame:
+            # Our default (mw_latency and mw_msgs not set): a write per video frame, with the
+            # audio that came before it; audio-only streams per packet; FRAME_WAIT bounds the
+            # wait of audio when video stalls.
+            if pkt.is_video or not self.has_video or self._realtime:
+                self.flush()
+            elif self._flush_call is None:
+                self._flush_call = self.clock.callLater(FRAME_WAIT, self.flush)
+            return
         if opts.mw_latency <= 0 or self._realtime or self._unflushed >= max(1, opts.mw_msgs):
             self.flush()
         elif self._flush_call is None:

@@ -39,9 +39,10 @@ class DefaultTests(unittest.TestCase):
             "mw_msgs": 8,
             "send_min_interval": 0.0,
             "reduce_sequence_header": False,
+            "mw_by_frame": True,  # ours: neither mw_latency nor mw_msgs set
         }
         self.assertEqual(values(play), expected)
-        self.assertEqual(PlayConfig(), dataclasses.replace(play, directive=None))
+        self.assertEqual(PlayConfig(mw_by_frame=True), dataclasses.replace(play, directive=None))
 
     def test_publish_defaults(self):
         publish = load_string(MINIMAL).vhost("any").publish
@@ -192,6 +193,13 @@ class ReadingTests(unittest.TestCase):
         self.assertFalse(v.play.gop_cache)
         c = load_string("http_api { listen 1; } http_api { listen 2; }")
         self.assertEqual(c.http_api.listen, "1")
+
+    def test_a_write_per_video_frame_unless_merged_writes_are_configured(self):
+        self.assertTrue(self.vhost("").play.mw_by_frame)
+        self.assertTrue(self.vhost("play { gop_cache on; }").play.mw_by_frame)
+        for body, env in (("play { mw_latency 350; }", {}), ("play { mw_msgs 8; }", {}), ("min_latency on;", {}),
+                          ("", {"SRS_VHOST_PLAY_MW_LATENCY": "100"}), ("", {"SRS_VHOST_PLAY_MW_MSGS": "4"})):
+            self.assertFalse(self.vhost(body, env).play.mw_by_frame, (body, env))
 
     def test_min_latency_zeroes_mw_msgs_unless_set(self):
         self.assertEqual(self.vhost("min_latency on;").play.mw_msgs, 0)

@@ -122,6 +122,29 @@ class FanOutTests(unittest.TestCase):
         clock.advance(0.002)
         self.assertEqual(len(sink.writes), 2)
 
+    def test_a_write_per_video_frame_with_the_audio_before_it(self):
+        clock = Clock()
+        src = LiveSource("v", "a", "s", clock, SourceOptions(time_jitter="off", mw_by_frame=True))
+        src.registerProducer(Publisher())
+        sink = Sink()
+        src.subscribe(sink)
+        src.write(audio(0, sh=True))  # no video yet: audio goes at once
+        self.assertEqual(len(sink.writes), 1)
+        src.write(video(0, key=True, sh=True))
+        src.write(video(0, key=True))
+        self.assertEqual(len(sink.writes), 3)
+        src.write(audio(10))
+        src.write(audio(33))
+        self.assertEqual(len(sink.writes), 3)  # audio waits for the next video frame ...
+        src.write(video(40))
+        self.assertEqual(len(sink.writes), 4)  # ... and goes out with it, in one write
+        self.assertEqual(len(sink.packets()), 6)
+        src.write(audio(56))
+        clock.advance(0.039)
+        self.assertEqual(len(sink.writes), 4)
+        clock.advance(0.002)  # video stalls: the audio goes after FRAME_WAIT
+        self.assertEqual(len(sink.writes), 5)
+
     def test_a_realtime_player_turns_merged_writes_off_while_it_plays(self):
         clock = Clock()
         src = LiveSource("v", "a", "s", clock, SourceOptions(time_jitter="off", mw_latency=350, mw_msgs=8))

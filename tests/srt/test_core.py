@@ -193,6 +193,11 @@ class Handshakes(unittest.TestCase):
         self.assertEqual(link.server.params.recv_latency_us, 500 * MS)
         self.assertEqual(link.client.params.send_latency_us, 500 * MS)
 
+    def test_mss_is_the_smaller_of_both_sides(self):
+        link = Link(self, settings=ListenerSettings(mss=1400))  # the caller offers 1500
+        self.assertEqual(link.server.params.mss, 1400)
+        self.assertEqual(Link(self).server.params.mss, 1500)
+
     def test_hsv4_conclusion_rejected(self):
         listener = SrtListener(secret=b"s" * 32)
         hs = P.Handshake(4, 0, 2, 1, 1500, 8192, P.HS_CONCLUSION, 9, listener.cookie(*CALLER, 0))

@@ -18,7 +18,10 @@ Differences from SRS, on purpose:
   HTTP client follows without knowing HLS (the playlist it gets is the media
   playlist, so tools reading ``#EXTINF`` lines keep working).
 * SRS reuses an unknown ``hls_ctx`` the client sent as the new session's id;
-  we always make a fresh id (no client-chosen ids in the client table).
+  we make a fresh id (no client-chosen ids in the client table), except in a
+  worker of ``workers N``, where the id may be another worker's: a well-formed
+  one is taken, as SRS does, and the playlist answered (on_play then runs once
+  in each worker the viewer's requests reach).
 * SRS registers the session even when ``on_play`` refused it; we do not.
 * As in SRS, a playlist that is not on disk is a plain 404: no session, no
   client and no ``on_play`` for a stream that does not exist.
@@ -31,6 +34,7 @@ Differences from SRS, on purpose:
 from __future__ import annotations
 
 import os
+import re
 from urllib.parse import parse_qsl, quote, urlencode
 
 from twisted.python.filepath import FilePath, InsecurePath
@@ -197,7 +201,20 @@ class HlsSessions:
             schema="http", host=host, vhost=conf.name, app=app, stream=stream,
             param=("?" + urlencode(rest)) if rest else "", tc_url=f"http://{host}/{app}",
         )
-        return _NewSession(self, conf, req, path, rest)
+        given = params.get(PARAM, "")
+        adopt = None
+        if given and getattr(self.ctx, "worker", None) is not None and _ADOPTABLE.fullmatch(given):
+            # With several workers, the session may live in another worker: as SRS does with an
+            # unknown hls_ctx, this worker takes the id (on_play runs here too) and answers the
+            # playlist, instead of redirecting to a new id that the next request, landing on
+            # yet another worker, would not know either.
+            found = _locate(path, roots + [conf.hls.hls_path])
+            adopt = (given, found, crossdomain)
+        return _NewSession(self, conf, req, path, rest, adopt)
+
+
+# An hls_ctx another worker may have made (new_id("", 8)).
+_ADOPTABLE = re.compile(r"[0-9a-z]{8}")
 
 
 def _locate(path: str, roots) -> FilePath | None:
@@ -257,15 +274,17 @@ class _NewSession(resource.Resource):
 
     isLeaf = True
 
-    def __init__(self, sessions: HlsSessions, conf, req: StreamRequest, path: str, rest) -> None:
+    def __init__(self, sessions: HlsSessions, conf, req: StreamRequest, path: str, rest, adopt=None) -> None:
         super().__init__()
         self.sessions, self.conf, self.req, self.path, self.rest = sessions, conf, req, path, rest
+        self.adopt = adopt  # (hls_ctx, playlist file, crossdomain): take that id, answer the playlist
 
     def render_GET(self, request):
         ctx = self.sessions.ctx
         log = ContextLogger()
-        cid = new_id("", 8)
-        while cid in ctx.clients or cid in self.sessions.sessions:
+        adopt = self.adopt if self.adopt is not None and self.adopt[0] not in ctx.clients else None
+        cid = adopt[0] if adopt is not None else new_id("", 8)
+        while adopt is None and (cid in ctx.clients or cid in self.sessions.sessions):
             cid = new_id("", 8)
         peer = request.getClientAddress()
         client = ClientInfo(
@@ -286,7 +305,15 @@ class _NewSession(resource.Resource):
                 return _finish(request, 503, "too many HLS sessions")
             self.sessions.add(session)
             log.trace(f"hls-play ctx={cid} ip={client.ip} {self.req.vhost}/{self.req.app}/{self.req.stream}"
-                      f"{self.req.param}")
+                      f"{self.req.param}{' (a session of another worker)' if adopt is not None else ''}")
+            if adopt is not None:
+                if request.finished or getattr(request, "_disconnected", False):
+                    return
+                body = _Playlist(session, adopt[1], adopt[2]).render_GET(request)
+                if isinstance(body, bytes):
+                    request.write(body)
+                    request.finish()
+                return
             location = quote(self.path) + f"?{PARAM}={cid}"
             if self.rest:
                 location += "&" + urlencode(self.rest)

@@ -134,6 +134,18 @@ class NewSessionTests(SessionTests):
         location = request.responseHeaders.getRawHeaders(b"location")[0].decode()
         self.assertNotIn("nosuchid", location)
 
+    def test_a_worker_takes_an_id_another_worker_made_and_answers_the_playlist(self):
+        self.ctx.worker = object()  # a worker process of `workers N`
+        _, request = self.get(b"/live/s.m3u8?hls_ctx=ab12cd34&token=abc")
+        self.assertEqual(request.responseCode or 200, 200)
+        self.assertIn("\ns-3.ts?hls_ctx=ab12cd34\n", self.body(request))
+        self.assertEqual(self.policy.events, [("on_play", "ab12cd34", "hls-play", "s", "?token=abc")])
+        _, again = self.get(b"/live/s.m3u8?hls_ctx=ab12cd34")
+        self.assertIn("\ns-3.ts?hls_ctx=ab12cd34\n", self.body(again))
+        self.assertEqual(len(self.policy.events), 1)  # a known session from now on
+        _, odd = self.get(b"/live/s.m3u8?hls_ctx=NOT-OURS")  # not an id we make: a new one
+        self.assertEqual(odd.responseCode, 302)
+
     def test_denied_is_403_and_no_client(self):
         self.policy.deny = True
         _, request = self.get(b"/live/s.m3u8")

@@ -380,3 +380,8 @@ class ConfFileTests(unittest.TestCase):
 
     def test_origin_cluster_redis_edge(self):
         self.check_conf("origin.cluster.redis.edge.conf")
+
+    def test_workers(self):
+        # Two workers here (auto = the CPUs); the HLS session check crosses workers
+        # (tests/integration/test_workers_multi.py drives them harder).
+        self.run_conf("workers.conf")

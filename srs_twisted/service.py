@@ -49,8 +49,6 @@ def inert_settings(config) -> list[str]:
     * ``rtc_server.protocol tcp|all`` with ``rtc_server.tcp.enabled off``: nothing
       serves WebRTC over TCP, so ``all`` offers UDP candidates only and ``tcp``
       refuses every WebRTC session (SRS's full.conf: "Ignore" and "Fail").
-    * SRT (``srt_server`` on): ``maxbw 0`` (libsrt's "relative to the input rate"; not paced
-      here, as -1).
     """
     out = []
     rtc = config.rtc_server
@@ -58,11 +56,6 @@ def inert_settings(config) -> list[str]:
         effect = ("WebRTC sessions are refused (no candidate to offer)" if rtc.protocol == "tcp"
                   else "answers offer UDP candidates only")
         out.append(f"rtc_server.protocol {rtc.protocol} without rtc_server.tcp.enabled on: {effect}")
-    srt = config.srt_server
-    if srt.enabled:
-        if srt.maxbw == 0:
-            out.append("srt_server.maxbw 0 has no effect (accepted and ignored; the input-relative limit of libsrt "
-                       "is not implemented: not paced, as -1)")
     for name, vhost in config.vhosts.items():
         if vhost.play.send_min_interval > 0:
             out.append(

@@ -31,7 +31,10 @@ answered with a DROPREQ.
 Pacing (``max_bw`` bytes/s, SRT's ``maxbw`` when above 0): data packets, retransmissions
 included, leave at most at that rate (a token bucket holding 20 ms of it, at least two
 packets); the others wait in order and leave on later calls (:meth:`~SrtConnection.tick`),
-or are given up with the sender's too-late drop.  Control packets are never held.
+or are given up with the sender's too-late drop.  Control packets are never held.  With
+``max_bw_relative`` (SRT's ``maxbw 0``) the rate is the input's, measured over each second
+(the bytes of new data packets given to :meth:`~SrtConnection.send`), plus 25% (libsrt's
+default ``oheadbw``) for retransmissions; unpaced until the first second is measured.
 
 Connection: a KEEPALIVE after 1 s without sending, SHUTDOWN both ways, and the
 connection ends (:class:`Closed`) after ``peer_idle_us`` without a datagram from the peer.
@@ -95,6 +98,7 @@ class ConnectionParams:
     peer_addr: object = None
     crypto: object = None  # a .crypto.Crypto when the stream is encrypted
     max_bw: int = 0  # bytes/s our data packets may leave at; 0: not paced
+    max_bw_relative: bool = False  # paced at the measured input rate + 25% (libsrt's maxbw 0)
     extra: dict = field(default_factory=dict)
 
 
@@ -419,7 +423,9 @@ class SrtConnection:
         self._paced: deque = deque()  # (data packet, when queued) waiting for the rate
         self.paced = 0  # data packets that had to wait
         self.pace_dropped = 0  # ... and were given up before they could leave
-        if not self.max_bw:
+        self.relative = params.max_bw_relative
+        self._input_mark = 0  # data bytes given to send() when the rate window began
+        if not self.max_bw and not self.relative:
             self._emit_data = self._emit  # not paced: no check per packet
 
     # --- output ---
@@ -449,6 +455,10 @@ class SrtConnection:
         else:
             self.paced += 1
             self._paced.append((data, now))
+
+    def _set_rate(self, rate: int) -> None:
+        self.max_bw = rate
+        self._burst = max(rate // 50, 2 * self.params.mss)
 
     def _refill(self, now: int) -> None:
         self._tokens = min(self._burst, self._tokens + (now - self._refilled) * self.max_bw // 1_000_000)
@@ -600,6 +610,11 @@ class SrtConnection:
             self.rate_pkts = self._rate_count * 1_000_000 // span
             self.rate_bytes = self._rate_bytes * 1_000_000 // span
             self._rate_window, self._rate_count, self._rate_bytes = now, 0, 0
+            if self.relative:
+                sender = self.sender
+                data = sender.bytes + 16 * sender.sent
+                self._set_rate((data - self._input_mark) * 1_000_000 // span * 5 // 4)
+                self._input_mark = data
         if now - self._last_ack >= SYN_INTERVAL and receiver.received:
             seq = receiver.ack_seq
             resend = seq != self._ackacked_seq and now - self._last_ack >= self.rtt.rtt + 4 * self.rtt.var
@@ -644,7 +659,7 @@ class SrtConnection:
             "dropped": r.dropped, "duplicates": r.duplicates, "too_late": r.too_late, "sent_packets": s.sent,
             "retransmitted": s.retransmitted, "send_dropped": s.dropped, "naks_sent": self.naks_sent,
             "naks_received": self.naks_received, "bad_datagrams": self.bad_datagrams,
-            **({"paced": self.paced, "pace_dropped": self.pace_dropped} if self.max_bw else {}),
+            **({"paced": self.paced, "pace_dropped": self.pace_dropped} if self.max_bw or self.relative else {}),
         }
 
     def summary(self) -> str:

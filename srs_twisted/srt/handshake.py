@@ -62,6 +62,7 @@ class ListenerSettings:
     pbkeylen: int = 0
     buffer_packets: int = 8192
     max_bw: int = 0  # bytes/s our data may leave at (maxbw > 0); 0: not paced
+    max_bw_relative: bool = False  # maxbw 0: paced at the input rate + 25%
 
 
 @dataclass
@@ -207,6 +208,7 @@ class SrtListener:
             tsbpd=conf.tsbpd, tlpktdrop=conf.tlpktdrop and bool(hsreq.flags & FLAG_TLPKTDROP),
             mss=min(conf.mss, max(hs.mtu, 76)), peer_idle_us=conf.peer_idle_ms * 1000,
             buffer_packets=conf.buffer_packets, stream_id=stream_id, crypto=crypto, max_bw=conf.max_bw,
+            max_bw_relative=conf.max_bw_relative,
             extra={"srt_version": hsreq.version, "peer_flags": hsreq.flags})
         rsp = SrtHs(flags=CAPABILITIES, recv_delay=recv_ms, send_delay=send_ms)
         ext_flags = HS_EXT_FLAG_HSREQ

@@ -58,7 +58,7 @@ def listener_settings(conf) -> ListenerSettings:
         recv_latency_ms=conf.recvlatency, peer_latency_ms=conf.peerlatency, tsbpd=conf.tsbpdmode,
         tlpktdrop=conf.tlpktdrop, mss=conf.mss, peer_idle_ms=conf.peer_idle_timeout,
         passphrase=conf.passphrase, pbkeylen=conf.pbkeylen or (16 if conf.passphrase else 0),
-        max_bw=max(conf.maxbw, 0))
+        max_bw=max(conf.maxbw, 0), max_bw_relative=conf.maxbw == 0)
 
 
 def message_size(conf) -> int:

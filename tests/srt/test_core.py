@@ -438,6 +438,26 @@ class Pacing(unittest.TestCase):
         self.assertEqual(link.server.stats()["pace_dropped"], link.server.pace_dropped)
         self.assertEqual(len(link.server._paced), 0)
 
+    def test_relative_to_the_input_rate(self):
+        """maxbw 0: unpaced for the first second, then the measured input rate + 25%."""
+        link = Link(self, "#!::r=live/x,m=request", settings=ListenerSettings(max_bw_relative=True))
+        for _ in range(100):  # 1 s at 100 packets/s: 133 200 bytes/s with headers
+            link.server.send(b"x" * 1316, link.now)
+            self.assertEqual(len(self.data_out(link)), 1)  # not held
+            link.now += 10 * MS
+            link.server.tick(link.now)
+        self.assertAlmostEqual(link.server.max_bw, 133_200 * 5 // 4, delta=2000)
+        for _ in range(30):  # a burst of 30: the bucket (2 MSS, at least 20 ms of the rate) lets 2 go
+            link.server.send(b"y" * 1316, link.now)
+        self.assertEqual(len(self.data_out(link)), 2)
+        sent = 0
+        for _ in range(10):
+            link.now += 10 * MS
+            link.server.tick(link.now)
+            sent += len(self.data_out(link))
+        self.assertIn(sent, (12, 13))  # 100 ms at 166 500 bytes/s: 12.5 packets of 1332 bytes
+        self.assertEqual(link.server.stats()["paced"], 28)
+
     def test_unpaced_by_default(self):
         link = Link(self, "#!::r=live/x,m=request")
         for i in range(100):

@@ -441,7 +441,8 @@ def run_cell(server_cls, proto: str, n: int, opts, clip: str, rep: int, profile:
         rss_base = rss_kb(pids)
         ramp = max(1.0, n / opts.ramp_rate)
         cmd = [sys.executable, os.path.join(BENCH, "loadclient.py"), url, "-n", str(n), "--ramp", str(ramp),
-               "--settle", str(opts.settle), "--window", str(opts.window), "--samples", str(opts.samples)]
+               "--settle", str(opts.settle), "--window", str(opts.window), "--samples", str(opts.samples),
+               "--read-interval", str(opts.read_interval)]
         client = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=open(os.path.join(work, "client.err"), "wb"),
                                   text=True, start_new_session=True)
         _CHILDREN.append(client)
@@ -672,6 +673,8 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=2.5, help="seconds of publishing before players (fills the GOP cache)")
     ap.add_argument("--ramp-rate", type=float, default=200.0, help="players connected per second")
     ap.add_argument("--samples", type=int, default=30, help="players per cell that parse for latency")
+    ap.add_argument("--read-interval", type=float, default=0.0,
+                    help="ms between the players' reads (0: on every readiness event; 10 or 50: batched, as real players)")
     ap.add_argument("--publisher", choices=("python", "ffmpeg"), default="python",
                     help="python stamps frames (latency); ffmpeg -re -stream_loop -1 -c copy measures no latency")
     ap.add_argument("--profile", metavar="OUT", help="py-spy our server during the window of each cell (.svg, or .txt for raw)")
@@ -722,7 +725,8 @@ def main() -> None:
             print("interrupted: stopping children", file=sys.stderr)
         finally:
             stop_all()
-    md = table(cells)
+    md = (f"Players read {'on every readiness event' if not opts.read_interval else f'every {opts.read_interval:g} ms'}"
+          f" (--read-interval {opts.read_interval:g}).\n\n" + table(cells))
     tg = targets(cells, max(n_list)) if cells else ""
     with open(base + ".md", "w") as f:
         f.write(md + "\n" + tg)

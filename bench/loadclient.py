@@ -293,6 +293,8 @@ class Player:
 class LoadClient:
     def __init__(self, args) -> None:
         self.args = args
+        self.read_interval = max(0.0, getattr(args, "read_interval", 0.0)) / 1000.0
+        self.next_read = 0.0
         url = args.url
         scheme, rest = url.split("://", 1)
         hostport, path = rest.split("/", 1)
@@ -346,6 +348,15 @@ class LoadClient:
         p.sock.close()
 
     def poll(self, timeout: float) -> None:
+        interval = self.read_interval
+        if interval:
+            # Read in batches, as FFmpeg, OBS and browsers do: sockets are read at most once
+            # every ``interval`` seconds (level-triggered epoll keeps what waits readable).
+            wait = self.next_read - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+                timeout = 0
+            self.next_read = max(time.monotonic(), self.next_read) + interval
         events = self.ep.poll(timeout)
         now = time.monotonic()
         players = self.players
@@ -493,6 +504,8 @@ def main() -> None:
     ap.add_argument("--window", type=float, default=20.0, help="measurement window, seconds")
     ap.add_argument("--samples", type=int, default=30, help="players that keep parsing for latency")
     ap.add_argument("--first-frame-timeout", type=float, default=15.0)
+    ap.add_argument("--read-interval", type=float, default=0.0,
+                    help="ms between reads of the players' sockets (0: on every readiness event)")
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = min(hard, max(soft, args.n + 256))

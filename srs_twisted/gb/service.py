@@ -16,11 +16,13 @@ from twisted.application import service
 from twisted.internet import defer, task
 from twisted.internet.error import CannotListenError
 
+from ..errors import InvalidStreamName
 from ..limits import ConnectionLimitFactory
 from ..log import ContextLogger
+from ..url import validate_names
 from .core import CallEnded, Gone, Invited, Inviting, Send, SipServer, SipSettings
 from .protocol import MediaTcpFactory, MediaUdpProtocol, SipTcpFactory, SipUdpProtocol
-from .session import GbSession
+from .session import GbSession, output_request
 
 __all__ = ["GbCaster", "TICK", "sip_candidate"]
 
@@ -207,11 +209,20 @@ class GbCaster(service.Service):
             del self.sessions[session.ssrc]
         if self.by_device.get(session.device_id) is session:
             del self.by_device[session.device_id]
+        if self.sip is None or session.device_id not in self.sip.devices:
+            self.device_logs.pop(session.device_id, None)
 
     # --- the API ---
 
     def external_publish(self, device_id: str, ssrc: int) -> tuple:
         """``POST /gb/v1/publish/``: (error code or 0, media port)."""
+        req = output_request(self.conf.output, device_id)
+        if "/" in device_id or "?" in device_id:
+            return 3008, 0  # ERROR_HTTP_DATA_INVALID: the id names one stream
+        try:
+            validate_names(req.app, req.stream)
+        except InvalidStreamName:
+            return 3008, 0
         if device_id in self.by_device:
             return 1028, 0  # ERROR_SYSTEM_STREAM_BUSY: "stream already exists"
         if ssrc in self.sessions:

@@ -130,12 +130,14 @@ class ExternalTests(CasterTests):
         self.assertEqual(self.caster.external_publish("cam1", 42), (0, 9000))
         self.assertEqual(self.caster.external_publish("cam1", 43), (1028, 0))
         self.assertEqual(self.caster.external_publish("cam2", 42), (1028, 0))
+        for bad in ("a/b", "../x", "x?y=1", "", "sp ace"):
+            self.assertEqual(self.caster.external_publish(bad, 44), (3008, 0), bad)
         self.media(42)
         self.assertTrue(self.live("cam1"))
         self.assertEqual(self.caster.describe()[0]["sip_state"], "External")
         self.clock.advance(31)
         self.assertFalse(self.live("cam1"))
-        self.assertEqual(self.caster.describe(), [])
+        self.assertEqual((self.caster.describe(), self.caster.device_logs), ([], {}))
 
     def test_unknown_ssrc_and_foreign_peer_are_dropped(self):
         self.assertFalse(self.caster.media_received(MEDIA, camera(1)[0], "udp", "x"))

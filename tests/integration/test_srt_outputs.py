@@ -1,4 +1,5 @@
-"""An SRT publish through the live core's other outputs: DASH segments and a DVR recording."""
+"""An SRT publish through the live core's other outputs: DASH segments, a DVR recording, and
+WebRTC (an aiortc WHEP player decodes its H.264 and the AAC bridged to Opus)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import subprocess
 import tempfile
 
 from tests.integration import harness as h
+from tests.integration.test_rtc_bridge import BridgeCase
 from tests.integration.test_srt import SrtCase, srt_publish, srt_url
 
 
@@ -43,3 +45,19 @@ class SrtDashAndDvr(SrtCase):
         dec = subprocess.run([h.ffmpeg(), "-v", "error", "-i", flv, "-f", "null", "-"], capture_output=True,
                              timeout=120)
         self.assertEqual(dec.returncode, 0, dec.stderr[-500:])
+
+
+class SrtToWebRtc(BridgeCase):
+    def setUp(self):
+        self.srt = h.free_port()
+        self.vhost = (f"srt_server {{ enabled on; listen 127.0.0.1:{self.srt}; }}\n"
+                      "vhost __defaultVhost__ { srt { enabled on; } rtc { enabled on; rtmp_to_rtc on; } }\n")
+        super().setUp()
+
+    def test_srt_publish_plays_over_webrtc(self):
+        self.procs.append(srt_publish(srt_url(self.srt, "#!::r=live/srtrtc,m=publish"), h.clip("h264-aac")))
+        self.srv.wait_log(r"SRT publish __defaultVhost__/live/srtrtc from", timeout=60)
+        frames, size, audio = self.counts(self.play("srtrtc", seconds=8))
+        self.assertGreaterEqual(frames, 50)
+        self.assertEqual(size, ("320", "240"))
+        self.assertGreaterEqual(audio, 50)  # Opus frames decoded

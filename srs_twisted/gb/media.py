@@ -4,8 +4,8 @@
   two-byte length; a length under an RTP header or over ``max_packet`` is a
   :class:`MediaError` (the connection is closed: the stream cannot resync).
 * :class:`ReorderBuffer` puts UDP packets back in sequence order, holding at
-  most ``size`` of them: when it is full the oldest gap is given up (the frame
-  it held is lost, never the stream).
+  most ``size`` of them for at most ``max_wait`` seconds: then the oldest gap is
+  given up (the frame it held is lost, never the stream).
 * :class:`PsIngest` takes the RTP packets of one SSRC in order, notices lost
   ones (the PS demuxer drops what is partial), demuxes the PS and returns
   :class:`~srs_twisted.live.packet.MediaPacket` s: H.264/H.265 and AAC as they
@@ -56,15 +56,31 @@ class Rfc4571Framer:
 
 
 class ReorderBuffer:
-    """UDP packets (:class:`RtpPacket`) back in order: ``push(pkt) -> [pkt]`` ready to use."""
+    """UDP packets (:class:`RtpPacket`) back in order: ``push(pkt, now) -> [pkt]`` ready to use.
+    A gap is given up when ``size`` packets wait behind it, or (:meth:`release`) when the
+    oldest has waited ``max_wait`` seconds."""
 
-    def __init__(self, size: int = 64) -> None:
+    def __init__(self, size: int = 64, max_wait: float = 0.2) -> None:
         self.size = size
+        self.max_wait = max_wait
         self.next = None  # the sequence number we wait for
         self._held: dict = {}
+        self._since = 0.0  # when the current gap began to hold packets
         self.late = 0
 
-    def push(self, pkt: RtpPacket) -> list:
+    def release(self, now: float) -> list:
+        """The packets held behind a gap older than ``max_wait`` (the gap is a loss)."""
+        if not self._held or now - self._since < self.max_wait:
+            return []
+        out = []
+        while self._held:
+            self.next = min(self._held, key=lambda s: seq_diff(s, self.next))
+            while self.next in self._held:
+                out.append(self._held.pop(self.next))
+                self.next = (self.next + 1) & 0xFFFF
+        return out
+
+    def push(self, pkt: RtpPacket, now: float = 0.0) -> list:
         seq = pkt.sequence_number
         if self.next is None:
             self.next = seq
@@ -76,6 +92,8 @@ class ReorderBuffer:
             else:
                 self.late += 1
                 return []
+        if not self._held:
+            self._since = now
         self._held[seq] = pkt
         out = []
         while True:
@@ -83,6 +101,8 @@ class ReorderBuffer:
                 out.append(self._held.pop(self.next))
                 self.next = (self.next + 1) & 0xFFFF
             if len(self._held) <= self.size:
+                if self._held and out:
+                    self._since = now  # a new gap
                 return out
             self.next = min(self._held, key=lambda s: seq_diff(s, self.next))  # give the gap up
 

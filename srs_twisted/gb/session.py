@@ -96,17 +96,20 @@ class GbSession:
             self._start(addr)
         if self.reorder is not None:
             try:
-                pkts = self.reorder.push(RtpPacket.parse(data))
+                pkts = self.reorder.push(RtpPacket.parse(data), now)
             except RtpError:
                 return True
         else:
             pkts = (data,)
+        self._ingest(pkts)
+        return True
+
+    def _ingest(self, pkts) -> None:
         out = []
         for pkt in pkts:
             out += self.ingest.rtp(pkt)
         if out:
             self._write(out)
-        return True
 
     def _write(self, packets: list) -> None:
         if self.allowed:
@@ -135,6 +138,10 @@ class GbSession:
             self.caster.pump()
 
     def poll(self, now: float) -> None:
+        if self.reorder is not None and self.media_on:
+            late = self.reorder.release(now)
+            if late:
+                self._ingest(late)
         if self.media_on and now - self.last_media >= MEDIA_IDLE:
             self.media_stopped(f"no RTP for {now - self.last_media:.1f}s")
         if not self.media_on and now - self.last_media >= self.caster.conf.sip.timeout:

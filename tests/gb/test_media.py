@@ -138,3 +138,16 @@ class IngestTests(unittest.TestCase):
         self.assertEqual([p for p in again if p.sequence_header], [])
         self.assertEqual(len([p for p in again if p.kind == 9]), 5)
         self.assertEqual(ingest.lost, 0)
+
+
+class ReorderTimeTests(unittest.TestCase):
+    def test_a_gap_is_given_up_after_max_wait(self):
+        b = ReorderBuffer(size=64, max_wait=0.2)
+        self.assertEqual(len(b.push(RtpPacket.parse(rtp(1, b"")), 10.0)), 1)
+        self.assertEqual(b.push(RtpPacket.parse(rtp(3, b"")), 10.0), [])  # 2 is missing
+        self.assertEqual(b.push(RtpPacket.parse(rtp(4, b"")), 10.1), [])
+        self.assertEqual(b.release(10.15), [])
+        self.assertEqual([p.sequence_number for p in b.release(10.21)], [3, 4])
+        self.assertEqual([p.sequence_number for p in b.push(RtpPacket.parse(rtp(5, b"")), 10.3)], [5])
+        self.assertEqual(b.push(RtpPacket.parse(rtp(2, b"")), 10.3), [])  # too late now
+        self.assertEqual(b.late, 1)

@@ -129,7 +129,9 @@ class Camera:
     """See the module docstring."""
 
     def __init__(self, server_port: int, sip: str | None = "udp", device_id: str = "34020000001320000001",
-                 ps: str | None = None, keepalive: float = 2.0, answer: bool = True, loop: bool = True) -> None:
+                 ps: str | None = None, keepalive: float = 2.0, answer: bool = True, loop: bool = True,
+                 loss: float = 0.0, reorder: float = 0.0) -> None:
+        """``loss``/``reorder``: the share of UDP media packets dropped / sent after their successor."""
         self.server = ("127.0.0.1", server_port)
         self.sip = sip
         self.id = device_id
@@ -137,6 +139,10 @@ class Camera:
         self.keepalive = keepalive
         self.answer = answer
         self.loop = loop
+        self.loss = loss
+        self.reorder = reorder
+        self.dropped = 0
+        self._rng = random.Random(11)
         self.invites: list = []  # (call-id, media transport, port, ssrc) of each INVITE answered
         self.byes: list = []  # call-ids the server said BYE to
         self.acks: list = []
@@ -320,6 +326,7 @@ class Camera:
             self.media_connect_errors += 1
             return
         seq = random.randrange(65536)
+        held = None
         base = time.monotonic()
         offset = 0.0
         try:
@@ -340,8 +347,15 @@ class Camera:
                         seq = (seq + 1) & 0xFFFF
                         if transport == "tcp":
                             sock.sendall(struct.pack(">H", len(rtp)) + rtp)
+                        elif self.loss and self._rng.random() < self.loss:
+                            self.dropped += 1
+                        elif held is None and self.reorder and self._rng.random() < self.reorder:
+                            held = rtp  # goes out after the next one
                         else:
                             sock.sendto(rtp, ("127.0.0.1", port))
+                            if held is not None:
+                                sock.sendto(held, ("127.0.0.1", port))
+                                held = None
                         self.sent_media += len(rtp)
                 if not self.loop:
                     break

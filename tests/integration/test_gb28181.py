@@ -12,6 +12,7 @@ import random
 import shutil
 import socket
 import struct
+import subprocess
 import tempfile
 import threading
 import time
@@ -159,6 +160,21 @@ class EmbeddedSip(GbCase):
 
     def test_udp_camera_plays_over_rtmp_and_hls(self):
         self.check_camera("udp", "udp")
+
+    def test_udp_loss_and_reordering_lose_frames_not_the_stream(self):
+        """1 % of the RTP packets lost and 5 % reordered: 10 s still play and decode."""
+        cam = self.camera(sip="udp", loss=0.01, reorder=0.05)
+        cam.register()
+        self.assert_plays(self.rtmp(), 10)
+        s = self.session()
+        self.assertGreater(cam.dropped, 10)
+        self.assertGreater(s["lost"], 0)
+        self.assertLessEqual(s["lost"], cam.dropped)
+        out = os.path.join(self.hls, "lossy.flv")
+        self.assertEqual(h.record(self.rtmp(), 4, out).returncode, 0)
+        decoded = subprocess.run([h.ffmpeg(), "-v", "error", "-i", out, "-f", "null", "-"], capture_output=True,
+                                 timeout=120)
+        self.assertEqual(decoded.returncode, 0)  # damaged frames are reported, the file decodes to its end
 
     def test_h265_and_g711_camera(self):
         """H.265 passes through (Enhanced RTMP, HLS); G.711 A-law becomes AAC 48 kHz."""

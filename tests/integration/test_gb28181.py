@@ -125,9 +125,16 @@ class GbCase(unittest.TestCase):
         self.assertGreaterEqual(float(info["format"]["duration"]), seconds - 0.5)
 
     def assert_hls(self, device: str = DEVICE, video: str = "h264") -> None:
+        """The HLS playlist holds >= 10 s of segments, which ffprobe reads with the right codecs and size."""
         playlist = os.path.join(self.hls, "live", f"{device}.m3u8")
-        h.wait_for(lambda: os.path.exists(playlist) and open(playlist).read().count("#EXTINF") >= 2, 60,
-                   message="no HLS playlist with two segments")
+
+        def seconds() -> float:
+            if not os.path.exists(playlist):
+                return 0.0
+            with open(playlist) as f:
+                return sum(float(line[8:].split(",")[0]) for line in f if line.startswith("#EXTINF:"))
+
+        h.wait_for(lambda: seconds() >= 10, 60, message=lambda: f"HLS playlist of {seconds():.1f} s, not 10")
         info = h.probe(f"http://127.0.0.1:{self.http}/live/{device}.m3u8")
         streams = h.assert_streams(info, [("video", video), ("audio", "aac")])
         self.assertEqual((streams["video"]["width"], streams["video"]["height"]), (320, 240))

@@ -60,7 +60,12 @@ __all__ = ["RtcIngest", "RtcPublishPeer", "PLI_INTERVAL"]
 PLI_INTERVAL = 1.0  # seconds between PLIs while the depayloader waits for a keyframe
 RR_INTERVAL = 1.0  # seconds between receiver reports to the publisher
 OUR_SSRC = 1  # the sender SSRC of our RTCP feedback
-HOLD_AUDIO = 1.0  # seconds audio may wait for the first video sequence header (then it goes alone)
+# Seconds audio may wait for the first video sequence header (then it goes alone): while no video packet
+# came at all, and while video packets come but no key frame made a header yet (a publisher's encoder
+# still starting, a lost key frame and its PLI).  An audio header alone before the video's would cut an
+# MP4 DVR file at the video's late header.
+HOLD_AUDIO = 3.0
+HOLD_AUDIO_VIDEO = 10.0
 RESYNC_MS = 15  # an audio/video error (by the sender reports) beyond this moves the audio timeline ...
 RESYNC_MAX_MS = 5000  # ... unless it is beyond this (a bogus report)
 
@@ -113,6 +118,8 @@ class RtcIngest:
         self._holding = self.aac is not None and video_pt is not None and audio_pt is not None
         self._held: list = []
         self._hold_since = None
+        self._video_seen = False  # a video packet came (its header may still be on its way)
+        self.audio_alone = False  # the audio went on without waiting any more for the video header
 
     @property
     def needs_keyframe(self) -> bool:
@@ -121,6 +128,7 @@ class RtcIngest:
     def push(self, packet, now: float) -> list:
         if packet.payload_type == self.video_pt and self.video_pt is not None:
             self.video_ssrc = packet.ssrc
+            self._video_seen = True
             out = []
             for ready in self.reorder.push(packet, now):
                 out += self._video(ready, now)
@@ -211,10 +219,11 @@ class RtcIngest:
         if self._holding:
             if self._hold_since is None:
                 self._hold_since = now
-            if now - self._hold_since < HOLD_AUDIO:
+            if now - self._hold_since < (HOLD_AUDIO_VIDEO if self._video_seen else HOLD_AUDIO):
                 self._held += out
                 return []
             out, self._held, self._holding = self._held + out, [], False  # no video header came: audio alone
+            self.audio_alone = True
         return out
 
     def _audio_header(self, dts: int) -> list:
@@ -276,6 +285,7 @@ class RtcPublishPeer(Peer):
                 f"plis={self.plis} nacks={self.nacks_sent} recovered={ingest.reorder.recovered} "
                 f"given_up={ingest.reorder.given_up} rrs={self.rrs} "
                 f"av_resyncs={ingest.resyncs} av_resync_ms={ingest.resync_ms:.0f}"
+                + (" audio_alone=1" if ingest.audio_alone else "")
                 + (f" aac_frames={ingest.aac.frames}" if ingest.aac is not None else "")
                 + (f" twcc={self.twcc.feedbacks}" if self.twcc is not None else ""))
 

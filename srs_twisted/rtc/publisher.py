@@ -30,10 +30,14 @@ output (RTMP, HTTP-FLV, HLS, DVR...) serves the stream unchanged:
   packet, so audio and video share one timeline from the first packet on
   (no audio is held back waiting for RTCP).  Once the publisher's sender
   reports of both tracks are in, they say which audio instant goes with which
-  video instant (RTP -> NTP); when the arrival-based timeline is off by more
-  than :data:`RESYNC_MS`, the audio track's base moves once to match (and the
-  AAC bridge's clock with it): a publisher whose video leaves its encoder
-  later than its audio is put back in sync.
+  video instant (RTP -> NTP); when :data:`RESYNC_REPORTS` estimates in a row
+  agree within :data:`RESYNC_AGREE_MS` and the arrival-based timeline is off
+  by more than :data:`RESYNC_MS`, the audio track's base moves to their
+  median (and the AAC bridge's clock with it): a publisher whose video leaves
+  its encoder later than its audio is put back in sync.  Reports that
+  disagree move nothing: aiortc pairs its NTP time with the RTP time of the
+  last packet it sent, which on a loaded machine made the audio jump by
+  hundreds of ms at almost every report.
 
 :class:`RtcPublishPeer` is the session owner the UDP protocol drives: its
 :class:`~.connection.RtcConnection` in the answered DTLS role, PLI (at most one
@@ -67,7 +71,9 @@ OUR_SSRC = 1  # the sender SSRC of our RTCP feedback
 HOLD_AUDIO = 3.0
 HOLD_AUDIO_VIDEO = 10.0
 RESYNC_MS = 15  # an audio/video error (by the sender reports) beyond this moves the audio timeline ...
-RESYNC_MAX_MS = 5000  # ... unless it is beyond this (a bogus report)
+RESYNC_MAX_MS = 5000  # ... unless it is beyond this (a bogus report) ...
+RESYNC_REPORTS = 3  # ... once this many estimates in a row agree ...
+RESYNC_AGREE_MS = 30  # ... within this (noisy reports move nothing)
 
 
 class _Clock:
@@ -112,6 +118,7 @@ class RtcIngest:
         self._reports: dict[int, tuple] = {}  # kind -> (NTP seconds, RTP timestamp) of its latest SR
         self.resyncs = 0
         self.resync_ms = 0.0  # the latest audio move
+        self._estimates: list = []  # where the audio timeline should start (ms), by the latest report pairs
         # With rtc_to_rtmp (AAC), both sequence headers before any media, as an RTMP publisher sends
         # them (an MP4 DVR file cannot take a header after media): audio waits (bounded) for the
         # video header when both tracks were agreed, and the AAC header goes out with the video one.
@@ -152,11 +159,18 @@ class RtcIngest:
         audio_start = ntp_a - audio.ticks_at(rtp_a) / audio.rate  # NTP time of the first audio sample
         # the video timeline's time at that NTP instant is where the audio timeline should start
         want = video.base_ms + video.ticks_at(rtp_v) * 1000 / video.rate + (audio_start - ntp_v) * 1000
+        estimates = self._estimates
+        estimates.append(want)
+        del estimates[:-RESYNC_REPORTS]
+        if len(estimates) < RESYNC_REPORTS or max(estimates) - min(estimates) > RESYNC_AGREE_MS:
+            return  # not yet, or reports that disagree (a sender pairing NTP with a late packet's RTP time)
+        want = sorted(estimates)[len(estimates) // 2]
         move = want - audio.base_ms
         if RESYNC_MS < abs(move) < RESYNC_MAX_MS:
             audio.base_ms = want
             self.resyncs += 1
             self.resync_ms = move
+            estimates.clear()
             if self.aac is not None:
                 self.aac.shift(move)
 

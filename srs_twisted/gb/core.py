@@ -13,7 +13,8 @@ INVITE with an SDP ``recvonly`` PS/90000 on the media port and ``y=`` the SSRC
 (``Inviting``; media over TCP, ``TCP/RTP/AVP`` passive, when the device registered over
 TCP, else ``RTP/AVP`` over UDP) -> 100 (``Trying``) -> 200 OK, answered by an ACK (``Stable``).
 MESSAGE keepalives (and any MANSCDP message) refresh the device and get a
-200 OK.  A BYE from the device ends the call (no re-invite until it registers
+200 OK; once the first call is up the server asks for the DeviceInfo (a MESSAGE
+query) and keeps what the device answers for the API.  A BYE from the device ends the call (no re-invite until it registers
 again); REGISTER with Expires 0 or no REGISTER/keepalive for ``timeout``
 seconds ends the device (:class:`Gone`; a BYE first when the call is up).  When the media stops while the
 device is Stable, the server says BYE and re-invites after ``reinvite``
@@ -114,6 +115,7 @@ class Device:
     responses: dict = field(default_factory=dict)  # (call-id, cseq, branch) -> response bytes
     invites: int = 0
     peer_addr: str = ""
+    queried: bool = False  # the DeviceInfo query went out (once per registration)
 
 
 def make_ssrc(realm_user: str, taken, rng) -> int:
@@ -295,6 +297,9 @@ class SipServer:
                 device.invite = b""
                 device.invite_sent = 0.0
                 self._events.append(Invited(device))
+                if not device.queried:
+                    device.queried = True
+                    self._query(device, "DeviceInfo")
             return
         self._ack(device, msg)
         if device.state in ("Inviting", "Trying", "Re-inviting"):
@@ -347,6 +352,26 @@ class SipServer:
         device.next_retransmit = now + T1
         if device.transport != "UDP":
             device.invite = b""  # a reliable transport retransmits for us
+
+    def _query(self, device: Device, cmd: str) -> None:
+        """A MANSCDP query (DeviceInfo): the device answers 200, then with a MESSAGE whose
+        Manufacturer, Model... the server keeps for the API.  Its own dialog, sent once."""
+        s = self.settings
+        uri = "sip:%s@%s" % (device.id, device.host)
+        req = SipMessage(method="MESSAGE", uri=uri)
+        req.add("Via", "SIP/2.0/%s %s:%d;rport;branch=z9hG4bK%s" % (device.transport, s.candidate, s.sip_port,
+                                                                   self._token(10)))
+        req.add("From", "<sip:%s@%s>;tag=%s" % (s.server_id, s.server_id[:10], self._token(8)))
+        req.add("To", "<%s>" % uri)
+        req.add("Call-ID", self._token(16))
+        req.add("CSeq", "%d MESSAGE" % self.rng.randrange(1, 1000))
+        req.add("Max-Forwards", "70")
+        req.add("User-Agent", "srs-twisted")
+        req.add("Content-Type", "Application/MANSCDP+xml")
+        req.body = ('<?xml version="1.0" encoding="GB2312"?>\r\n<Query>\r\n<CmdType>%s</CmdType>\r\n'
+                    '<SN>%d</SN>\r\n<DeviceID>%s</DeviceID>\r\n</Query>\r\n'
+                    % (cmd, self.rng.randrange(1, 100000), device.id)).encode()
+        self._send(device.peer, req)
 
     def _ack(self, device: Device, response: SipMessage) -> None:
         req = self._request(device, "ACK", device.cseq, "z9hG4bK" + self._token(10))

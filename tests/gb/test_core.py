@@ -60,8 +60,16 @@ class CoreTests(unittest.TestCase):
         self.server.receive("peer", response(invite, 100), self.now)
         self.assertEqual(device.state, "Trying")
         self.server.receive("peer", response(invite, 200), self.now)
-        (ack,), events = self.sent()
+        (ack, query), events = self.sent()
         self.assertEqual((ack.method, ack.cseq[1], ack.call_id, ack.to_tag), ("ACK", "ACK", invite.call_id, "cam9"))
+        self.assertEqual((query.method, query.get("Content-Type")), ("MESSAGE", "Application/MANSCDP+xml"))
+        self.assertIn(b"<CmdType>DeviceInfo</CmdType>", query.body)
+        self.assertNotEqual(query.call_id, invite.call_id)
+        # the device's answer (a MESSAGE) is kept for the API
+        info = b"<Response><CmdType>DeviceInfo</CmdType><Manufacturer>Hik</Manufacturer><Model>DS-2</Model></Response>"
+        self.server.receive("peer", request("MESSAGE", 30, call_id="di", body=info), self.now)
+        self.assertEqual(self.server.devices[DEV].info, {"manufacturer": "Hik", "model": "DS-2"})
+        self.sent()
         self.assertEqual((device.state, events), ("Stable", [Invited(device)]))
         # a retransmitted 200 OK (our ACK was lost) is ACKed again, with no second Invited
         self.server.receive("peer", response(invite, 200), self.now)

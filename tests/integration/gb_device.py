@@ -269,6 +269,14 @@ class Camera:
             if self.ps and self._pending_media is not None and hdr.get("call-id") == self._pending_media[0]:
                 self.start_media(*self._pending_media[1:])
                 self._pending_media = None
+        elif lines[0].startswith("MESSAGE ") and b"<CmdType>DeviceInfo</CmdType>" in body:
+            self._respond(lines, hdr, 200)
+            sn = re.search(rb"<SN>(\d+)</SN>", body)
+            answer = (f'<?xml version="1.0" encoding="GB2312"?>\r\n<Response>\r\n<CmdType>DeviceInfo</CmdType>\r\n'
+                      f'<SN>{int(sn.group(1)) if sn else 0}</SN>\r\n<DeviceID>{self.id}</DeviceID>\r\n'
+                      f'<Result>OK</Result>\r\n<Manufacturer>TestCam</Manufacturer>\r\n<Model>PS-1</Model>\r\n'
+                      f'<Firmware>1.0</Firmware>\r\n</Response>\r\n').encode()
+            self._request("MESSAGE", "Content-Type: Application/MANSCDP+xml\n", answer, call_id=f"di-{self._cseq}")
         elif lines[0].startswith("BYE "):
             self.byes.append(hdr.get("call-id"))
             self._respond(lines, hdr, 200)

@@ -152,7 +152,8 @@ class EmbeddedSip(GbCase):
                          ("Stable", sip.upper(), True, media, True))
         self.assertEqual((s["ssrc"], s["codecs"], s["lost"]), (cam.invites[0][3], {"video": "h264", "audio": "aac"}, 0))
         self.assertGreater(s["recv_bytes"], 500_000)
-        self.assertEqual(s["info"].get("status"), "OK")  # from the keepalive MESSAGEs
+        self.assertEqual(s["info"], {"status": "OK", "manufacturer": "TestCam", "model": "PS-1",
+                                     "firmware": "1.0"})  # from the keepalives and the DeviceInfo answer
         self.assert_hls()  # HLS of the same stream
         self.assertEqual(self.hooks.actions(), ["on_publish"])
         # the device unregisters: the stream ends and on_unpublish fires

@@ -89,6 +89,10 @@ class SippScenarios(SippCase):
         self.assertRegex(invite, rf"Subject: {device}:{ssrc.group(1)},34020000002000000001:0")
         i = kinds.index("INVITE")
         self.assertIn("ACK", kinds[i:])
+        queries = [t for k, t in messages[i:] if k == "MESSAGE" and "<CmdType>DeviceInfo</CmdType>" in t]
+        # once the call is up, the server asks for the device info (one query; sipp logs it twice,
+        # as received and as unexpected: the out-of-call scenario only plays INVITEs)
+        self.assertEqual(len({re.search(r"Call-ID: (\S+)", q).group(1) for q in queries}), 1)
         self.assertEqual(kinds[-2:], ["REGISTER", "200"])  # the unregister
         self.server.wait_log(rf"GB SIP device {device} accepted the INVITE, ssrc={int(ssrc.group(1))}")
         self.server.wait_log(rf"GB SIP device {device}: unregistered \(Expires: 0\)")

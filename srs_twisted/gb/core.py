@@ -27,30 +27,18 @@ device gets the same response again.
 from __future__ import annotations
 
 import random
-import re
 from dataclasses import dataclass, field
 
 from ..codec.sip import SipMessage
+from .messages import SipSettings, device_info, dialog_request, invite_sdp, make_ssrc, query_message, user_host
 
-__all__ = ["SipServer", "SipSettings", "Device", "Send", "Gone", "CallEnded", "Inviting", "Invited", "make_ssrc", "invite_sdp"]
+__all__ = ["SipServer", "SipSettings", "Device", "Send", "Gone", "CallEnded", "Inviting", "Invited", "make_ssrc",
+           "invite_sdp"]
 
 T1 = 0.5
 TIMER_B = 64 * T1
 RESPONSE_CACHE = 32  # responses kept per device for retransmitted requests
 STATES = ("Init", "Registered", "Inviting", "Trying", "Stable", "Re-inviting", "Bye")
-_XML_TAG = re.compile(r"<(CmdType|DeviceID|Manufacturer|Model|Firmware|DeviceName|Status)>\s*([^<]{0,128}?)\s*</\1>",
-                      re.I)
-
-
-@dataclass
-class SipSettings:
-    server_id: str = "34020000002000000001"  # our SIP id (the realm's first ten digits + 200 + serial)
-    candidate: str = "127.0.0.1"  # the address in our Via, Contact and SDP
-    sip_port: int = 5060
-    media_port: int = 9000
-    timeout: float = 60.0
-    reinvite: float = 5.0
-    max_devices: int = 1000
 
 
 @dataclass
@@ -118,40 +106,6 @@ class Device:
     queried: bool = False  # the DeviceInfo query went out (once per registration)
 
 
-def make_ssrc(realm_user: str, taken, rng) -> int:
-    """A GB28181 SSRC: "0" (real time), digits 4-8 of the domain, four random digits
-    (as SRS makes them), unique among ``taken``; 0 when none is free after 16 tries."""
-    domain = realm_user[3:8] if len(realm_user) >= 8 and realm_user[3:8].isdigit() else "00000"
-    for _ in range(16):
-        ssrc = int("0%s%04d" % (domain, rng.randrange(10000)))
-        if ssrc and ssrc not in taken:
-            return ssrc
-    return 0
-
-
-def invite_sdp(settings: SipSettings, ssrc: int, tcp: bool) -> bytes:
-    """The INVITE's offer: receive only, PS over RTP at 90 kHz on the media port."""
-    ip = settings.candidate
-    lines = [
-        "v=0", "o=%s 0 0 IN IP4 %s" % (settings.server_id, ip), "s=Play", "c=IN IP4 %s" % ip, "t=0 0",
-        "m=video %d %s 96" % (settings.media_port, "TCP/RTP/AVP" if tcp else "RTP/AVP"),
-        "a=recvonly", "a=rtpmap:96 PS/90000",
-    ]
-    if tcp:
-        lines += ["a=setup:passive", "a=connection:new"]
-    lines.append("y=%010d" % ssrc)
-    return ("\r\n".join(lines) + "\r\n").encode()
-
-
-def _user_host(uri_header: str) -> tuple:
-    """(user, host) of a ``<sip:user@host>`` From/To/Request-URI."""
-    v = uri_header.split(">")[0].split("<")[-1].split(";")[0].strip()
-    if v.startswith("sip:"):
-        v = v[4:]
-    user, _, host = v.partition("@")
-    return user, host
-
-
 class SipServer:
     """The SIP side of the GB28181 caster (see the module docstring)."""
 
@@ -206,7 +160,7 @@ class SipServer:
         if not msg.is_request:
             self._response(msg, now)
             return
-        user, host = _user_host(msg.get("from"))
+        user, host = user_host(msg.get("from"))
         device = self.devices.get(user)
         if device is not None and msg.method != "ACK":
             cached = device.responses.get((msg.call_id, msg.get("cseq"), msg.branch))
@@ -222,9 +176,7 @@ class SipServer:
         elif method == "MESSAGE":
             device.last_seen = now
             device.peer = peer
-            for tag, value in _XML_TAG.findall(msg.body.decode("utf-8", "replace")):
-                if tag.lower() not in ("cmdtype", "deviceid"):
-                    device.info[tag.lower()] = value
+            device.info.update(device_info(msg.body))
             self._respond(peer, msg, 200, device)
         elif method == "BYE":
             self._respond(peer, msg, 200, device)
@@ -280,7 +232,7 @@ class SipServer:
             number, method = msg.cseq
         except ValueError:
             return
-        user, _ = _user_host(msg.get("to"))
+        user, _ = user_host(msg.get("to"))
         device = self.devices.get(user)
         if device is None or method != "INVITE" or msg.call_id != device.call_id or number != device.cseq:
             return  # not ours (a BYE's 200, a stale answer)
@@ -310,22 +262,7 @@ class SipServer:
     # -- requests we send -----------------------------------------------------
 
     def _request(self, device: Device, method: str, cseq: int, branch: str, body: bytes = b"") -> SipMessage:
-        s = self.settings
-        uri = "sip:%s@%s" % (device.id, device.host)
-        req = SipMessage(method=method, uri=uri)
-        req.add("Via", "SIP/2.0/%s %s:%d;rport;branch=%s" % (device.transport, s.candidate, s.sip_port, branch))
-        req.add("From", "<sip:%s@%s>;tag=%s" % (s.server_id, s.server_id[:10], device.local_tag))
-        req.add("To", "<%s>%s" % (uri, ";tag=" + device.remote_tag if device.remote_tag and method != "INVITE" else ""))
-        req.add("Call-ID", device.call_id)
-        req.add("CSeq", "%d %s" % (cseq, method))
-        req.add("Max-Forwards", "70")
-        req.add("Contact", "<sip:%s@%s:%d>" % (s.server_id, s.candidate, s.sip_port))
-        req.add("User-Agent", "srs-twisted")
-        if body:
-            req.add("Subject", "%s:%010d,%s:0" % (device.id, device.ssrc, s.server_id))
-            req.add("Content-Type", "Application/SDP")
-            req.body = body
-        return req
+        return dialog_request(self.settings, device, method, cseq, branch, body)
 
     def _invite(self, device: Device, now: float, again: bool = False) -> None:
         taken = {d.ssrc for d in self.devices.values() if d is not device}
@@ -356,22 +293,9 @@ class SipServer:
     def _query(self, device: Device, cmd: str) -> None:
         """A MANSCDP query (DeviceInfo): the device answers 200, then with a MESSAGE whose
         Manufacturer, Model... the server keeps for the API.  Its own dialog, sent once."""
-        s = self.settings
-        uri = "sip:%s@%s" % (device.id, device.host)
-        req = SipMessage(method="MESSAGE", uri=uri)
-        req.add("Via", "SIP/2.0/%s %s:%d;rport;branch=z9hG4bK%s" % (device.transport, s.candidate, s.sip_port,
-                                                                   self._token(10)))
-        req.add("From", "<sip:%s@%s>;tag=%s" % (s.server_id, s.server_id[:10], self._token(8)))
-        req.add("To", "<%s>" % uri)
-        req.add("Call-ID", self._token(16))
-        req.add("CSeq", "%d MESSAGE" % self.rng.randrange(1, 1000))
-        req.add("Max-Forwards", "70")
-        req.add("User-Agent", "srs-twisted")
-        req.add("Content-Type", "Application/MANSCDP+xml")
-        req.body = ('<?xml version="1.0" encoding="GB2312"?>\r\n<Query>\r\n<CmdType>%s</CmdType>\r\n'
-                    '<SN>%d</SN>\r\n<DeviceID>%s</DeviceID>\r\n</Query>\r\n'
-                    % (cmd, self.rng.randrange(1, 100000), device.id)).encode()
-        self._send(device.peer, req)
+        self._send(device.peer, query_message(self.settings, device, cmd, "z9hG4bK" + self._token(10), self._token(8),
+                                              self._token(16), self.rng.randrange(1, 1000),
+                                              self.rng.randrange(1, 100000)))
 
     def _ack(self, device: Device, response: SipMessage) -> None:
         req = self._request(device, "ACK", device.cseq, "z9hG4bK" + self._token(10))

@@ -80,6 +80,8 @@ class GbCase(unittest.TestCase):
                 f"listen {self.media_port}; sip {{ enabled {self.sip_enabled}; listen {self.sip_port}; "
                 f"candidate 127.0.0.1; {self.sip_extra} }} }}\n"
                 f"vhost __defaultVhost__ {{ hls {{ enabled on; hls_path {self.hls}; hls_fragment 2; }} "
+                f"http_remux {{ enabled on; mount [vhost]/[app]/[stream].flv; }} "
+                f"dvr {{ enabled on; dvr_plan session; dvr_path {self.hls}/dvr/[app]/[stream].[timestamp].flv; }} "
                 f"http_hooks {{ enabled on; on_publish {base}; on_unpublish {base}; }} }}\n")
         self.server = h.Server(conf)
         self.addCleanup(self.server.stop)
@@ -155,6 +157,8 @@ class EmbeddedSip(GbCase):
         self.assertEqual(s["info"], {"status": "OK", "manufacturer": "TestCam", "model": "PS-1",
                                      "firmware": "1.0"})  # from the keepalives and the DeviceInfo answer
         self.assert_hls()  # HLS of the same stream
+        flv = f"http://127.0.0.1:{self.http}/live/{DEVICE}.flv"  # and HTTP-FLV
+        h.assert_streams(h.probe(flv), [("video", "h264"), ("audio", "aac")])
         self.assertEqual(self.hooks.actions(), ["on_publish"])
         # the device unregisters: the stream ends and on_unpublish fires
         cam.unregister()
@@ -162,6 +166,12 @@ class EmbeddedSip(GbCase):
                    message=lambda: f"hooks {self.hooks.actions()}")
         h.wait_for(lambda: not self.session(), 10)
         self.server.wait_log(r"unregistered \(Expires: 0\)")
+        # DVR recorded the publish, one file for the session
+        dvr = os.path.join(self.hls, "dvr", "live")
+        (name,) = [n for n in os.listdir(dvr) if n.startswith(DEVICE)]
+        info = h.probe(os.path.join(dvr, name))
+        h.assert_streams(info, [("video", "h264"), ("audio", "aac")])
+        self.assertGreaterEqual(float(info["format"]["duration"]), 10)
 
     def test_tcp_camera_plays_over_rtmp_and_hls(self):
         self.check_camera("tcp", "tcp")

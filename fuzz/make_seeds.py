@@ -1,6 +1,6 @@
 """Make the seed corpora in fuzz/corpus/ from real traffic.
 
-    PYTHONPATH=. .venv/bin/python -m fuzz.make_seeds [TARGET...]
+    PYTHONPATH=. .venv/bin/python -m fuzz.make_seeds [GROUP...]
 
 Sources: FFmpeg-encoded clips (FLV, MPEG-TS; H.264, H.265, AAC, MP3), the
 bytes FFmpeg sends when it publishes to and plays from the real server
@@ -115,6 +115,7 @@ class RecordingProxy(threading.Thread):
         self.sock.listen(8)
         self.port = self.sock.getsockname()[1]
         self.sent: list[bytearray] = []
+        self.received: list[bytearray] = []  # what the server sent back, per connection
 
     def run(self):
         while True:
@@ -123,10 +124,11 @@ class RecordingProxy(threading.Thread):
             except OSError:
                 return
             server = socket.create_connection(("127.0.0.1", self.upstream))
-            record = bytearray()
+            record, back = bytearray(), bytearray()
             self.sent.append(record)
+            self.received.append(back)
             threading.Thread(target=self._pump, args=(client, server, record), daemon=True).start()
-            threading.Thread(target=self._pump, args=(server, client, None), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, back), daemon=True).start()
 
     @staticmethod
     def _pump(src, dst, record):
@@ -195,8 +197,11 @@ def rtmp_seeds() -> None:
         proxy.sock.close()
         time.sleep(0.5)
         streams = [bytes(r) for r in proxy.sent if r]
+        replies = [bytes(r) for r in proxy.received if r]
     finally:
         server.stop(check=False)
+    # byte 0 odd: our client plays (what the server sent a player), even: it publishes
+    save("rtmp_client", [bytes([mode]) + r[:16000] for r in replies for mode in (7, 6, 1, 0)])
     handshakes = [s[:1537 + 1536] for s in streams]
     save("rtmp_handshake", [stream_input(s, 7) for s in handshakes] + [stream_input(s, 6) for s in handshakes])
     save("rtmp_session", [stream_input(s[:16000], split) for s in streams for split in (7, 5)])
@@ -520,15 +525,14 @@ def gb_seeds() -> None:
 
 
 def main(argv) -> None:
+    """``make_seeds [GROUP...]``: every group by default (media, amf3, text, http, rtc, srt, gb, rtmp)."""
     load()
-    ts = media_seeds()
-    amf3_seeds()
-    text_seeds()
-    http_seeds()
-    rtc_seeds()
-    srt_seeds(ts)
-    gb_seeds()
-    rtmp_seeds()
+    groups = argv or ["media", "amf3", "text", "http", "rtc", "srt", "gb", "rtmp"]
+    ts = media_seeds() if "media" in groups or "srt" in groups else []
+    for name, make in (("amf3", amf3_seeds), ("text", text_seeds), ("http", http_seeds), ("rtc", rtc_seeds),
+                       ("srt", lambda: srt_seeds(ts)), ("gb", gb_seeds), ("rtmp", rtmp_seeds)):
+        if name in groups:
+            make()
     for name in sorted(os.listdir(CORPUS)):
         print(name, len(os.listdir(os.path.join(CORPUS, name))))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from srs_twisted.codec.errors import CodecError
 from srs_twisted.rtmp import messages as m
 from srs_twisted.rtmp import session as s
+from srs_twisted.rtmp.client_session import ClientSession
 from srs_twisted.rtmp.chunk import ChunkReader
 from srs_twisted.rtmp.errors import RtmpError
 from srs_twisted.rtmp.handshake import ServerHandshake
@@ -76,3 +77,20 @@ def rtmp_session(data: bytes):
                 session.accept_play()
         session.data_to_send()
     return session.state
+
+
+@target("rtmp_client", allowed=(RtmpError, CodecError), max_len=16384)
+def rtmp_client(data: bytes):
+    """What an upstream server sends to our RTMP client (edge pulls, forwards):
+    byte 0 picks play or publish, then the server's bytes."""
+    if not data:
+        return None
+    session = ClientSession("rtmp://127.0.0.1/live", "s", mode="play" if data[0] & 1 else "publish",
+                            random_bytes=_random)
+    session.data_to_send()
+    for piece in pieces(data):
+        session.receive_data(piece)
+        for _ in session.events():
+            pass
+        session.data_to_send()
+    return session.started

@@ -154,8 +154,8 @@ def repair_flv(f) -> tuple[int, int]:
     the onMetaData ``duration``/``filesize`` up to date.  Returns (size
     kept, duration in ms); size 0 when no audio or video tag is whole."""
     head = f.read(9)
-    if len(head) < 9 or head[:3] != b"FLV":
-        return 0, 0
+    if len(head) < 9 or head[:3] != b"FLV" or _U32.unpack_from(head, 5)[0] < 9:
+        return 0, 0  # not an FLV file (a data offset inside the header is not one)
     pos = _U32.unpack_from(head, 5)[0] + 4
     f.seek(pos)
     good = pos
@@ -169,8 +169,8 @@ def repair_flv(f) -> tuple[int, int]:
         kind = header[0] & 0x1F
         size = int.from_bytes(header[1:4], "big")
         stamp = int.from_bytes(header[4:7], "big") | (header[7] << 24)
-        if kind not in (flv.TAG_AUDIO, flv.TAG_VIDEO, flv.TAG_SCRIPT):
-            break
+        if header[0] & 0x20 or kind not in (flv.TAG_AUDIO, flv.TAG_VIDEO, flv.TAG_SCRIPT):
+            break  # an encrypted (filtered) tag is not ours either: what is kept must read as FLV
         body_at = good + flv.TAG_HEADER_SIZE
         if kind == flv.TAG_SCRIPT and meta is None and size <= 1 << 20:
             body = f.read(size)

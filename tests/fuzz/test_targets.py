@@ -1,7 +1,7 @@
 """A bounded, fixed-seed atheris run of every fuzz target (fuzz/targets/).
 
 Each target runs for FUZZ_SECONDS (default 10) from its seed corpus with
-libFuzzer's -seed=1, a 10 s bound per input and a 1 GB RSS bound; a
+libFuzzer's -seed=1, a 25 s bound per input (a hang; generous for a loaded machine) and a 1 GB RSS bound; a
 target fails when an input ends in anything but a value or the package's
 own protocol error.  The failure message holds the traceback and the input
 (base64), to be kept in tests/fuzz/crashes/TARGET/ once fixed.  Longer
@@ -31,7 +31,7 @@ def fuzz(name: str) -> tuple[int, str]:
     corpus = os.path.join(work, "corpus")
     os.makedirs(corpus)
     argv = [sys.executable, "-m", "fuzz.atheris_main", name, "-seed=1", f"-max_total_time={SECONDS}",
-            "-timeout=10", "-rss_limit_mb=1024", f"-artifact_prefix={work}/", corpus,
+            "-timeout=25", "-rss_limit_mb=1024", f"-artifact_prefix={work}/", corpus,
             os.path.join(ROOT, "fuzz", "corpus", name)]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p))
     proc = subprocess.run(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

@@ -83,7 +83,7 @@ def read_playlist(text: str) -> ReadPlaylist | None:
                 entries.append(PlaylistEntry(line, duration, discontinuity, key_uri, map_uri))
                 duration = None
                 discontinuity = False
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: an infinite #EXTINF
         return None
     if media_sequence is None or media_sequence < 0:
         return None

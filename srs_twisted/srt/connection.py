@@ -11,8 +11,9 @@ Receiving (:class:`Receiver`):
 * TSBPD: a packet is released at ``peer_start + timestamp + latency`` (by :meth:`tick`, so
   within one tick period after it), where
   ``peer_start`` is our time at the peer's clock zero (taken from the handshake's
-  timestamp, as libsrt does) and the 32-bit timestamp is unwrapped; with ``tsbpd``
-  off packets are released in order as soon as they are there.
+  timestamp, as libsrt does, then kept in step with the peer's clock: each ACKACK is a
+  drift sample, see :meth:`Receiver.drift_sample`) and the 32-bit timestamp is unwrapped;
+  with ``tsbpd`` off packets are released in order as soon as they are there.
 * Losses: a gap in sequence numbers is NAKed at once, and every loss still missing is
   NAKed again each ``max(20 ms, RTT + 4 RTTVar)`` (periodic NAK reports).
 * Too-late drop (``tlpktdrop``): when the packet after a hole is due, the hole is given
@@ -58,6 +59,8 @@ SYN_INTERVAL = 10_000  # µs: ACK period
 MIN_NAK_INTERVAL = 20_000  # µs: shortest periodic NAK report period (live mode)
 KEEPALIVE_INTERVAL = 1_000_000  # µs
 SEND_DROP_MIN = 1_000_000  # µs: libsrt's SRT_TLPKTDROP_MINTHRESHOLD_MS
+DRIFT_SPAN = 1000  # drift samples (ACKACKs: 10 s at one ACK each 10 ms) averaged ...
+DRIFT_MAX = 5000  # µs: ... and a mean drift beyond this moves the TSBPD time base
 ACK_HISTORY = 1024
 MAX_NAK_WORDS = 300  # loss list words in one NAK (fits any MSS >= 1300)
 INITIAL_RTT = 100_000
@@ -136,6 +139,10 @@ class Receiver:
         self.loss: dict[int, int] = {}  # missing seq -> when last NAKed (ascending insertion)
         self._ts_last = None
         self._ts_base = 0  # unwrapped value of _ts_last
+        self._first_rtt = None
+        self._drift_sum = self._drift_count = 0
+        self.drift_corrections = 0  # times the time base moved
+        self.drift_us = 0  # by this much in all
         # counters
         self.received = 0
         self.bytes = 0
@@ -160,6 +167,33 @@ class Receiver:
         if delta > 0:
             self._ts_last, self._ts_base = ts, value
         return value
+
+    def drift_sample(self, ts: int, now: int, rtt: int) -> bool:
+        """One clock drift sample: a control packet the peer stamped ``ts`` (an ACKACK) came
+        at ``now``.  Over :data:`DRIFT_SPAN` samples the mean of ``now - (peer_start + ts)``,
+        less half the change of the RTT since the first sample (the path's own delay), tells
+        how far the peer's clock has drifted from ours; beyond :data:`DRIFT_MAX` the time base
+        moves by the mean, so packets keep being released ``latency`` after they were sent.
+        True when it moved."""
+        if self._ts_last is None or not self.tsbpd:
+            return False
+        delta = (ts - self._ts_last) & 0xFFFFFFFF
+        if delta >= 1 << 31:
+            delta -= _TS_WRAP
+        if self._first_rtt is None:
+            self._first_rtt = rtt
+        self._drift_sum += now - (self.peer_start + self._ts_base + delta) - (rtt - self._first_rtt) // 2
+        self._drift_count += 1
+        if self._drift_count < DRIFT_SPAN:
+            return False
+        mean = self._drift_sum // self._drift_count
+        self._drift_sum = self._drift_count = 0
+        if abs(mean) <= DRIFT_MAX:
+            return False
+        self.peer_start += mean
+        self.drift_corrections += 1
+        self.drift_us += mean
+        return True
 
     def release_time(self, ts_unwrapped: int) -> int:
         return self.peer_start + ts_unwrapped + self.latency
@@ -575,6 +609,7 @@ class SrtConnection:
             if sent is not None:
                 self.rtt.sample(now - sent[1])
                 self._ackacked_seq = sent[0]
+                self.receiver.drift_sample(pkt.timestamp, now, self.rtt.rtt)
         elif kind == KEEPALIVE:
             pass
         elif kind == SHUTDOWN:
@@ -659,6 +694,7 @@ class SrtConnection:
             "dropped": r.dropped, "duplicates": r.duplicates, "too_late": r.too_late, "sent_packets": s.sent,
             "retransmitted": s.retransmitted, "send_dropped": s.dropped, "naks_sent": self.naks_sent,
             "naks_received": self.naks_received, "bad_datagrams": self.bad_datagrams,
+            "drift_ms": r.drift_us / 1000,
             **({"paced": self.paced, "pace_dropped": self.pace_dropped} if self.max_bw or self.relative else {}),
         }
 

@@ -383,6 +383,33 @@ class DataFlow(unittest.TestCase):
         self.assertTrue(link.server.closed)
         self.assertEqual(link.server.close_reason, "the peer shut down")
 
+    def test_peer_clock_drift_moves_the_time_base(self):
+        """The caller's clock gains 2 ms a second on ours (2000 ppm): without correcting for it, a
+        packet sent after 25 s would be released 50 ms late; the ACKACKs' drift samples move the
+        time base (each 1000 samples, when their mean passes 5 ms)."""
+        link = Link(self)
+        base = link.server.receiver.peer_start
+        for _ in range(2500):  # 25 s
+            link.client.start -= 20  # the caller's timestamps run 20 µs ahead per 10 ms
+            link.client.send(b"p", link.now)
+            link.advance(10 * MS)
+        delivered(link.server)
+        r = link.server.receiver
+        self.assertEqual(r.drift_corrections, 2)
+        self.assertLess(r.peer_start, base - 20_000)  # moved back: the peer's timestamps are ahead
+        self.assertEqual(link.server.stats()["drift_ms"], r.drift_us / 1000)
+        t0 = link.now
+        link.client.send(b"last", t0)
+        link.pump()
+        times = []
+        for i in range(1, 300):
+            link.now = t0 + i * MS
+            link.server.tick(link.now)
+            if b"last" in delivered(link.server):
+                times.append(i)
+        self.assertEqual(len(times), 1)
+        self.assertLess(times[0], 120 + 30)  # 170 without the correction
+
     def test_sender_drop_and_dropreq(self):
         link = Link(self)
         link.drop_to_caller = lambda data: True  # no ACKs reach the sender

@@ -163,6 +163,20 @@ def delivered(conn):
     return [e.payload for e in conn.events() if isinstance(e, Delivered)]
 
 
+def release_ms(link, payload: bytes, limit: int = 300) -> list:
+    """The caller sends ``payload`` now; the ms (after now) at which the server delivers it."""
+    t0 = link.now
+    link.client.send(payload, t0)
+    link.pump()
+    times = []
+    for i in range(1, limit):
+        link.now = t0 + i * MS
+        link.server.tick(link.now)
+        if payload in delivered(link.server):
+            times.append(i)
+    return times
+
+
 class Handshakes(unittest.TestCase):
     def test_induction_is_stateless_and_cookie_checked(self):
         listener = SrtListener(secret=b"s" * 32)
@@ -256,17 +270,7 @@ class DataFlow(unittest.TestCase):
         self.assertEqual(link.server.receiver.delivered, 1)
 
     def test_release_time_exact(self):
-        link = Link(self)
-        t0 = link.now
-        link.client.send(b"p", t0)
-        link.pump()
-        times = []
-        for i in range(1, 200):
-            link.now = t0 + i * MS
-            link.server.tick(link.now)
-            if delivered(link.server):
-                times.append(i)
-        self.assertEqual(times, [120])
+        self.assertEqual(release_ms(Link(self), b"p"), [120])
 
     def test_loss_is_naked_and_retransmitted(self):
         link = Link(self)
@@ -398,15 +402,7 @@ class DataFlow(unittest.TestCase):
         self.assertEqual(r.drift_corrections, 2)
         self.assertLess(r.peer_start, base - 20_000)  # moved back: the peer's timestamps are ahead
         self.assertEqual(link.server.stats()["drift_ms"], r.drift_us / 1000)
-        t0 = link.now
-        link.client.send(b"last", t0)
-        link.pump()
-        times = []
-        for i in range(1, 300):
-            link.now = t0 + i * MS
-            link.server.tick(link.now)
-            if b"last" in delivered(link.server):
-                times.append(i)
+        times = release_ms(link, b"last")
         self.assertEqual(len(times), 1)
         self.assertLess(times[0], 120 + 30)  # 170 without the correction
 

@@ -6,7 +6,7 @@ feed it with :meth:`~SrtConnection.datagram_received`, call :meth:`~SrtConnectio
 every few milliseconds (10 ms is SRT's SYN interval), and take what it produced with
 :meth:`~SrtConnection.datagrams_to_send` and :meth:`~SrtConnection.events`.
 
-Receiving (:class:`Receiver`):
+Receiving (:class:`~.receiver.Receiver`):
 
 * TSBPD: a packet is released at ``peer_start + timestamp + latency`` (by :meth:`tick`, so
   within one tick period after it), where
@@ -23,7 +23,7 @@ Receiving (:class:`Receiver`):
 * Bounded: at most ``buffer_packets`` packets ahead of the delivery point are kept; a
   packet further ahead, a duplicate or one behind the delivery point is dropped.
 
-Sending (:class:`Sender`), for players: each :meth:`~SrtConnection.send` is one message
+Sending (:class:`~.sender.Sender`), for players: each :meth:`~SrtConnection.send` is one message
 in one packet (live mode); packets stay in the buffer until ACKed, NAKed ones are sent
 again with the retransmitted flag, and packets older than ``max(peer latency, 1 s) +
 20 ms`` are given up (libsrt's sender drop); a NAK for a packet no longer held is
@@ -43,29 +43,23 @@ connection ends (:class:`Closed`) after ``peer_idle_us`` without a datagram from
 
 from __future__ import annotations
 
-import struct
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 from .packet import (
-    ACK, ACKACK, DROPREQ, EXT_KMREQ, EXT_KMRSP, HANDSHAKE, KEEPALIVE, NAK, SHUTDOWN, USER, Ack, ControlPacket, DataPacket, DropRequest,
-    SrtError, decode_loss_list, encode_loss_list, msg_next, seq_add, seq_diff,
+    ACK, ACKACK, DROPREQ, EXT_KMREQ, EXT_KMRSP, HANDSHAKE, KEEPALIVE, NAK, SHUTDOWN, USER, Ack, ControlPacket, DataPacket,
+    DropRequest, SrtError, decode_loss_list, encode_loss_list, seq_add,
 )
+from .receiver import Receiver
+from .sender import SYN_INTERVAL, Sender
 
 __all__ = ["SrtConnection", "ConnectionParams", "Receiver", "Sender", "Delivered", "Closed",
            "SYN_INTERVAL", "MIN_NAK_INTERVAL", "KEEPALIVE_INTERVAL"]
 
-SYN_INTERVAL = 10_000  # µs: ACK period
 MIN_NAK_INTERVAL = 20_000  # µs: shortest periodic NAK report period (live mode)
 KEEPALIVE_INTERVAL = 1_000_000  # µs
-SEND_DROP_MIN = 1_000_000  # µs: libsrt's SRT_TLPKTDROP_MINTHRESHOLD_MS
-DRIFT_SPAN = 1000  # drift samples (ACKACKs: 10 s at one ACK each 10 ms) averaged ...
-DRIFT_MAX = 5000  # µs: ... and a mean drift beyond this moves the TSBPD time base
 ACK_HISTORY = 1024
-MAX_NAK_WORDS = 300  # loss list words in one NAK (fits any MSS >= 1300)
 INITIAL_RTT = 100_000
-_TS_WRAP = 1 << 32
-_DATA_HEADER = struct.Struct(">IIII")
 
 
 @dataclass(frozen=True)
@@ -121,294 +115,6 @@ class _Rtt:
             self.var = (3 * self.var + abs(self.rtt - value)) // 4
             self.rtt = (7 * self.rtt + value) // 8
         self.samples += 1
-
-
-class Receiver:
-    """The receiving half (see the module docstring)."""
-
-    def __init__(self, isn: int, latency_us: int, peer_start_us: int, tsbpd: bool = True, tlpktdrop: bool = True,
-                 buffer_packets: int = 8192) -> None:
-        self.next = isn  # next sequence number to release
-        self.last = seq_add(isn, -1)  # highest sequence number received
-        self.latency = latency_us
-        self.peer_start = peer_start_us
-        self.tsbpd = tsbpd
-        self.tlpktdrop = tlpktdrop
-        self.capacity = buffer_packets
-        self.buf: dict[int, tuple] = {}  # seq -> (release time, payload)
-        self.loss: dict[int, int] = {}  # missing seq -> when last NAKed (ascending insertion)
-        self._ts_last = None
-        self._ts_base = 0  # unwrapped value of _ts_last
-        self._first_rtt = None
-        self._drift_sum = self._drift_count = 0
-        self.drift_corrections = 0  # times the time base moved
-        self.drift_us = 0  # by this much in all
-        # counters
-        self.received = 0
-        self.bytes = 0
-        self.lost = 0  # sequence numbers found missing
-        self.recovered = 0  # ... that arrived later
-        self.dropped = 0  # ... given up (too late or DROPREQ)
-        self.duplicates = 0
-        self.too_late = 0  # arrived behind the release point
-        self.overflow = 0  # arrived too far ahead
-        self.delivered = 0
-
-    # --- time ---
-
-    def _unwrap(self, ts: int) -> int:
-        if self._ts_last is None:
-            self._ts_last, self._ts_base = ts, ts
-            return ts
-        delta = (ts - self._ts_last) & 0xFFFFFFFF
-        if delta >= 1 << 31:
-            delta -= _TS_WRAP
-        value = self._ts_base + delta
-        if delta > 0:
-            self._ts_last, self._ts_base = ts, value
-        return value
-
-    def drift_sample(self, ts: int, now: int, rtt: int) -> bool:
-        """One clock drift sample: a control packet the peer stamped ``ts`` (an ACKACK) came
-        at ``now``.  Over :data:`DRIFT_SPAN` samples the mean of ``now - (peer_start + ts)``,
-        less half the change of the RTT since the first sample (the path's own delay), tells
-        how far the peer's clock has drifted from ours; beyond :data:`DRIFT_MAX` the time base
-        moves by the mean, so packets keep being released ``latency`` after they were sent.
-        True when it moved."""
-        if self._ts_last is None or not self.tsbpd:
-            return False
-        delta = (ts - self._ts_last) & 0xFFFFFFFF
-        if delta >= 1 << 31:
-            delta -= _TS_WRAP
-        if self._first_rtt is None:
-            self._first_rtt = rtt
-        self._drift_sum += now - (self.peer_start + self._ts_base + delta) - (rtt - self._first_rtt) // 2
-        self._drift_count += 1
-        if self._drift_count < DRIFT_SPAN:
-            return False
-        mean = self._drift_sum // self._drift_count
-        self._drift_sum = self._drift_count = 0
-        if abs(mean) <= DRIFT_MAX:
-            return False
-        self.peer_start += mean
-        self.drift_corrections += 1
-        self.drift_us += mean
-        return True
-
-    def release_time(self, ts_unwrapped: int) -> int:
-        return self.peer_start + ts_unwrapped + self.latency
-
-    # --- input ---
-
-    def on_data(self, pkt: DataPacket, payload: bytes, now: int) -> list:
-        """Store one data packet; returns the ``(first, last)`` ranges that just went missing."""
-        seq = pkt.seq
-        ahead = seq_diff(seq, self.next)
-        if ahead < 0:
-            self.too_late += 1
-            return []
-        if ahead >= self.capacity:
-            self.overflow += 1
-            return []
-        new_losses = []
-        gap = seq_diff(seq, self.last)
-        if gap > 0:
-            if gap > 1:
-                first = seq_add(self.last, 1)
-                last = seq_add(seq, -1)
-                count = gap - 1
-                self.lost += count
-                loss = self.loss
-                s = first
-                for _ in range(count):
-                    loss[s] = now
-                    s = seq_add(s, 1)
-                new_losses.append((first, last))
-            self.last = seq
-        else:
-            if seq in self.buf:
-                self.duplicates += 1
-                return []
-            if self.loss.pop(seq, None) is not None:
-                self.recovered += 1
-            else:
-                self.duplicates += 1
-                return []
-        self.received += 1
-        self.bytes += len(payload)
-        self.buf[seq] = (self.release_time(self._unwrap(pkt.timestamp)), payload)
-        return new_losses
-
-    def drop_range(self, first: int, last: int) -> None:
-        """The sender gave up ``first..last`` (DROPREQ): stop asking; skip them at the head."""
-        span = seq_diff(last, first)
-        if span < 0 or span >= self.capacity:
-            return
-        s = first
-        for _ in range(span + 1):
-            if self.loss.pop(s, None) is not None:
-                self.dropped += 1
-            s = seq_add(s, 1)
-        while seq_diff(self.next, first) >= 0 and seq_diff(self.next, last) <= 0 and self.next not in self.buf \
-                and seq_diff(self.next, self.last) <= 0:
-            self.next = seq_add(self.next, 1)
-
-    # --- output ---
-
-    def release(self, now: int) -> list:
-        """Payloads due now, in order."""
-        out = []
-        buf = self.buf
-        while True:
-            item = buf.get(self.next)
-            if item is not None:
-                if self.tsbpd and item[0] > now:
-                    break
-                del buf[self.next]
-                out.append(item[1])
-                self.next = seq_add(self.next, 1)
-                continue
-            if not buf or not self.tlpktdrop:
-                break
-            # A hole at the head: give it up once the packet after it is due.
-            s = self.next
-            for _ in range(seq_diff(self.last, self.next) + 1):
-                if s in buf:
-                    break
-                s = seq_add(s, 1)
-            else:
-                break
-            if buf[s][0] > now:
-                break
-            skipped = seq_diff(s, self.next)
-            self.dropped += skipped
-            h = self.next
-            for _ in range(skipped):
-                self.loss.pop(h, None)
-                h = seq_add(h, 1)
-            self.next = s
-        self.delivered += len(out)
-        return out
-
-    @property
-    def ack_seq(self) -> int:
-        """The sequence number up to which (exclusive) everything arrived or was given up."""
-        for first in self.loss:
-            return first
-        return seq_add(self.last, 1)
-
-    def nak_ranges(self, now: int, interval: int) -> list:
-        """Losses not NAKed for ``interval`` µs, as ranges (marked NAKed now), bounded."""
-        ranges = []
-        words = 0
-        start = prev = None
-        loss = self.loss
-        for s, when in loss.items():
-            if now - when < interval:
-                continue
-            if words >= MAX_NAK_WORDS:
-                break
-            loss[s] = now
-            if start is not None and seq_diff(s, prev) == 1:
-                prev = s
-                continue
-            if start is not None:
-                ranges.append((start, prev))
-                words += 1 if start == prev else 2
-            start = prev = s
-        if start is not None:
-            ranges.append((start, prev))
-        return ranges
-
-    @property
-    def available(self) -> int:
-        return max(2, self.capacity - len(self.buf))
-
-    @property
-    def timespan_ms(self) -> int:
-        return self.latency // 1000
-
-
-class Sender:
-    """The sending half (see the module docstring)."""
-
-    def __init__(self, isn: int, start_us: int, peer_latency_us: int, dest: int, capacity: int = 8192,
-                 crypto=None) -> None:
-        self.next = isn
-        self.oldest = isn  # seq of buf[0]
-        self.msgno = 1
-        self.start = start_us
-        self.dest = dest
-        self.capacity = capacity
-        self.buf: deque = deque()  # (bytes, sent time, msgno)
-        self.drop_after = max(peer_latency_us, SEND_DROP_MIN) + 2 * SYN_INTERVAL
-        self.crypto = crypto
-        self.sent = 0
-        self.bytes = 0
-        self.retransmitted = 0
-        self.dropped = 0  # given up before they were ACKed
-        self.dropreqs = 0
-
-    def packet(self, payload: bytes, now: int) -> bytes:
-        """One message as a data packet, kept for retransmission."""
-        key = 0
-        if self.crypto is not None:
-            key, payload = self.crypto.encrypt(self.next, payload)
-        # PP=11 (solo), O=0, KK=key, R=0: the header packed directly (hot path)
-        pkt = _DATA_HEADER.pack(self.next, 0xC0000000 | (key << 27) | self.msgno, (now - self.start) & 0xFFFFFFFF,
-                                self.dest) + payload
-        if len(self.buf) >= self.capacity:
-            self.buf.popleft()
-            self.oldest = seq_add(self.oldest, 1)
-            self.dropped += 1
-        self.buf.append((pkt, now, self.msgno))
-        self.next = seq_add(self.next, 1)
-        self.msgno = msg_next(self.msgno)
-        self.sent += 1
-        self.bytes += len(payload)
-        return pkt
-
-    def on_ack(self, seq: int) -> None:
-        n = seq_diff(seq, self.oldest)
-        if n <= 0:
-            return
-        if seq_diff(seq, self.next) > 0:
-            raise SrtError(f"ACK of {seq} beyond what was sent ({self.next})")
-        for _ in range(min(n, len(self.buf))):
-            self.buf.popleft()
-        self.oldest = seq
-
-    def on_nak(self, ranges) -> tuple[list, list]:
-        """(retransmissions, DROPREQs) for the NAKed ranges."""
-        out, drops = [], []
-        budget = self.capacity
-        for first, last in ranges:
-            span = seq_diff(last, first)
-            if span < 0 or seq_diff(last, self.next) >= 0:
-                raise SrtError(f"NAK of {first}..{last} beyond what was sent ({self.next})")
-            start = seq_diff(first, self.oldest)
-            if start < 0:  # some no longer held
-                gone_last = last if seq_diff(last, self.oldest) < 0 else seq_add(self.oldest, -1)
-                drops.append(DropRequest(0, first, gone_last))
-                self.dropreqs += 1
-                start = 0
-            end = seq_diff(last, self.oldest)
-            for i in range(start, min(end + 1, start + budget)):
-                pkt = self.buf[i][0]
-                out.append(pkt[:4] + bytes((pkt[4] | 0x04,)) + pkt[5:])
-                budget -= 1
-            if budget <= 0:
-                break
-        self.retransmitted += len(out)
-        return out, drops
-
-    def drop_late(self, now: int) -> None:
-        buf = self.buf
-        limit = now - self.drop_after
-        while buf and buf[0][1] < limit:
-            buf.popleft()
-            self.oldest = seq_add(self.oldest, 1)
-            self.dropped += 1
 
 
 class SrtConnection:

@@ -543,7 +543,8 @@ class Hostile(unittest.TestCase):
 class Purity(unittest.TestCase):
     def test_core_imports_no_twisted(self):
         names = ["srs_twisted.srt.packet", "srs_twisted.srt.connection", "srs_twisted.srt.handshake",
-                 "srs_twisted.srt.streamid", "srs_twisted.srt.crypto"]
+                 "srs_twisted.srt.streamid", "srs_twisted.srt.crypto", "srs_twisted.srt.receiver",
+                 "srs_twisted.srt.sender", "srs_twisted.srt.relay"]
         script = ("import importlib, sys\nfor n in sys.argv[1:]:\n    importlib.import_module(n)\n"
                   "print(' '.join(m for m in ('twisted', 'socket', 'asyncio') if m in sys.modules))\n")
         root = os.path.dirname(os.path.dirname(os.path.abspath(srs_twisted.__file__)))

@@ -167,10 +167,15 @@ class SrsService(service.MultiService):
             ForwardObserver(self.ctx),
             EdgeObserver(self.ctx),
         ]
-        from .cluster.origin_cluster import OriginClusterService, uses_redis
+        from .cluster.origin_cluster import uses_redis
 
         if uses_redis(self.config):  # the Redis origin cluster (stream directory, pulls)
-            OriginClusterService(self.ctx, self.bind_host).setServiceParent(self)
+            self._origin_cluster().setServiceParent(self)
+
+    def _origin_cluster(self):
+        from .cluster.origin_cluster import OriginClusterService
+
+        return OriginClusterService(self.ctx, self.bind_host)
 
     def _api(self):
         """The HTTP API resource, made once and shared by every port serving

@@ -74,22 +74,46 @@ def uses_redis(config) -> bool:
 
 
 class OriginClusterService(service.Service):
-    """Starts and stops the Redis directories and the relay's pulls."""
+    """Starts and stops the Redis directories and the relay's pulls.
+
+    In a worker of ``workers N`` (``local_for`` given: vhost -> the supervisor's
+    directory or None; ``local_node``: the worker as the other workers reach it),
+    ``node`` is the machine as other machines reach it and every vhost in the
+    Redis cluster gets a :class:`~.chained.ChainedDirectory` (this machine's
+    workers first, then Redis); the relay's own node is the worker."""
 
     name = "origin-cluster"
 
-    def __init__(self, ctx, bind_host: str = "") -> None:
+    def __init__(self, ctx, bind_host: str = "", node: Owner | None = None, local_for=None,
+                 local_node: Owner | None = None) -> None:
         from .redis_directory import RedisDirectories
         from .relay import install
 
         self.ctx = ctx
-        self.node = this_node(ctx.config, bind_host)
+        self.node = node or this_node(ctx.config, bind_host)
         self.directories = RedisDirectories(ctx, self.node)
-        self.relay = install(ctx, self.directories.for_vhost, self.node)
+        self.local_for = local_for
+        self._chained: dict = {}
+        directory_for = self.directories.for_vhost if local_for is None else self.chained_for
+        self.relay = install(ctx, directory_for, local_node if local_for is not None else self.node)
+
+    def chained_for(self, vhost: str):
+        """The directory of ``vhost`` in a worker: chained for the Redis cluster's
+        vhosts, the supervisor's for the others (None on edges)."""
+        from .chained import ChainedDirectory
+
+        local, remote = self.local_for(vhost), self.directories.for_vhost(vhost)
+        if remote is None or local is None:
+            return remote if local is None else local  # an edge's Redis (HLS), or the workers' only
+        chained = self._chained.get(id(remote))
+        if chained is None or chained.remote is not remote:
+            chained = self._chained[id(remote)] = ChainedDirectory(local, remote, self.node)
+        return chained
 
     def startService(self) -> None:
         super().startService()
-        self.relay.log.trace(f"cluster: origin cluster node {self.node.node}, endpoints {self.node.endpoints}")
+        worker = f", this worker is node {self.relay.node.node} on it" if self.local_for is not None else ""
+        self.relay.log.trace(f"cluster: origin cluster node {self.node.node}, endpoints {self.node.endpoints}{worker}")
         self.directories.start()
 
     def stopService(self):

@@ -175,7 +175,12 @@ class ClusterRelay(PullBook):
             pull = self.pulls.get(source) if source is not None else None
             if pull is not None:
                 log.trace(f"cluster: {key} is published here now, stop pulling it from {pull.origin or '-'}")
-                pull.stop()
+                # A hand-over, not an end: HTTP players stay for the local publisher.
+                source.handing_over = True
+                try:
+                    pull.stop()
+                finally:
+                    source.handing_over = False
 
         def failed(failure):
             if failure.check(StreamOwned):

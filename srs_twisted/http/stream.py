@@ -353,8 +353,9 @@ class HttpStreamSink:
 
     def stream_unpublished(self) -> None:
         # SRS ends its HTTP streams when the publisher leaves; the player
-        # reconnects to whatever publishes next.
-        if self._on_unpublish is not None:
+        # reconnects to whatever publishes next.  Not when a cluster pull hands
+        # the stream over to a local publisher (cluster/relay.py): it goes on.
+        if self._on_unpublish is not None and not getattr(self.source, "handing_over", False):
             self._on_unpublish()
 
 

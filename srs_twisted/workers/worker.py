@@ -54,8 +54,9 @@ class WorkerService(SrsService):
         self.control_path = control_path if control_path is not None else os.environ.get(CONTROL_ENV, "")
         self.control = None
         self.directory = MasterDirectory()
-        self.private: dict[str, str] = {}
+        self.private: dict[str, str] = {}  # filled in place at start (the relay's node shares it)
         self._private_ports: list = []
+        self._machine_config = config  # worker 0's ports: the machine as other machines reach it
         super().__init__(per_worker_config(config, index), reactor)
         self.ctx.worker = self
         self._seed_vhost_ids()
@@ -97,12 +98,26 @@ class WorkerService(SrsService):
         site = make_site(self.ctx, None, api_resource(self.ctx, reload=self.reload_from_disk), False)
         api = self.reactor.listenTCP(0, site, interface="127.0.0.1")
         self._private_ports = [rtmp, api]
-        self.private = {"rtmp": f"127.0.0.1:{rtmp.getHost().port}", "api": f"127.0.0.1:{api.getHost().port}"}
+        self.private.clear()
+        self.private.update(rtmp=f"127.0.0.1:{rtmp.getHost().port}", api=f"127.0.0.1:{api.getHost().port}")
         srv = self.config.http_server
         if srv.enabled:  # HLS (LL-HLS from memory) of the streams published here, for the other workers
             http = self.reactor.listenTCP(0, self._make_site(srv.dir, False, srv.crossdomain), interface="127.0.0.1")
             self._private_ports.append(http)
             self.private["http"] = f"127.0.0.1:{http.getHost().port}"
+
+    def _local_directory_for(self, vhost):
+        conf = self.ctx.vhost(vhost)
+        return None if conf is not None and conf.is_edge else self.directory
+
+    def _origin_cluster(self):
+        """The Redis origin cluster in a worker: this machine's workers first (the
+        supervisor's directory), then Redis (:mod:`srs_twisted.cluster.chained`)."""
+        from ..cluster.directory import Owner
+        from ..cluster.origin_cluster import OriginClusterService, this_node
+
+        return OriginClusterService(self.ctx, self.bind_host, node=this_node(self._machine_config, self.bind_host),
+                                    local_for=self._local_directory_for, local_node=Owner(self.node, self.private))
 
     def _install_relay(self) -> None:
         """Streams published here are registered in the supervisor's directory; a player
@@ -111,14 +126,9 @@ class WorkerService(SrsService):
         from ..cluster import relay
         from ..cluster.directory import Owner
 
-        if self.ctx.cluster is not None:  # another directory (an origin cluster's) serves this server
+        if self.ctx.cluster is not None:  # the origin cluster's relay, chained (_origin_cluster)
             return
-
-        def directory_for(vhost):
-            conf = self.ctx.vhost(vhost)
-            return None if conf is not None and conf.is_edge else self.directory
-
-        relay.install(self.ctx, directory_for, Owner(self.node, dict(self.private)))
+        relay.install(self.ctx, self._local_directory_for, Owner(self.node, self.private))
 
     def _connected(self, control) -> None:
         self.control = control

@@ -103,6 +103,10 @@ class GbCaster(service.Service):
         super().stopService()
         if self._timer is not None and self._timer.running:
             self._timer.stop()
+        if self.sip is not None:  # hang up: the cameras stop sending to a port about to close
+            for device in list(self.sip.devices.values()):
+                self.sip.bye(device)
+            self.pump()
         for session in list(self.sessions.values()):
             session.end("the server stopped")
         ports, self.ports = self.ports, []

@@ -114,6 +114,15 @@ class CasterTests(unittest.TestCase):
                                                     + camera(1)[0][12:], "udp", "6.6.6.6:1"))
         self.assertEqual(self.caster.by_device[DEV].foreign, 1)
 
+    def test_stop_says_bye_and_ends_the_publish(self):
+        invite = self.invite()
+        self.media(int(invite.body.decode().split("y=")[1].split()[0]))
+        self.sent()
+        self.caster.stopService()
+        (bye,) = self.sent("BYE")
+        self.assertEqual(bye.call_id, invite.call_id)
+        self.assertFalse(self.live())
+
     def test_unregister_ends_the_publish(self):
         invite = self.invite()
         self.media(int(invite.body.decode().split("y=")[1].split()[0]))
@@ -144,3 +153,9 @@ class ExternalTests(CasterTests):
 
     def test_unregister_ends_the_publish(self):
         self.assertEqual(self.caster.port_of("sip"), 0)
+
+    def test_stop_says_bye_and_ends_the_publish(self):
+        self.caster.external_publish("cam1", 42)
+        self.media(42)
+        self.caster.stopService()
+        self.assertFalse(self.live("cam1"))

@@ -73,9 +73,16 @@ class HeaderTimeoutChannel(http.HTTPChannel):
 _LINE_BREAKS = re.compile(rb"[\n\r\x0b\x0c\x1c\x1d\x1e\x85]")
 
 
+_NON_ASCII = re.compile(rb"[\x80-\xff]")
+
+
 class SrsRequest(server.Request):
-    """Twisted's Request, minus two ways for a client to make it fail (both
-    found by fuzz/targets/web.py), each header then ignored as a server may:
+    """Twisted's Request, minus three ways for a client to make it fail
+    (found by fuzz/targets/web.py).  A request target with raw non-ASCII
+    bytes (not valid HTTP, but sent) is kept with those bytes
+    percent-encoded, which means the same to every route: Twisted's
+    directory listing decoded it as ASCII (a 500 and a traceback).  And a
+    header Twisted cannot read is ignored, as a server may:
 
     * static.File decodes a malformed Range header as UTF-8 to log it, so a
       Range with non-UTF-8 bytes raised (a 500 and a traceback); the whole
@@ -92,6 +99,8 @@ class SrsRequest(server.Request):
         super().requestReceived(command, path, version)
 
     def process(self) -> None:
+        if _NON_ASCII.search(self.uri):
+            self.uri = _NON_ASCII.sub(lambda m: b"%%%02X" % m.group()[0], self.uri)
         ranges = self.requestHeaders.getRawHeaders(b"range")
         if ranges:
             try:

@@ -189,9 +189,11 @@ class _ApiFront(resource.Resource):
         except BadPath:
             return _plain(request, 400)
         try:
-            # Klein decodes the host too, and logs a traceback when it cannot.
-            request.getRequestHostname().decode("utf-8")
-        except UnicodeDecodeError:
+            # Klein decodes the host, and Werkzeug encodes it as IDNA: a host either
+            # cannot take raised out of the route (a 500 and a traceback).
+            host = request.getRequestHostname().decode("utf-8")
+            host.partition(":")[0].encode("idna")
+        except UnicodeError:
             return _plain(request, 400)
         conf = self.api.ctx.config.http_api
         callback = _arg(request, "callback")

@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -24,6 +26,7 @@ from twisted.trial import unittest
 from tests.integration import harness as h
 from tests.integration import netns
 from tests.integration.gb_device import Camera, ps_file, ps_file_hevc_g711
+from tests.integration.test_rtc_whip import need_aiortc
 
 DEVICE = "34020000001320000001"
 
@@ -62,6 +65,8 @@ class GbCase(unittest.TestCase):
     timeout = 400
     sip_extra = "timeout 60; reinvite 2;"
     sip_enabled = "on"
+    extra_conf = ""  # more top-level directives
+    extra_vhost = ""  # more directives of the default vhost
 
     def setUp(self):
         netns.enter()
@@ -74,7 +79,8 @@ class GbCase(unittest.TestCase):
         self.hooks = Hooks()
         self.addCleanup(self.hooks.close)
         base = f"http://127.0.0.1:{self.hooks.port}/hooks"
-        conf = (f"http_api {{ enabled on; listen 127.0.0.1:{self.api}; }}\n"
+        conf = (f"{self.extra_conf.format(rtc=h.free_port())}\n"
+                f"http_api {{ enabled on; listen 127.0.0.1:{self.api}; }}\n"
                 f"http_server {{ enabled on; listen 127.0.0.1:{self.http}; dir {self.hls}; }}\n"
                 f"stream_caster {{ enabled on; caster gb28181; output rtmp://127.0.0.1/live/[stream]; "
                 f"listen {self.media_port}; sip {{ enabled {self.sip_enabled}; listen {self.sip_port}; "
@@ -82,6 +88,7 @@ class GbCase(unittest.TestCase):
                 f"vhost __defaultVhost__ {{ hls {{ enabled on; hls_path {self.hls}; hls_fragment 2; }} "
                 f"http_remux {{ enabled on; mount [vhost]/[app]/[stream].flv; }} "
                 f"dvr {{ enabled on; dvr_plan session; dvr_path {self.hls}/dvr/[app]/[stream].[timestamp].flv; }} "
+                f"{self.extra_vhost} "
                 f"http_hooks {{ enabled on; on_publish {base}; on_unpublish {base}; }} }}\n")
         self.server = h.Server(conf)
         self.addCleanup(self.server.stop)
@@ -248,6 +255,29 @@ class EmbeddedSip(GbCase):
         h.wait_for(lambda: cam.byes, 20, message="no BYE from the API's DELETE")
         h.wait_for(lambda: self.hooks.actions() == ["on_publish", "on_unpublish"], 30)
         self.assertEqual(self.api_call("DELETE", f"/gb/v1/sessions/{DEVICE}")["code"], 2049)
+
+
+class GbWebRtc(GbCase):
+    extra_conf = "rtc_server {{ enabled on; listen 127.0.0.1:{rtc}; candidate 127.0.0.1; }}"
+    extra_vhost = "rtc { enabled on; rtmp_to_rtc on; }"
+
+    def test_camera_plays_over_whep(self):
+        """The camera's H.264 and AAC (as Opus) play over WebRTC (aiortc's WHEP player)."""
+        need_aiortc()
+        cam = self.camera(sip="tcp")
+        cam.register()
+        h.probe(self.rtmp())
+        client = os.path.join(os.path.dirname(os.path.abspath(__file__)), "whep_aiortc.py")
+        url = f"http://127.0.0.1:{self.api}/rtc/v1/whep/?app=live&stream={DEVICE}"
+        player = subprocess.run([sys.executable, client, url, "6"], capture_output=True, timeout=180)
+        output = player.stdout.decode(errors="replace")
+        self.assertEqual(player.returncode, 0, output + player.stderr.decode(errors="replace")[-1500:])
+        video = re.search(r"VIDEO (\d+) (\d+)x(\d+)", output)
+        audio = re.search(r"AUDIO (\d+)", output)
+        self.assertGreaterEqual(int(video.group(1)), 50, output)
+        self.assertEqual(video.group(2, 3), ("320", "240"), output)
+        self.assertGreaterEqual(int(audio.group(1)), 100, output)
+        self.assertIn("DELETE 200", output)
 
 
 class KeepaliveTimeout(GbCase):

@@ -261,7 +261,8 @@ class PsMuxer:
             ((scr >> 12) & 0xF8) | 0x04 | ((scr >> 13) & 0x03), (scr >> 5) & 0xFF, ((scr << 3) & 0xF8) | 0x04,
             0x01))  # SCR extension 0, marker
         mux_rate = 6106  # 50-byte units per second
-        return b"\x00\x00\x01\xba" + b + bytes((mux_rate >> 14, (mux_rate >> 6) & 0xFF, ((mux_rate << 2) & 0xFC) | 3, 0xF8))
+        rate = bytes((mux_rate >> 14, (mux_rate >> 6) & 0xFF, ((mux_rate << 2) & 0xFC) | 3, 0xF8))  # no stuffing
+        return b"\x00\x00\x01\xba" + b + rate
 
     def system_header(self) -> bytes:
         streams = b""
@@ -297,7 +298,8 @@ class PsMuxer:
                 header = b"\x00\x00"
             chunk = data[pos:pos + self.pes_size - 7 - len(header)]
             pos += len(chunk)
-            out.append(b"\x00\x00\x01" + bytes((sid,)) + _U16.pack(1 + len(header) + len(chunk)) + b"\x80" + header + chunk)
+            length = _U16.pack(1 + len(header) + len(chunk))
+            out.append(b"\x00\x00\x01" + bytes((sid,)) + length + b"\x80" + header + chunk)
             first = False
         return b"".join(out)
 

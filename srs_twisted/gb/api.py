@@ -4,8 +4,8 @@
   6.0.144's external-SIP mode): a media session for that SSRC, published under the output
   template with ``[stream]`` = id; answers ``{"code":0,"port":<media port>,"is_tcp":true}``
   (``Connection: Close``, as SRS).  Errors as SRS: ``{"code":3008,"desc":...}`` for a body
-  that is not a JSON object with string ``id`` and ``ssrc`` (or an id that is no stream name), 1028 when the id or the SSRC
-  already has a session, 4052 when no gb28181 caster is enabled.
+  that is not a JSON object with string ``id`` and ``ssrc`` (or an id that is no stream name),
+  1028 when the id or the SSRC already has a session, 4052 when no gb28181 caster is enabled.
 * ``GET /gb/v1/sessions/`` (ours: SRS has no such route): ``{"code":0,"sessions":[...]}``,
   one item per registered device or media session (device id, SIP state and peer, SSRC,
   media peer and transport, bytes, codecs); ``GET /gb/v1/sessions/<id>`` one of them.

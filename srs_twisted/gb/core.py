@@ -8,20 +8,20 @@ timers; both return nothing and queue :class:`Send` (bytes for a peer) and
 :class:`Gone`/:class:`Invited` events that the adapter takes with
 :meth:`SipServer.events`.
 
-The flow of one device (SRS's states): REGISTER -> 200 OK (``Registered``) ->
-INVITE with an SDP ``recvonly`` PS/90000 on the media port and ``y=`` the SSRC
-(``Inviting``; media over TCP, ``TCP/RTP/AVP`` passive, when the device registered over
-TCP, else ``RTP/AVP`` over UDP) -> 100 (``Trying``) -> 200 OK, answered by an ACK (``Stable``).
-MESSAGE keepalives (and any MANSCDP message) refresh the device and get a
-200 OK; once the first call is up the server asks for the DeviceInfo (a MESSAGE
-query) and keeps what the device answers for the API.  A BYE from the device ends the call (no re-invite until it registers
-again); REGISTER with Expires 0 or no REGISTER/keepalive for ``timeout``
-seconds ends the device (:class:`Gone`; a BYE first when the call is up).  When the media stops while the
-device is Stable, the server says BYE and re-invites after ``reinvite``
-seconds.  Over UDP an INVITE is retransmitted (RFC 3261 timer A, from 0.5 s,
-doubling up to 4 s) until a response, given up after 32 s (timer B), and every
-2xx to it (a retransmitted one too) is ACKed; a retransmitted request from the
-device gets the same response again.
+The flow of one device (SRS's states): REGISTER -> 200 OK (``Registered``) -> INVITE
+with an SDP ``recvonly`` PS/90000 on the media port and ``y=`` the SSRC (``Inviting``;
+media over TCP, ``TCP/RTP/AVP`` passive, when the device registered over TCP, else
+``RTP/AVP`` over UDP) -> 100 (``Trying``) -> 200 OK, answered by an ACK (``Stable``).
+MESSAGE keepalives (and any MANSCDP message) refresh the device and get a 200 OK; once
+the first call is up the server asks for the DeviceInfo (a MESSAGE query) and keeps what
+the device answers for the API.  A BYE from the device ends the call (no re-invite until
+it registers again); REGISTER with Expires 0 or no REGISTER/keepalive for ``timeout``
+seconds ends the device (:class:`Gone`; a BYE first when the call is up).  When the media
+stops while the device is Stable, the server says BYE and re-invites after ``reinvite``
+seconds.  Over UDP an INVITE is retransmitted (RFC 3261 timer A, from 0.5 s, doubling up
+to 4 s) until a response, given up after 32 s (timer B), and every 2xx to it (a
+retransmitted one too) is ACKed; a retransmitted request from the device gets the same
+response again.
 """
 
 from __future__ import annotations

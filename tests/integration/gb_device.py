@@ -14,6 +14,7 @@ the media; tests drive it with :meth:`register`, :meth:`stop_media`,
 
 from __future__ import annotations
 
+import atexit
 import os
 import random
 import re
@@ -28,6 +29,13 @@ import time
 from tests.integration import harness as h
 
 _PS: dict = {}
+_DIRS: list = []
+
+
+@atexit.register
+def _clean() -> None:
+    for path in _DIRS:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def ps_file(seconds: int = 24, width: int = 320, height: int = 240) -> str:
@@ -38,7 +46,8 @@ def ps_file(seconds: int = 24, width: int = 320, height: int = 240) -> str:
     gst = h.need("gst-launch-1.0 (apt-get install gstreamer1.0-tools gstreamer1.0-plugins-bad "
                  "gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-libav)",
                  shutil.which("gst-launch-1.0"))
-    out = os.path.join(tempfile.mkdtemp(prefix="srs-gb-"), "cam.ps")
+    _DIRS.append(tempfile.mkdtemp(prefix="srs-gb-"))
+    out = os.path.join(_DIRS[-1], "cam.ps")
     frames = seconds * 25
     cmd = [gst, "-q", "videotestsrc", f"num-buffers={frames}", "!",
            f"video/x-raw,width={width},height={height},framerate=25/1", "!",
@@ -64,6 +73,7 @@ def ps_file_hevc_g711(seconds: int = 14, audio: str = "pcma") -> str:
     if key in _PS:
         return _PS[key]
     tmp = tempfile.mkdtemp(prefix="srs-gb-")
+    _DIRS.append(tmp)
     video, sound = os.path.join(tmp, "v.hevc"), os.path.join(tmp, "a.g711")
     codec, fmt = ("pcm_alaw", "alaw") if audio == "pcma" else ("pcm_mulaw", "mulaw")
     cmd = [h.ffmpeg(), "-v", "error", "-y", "-t", str(seconds), "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25",

@@ -104,6 +104,7 @@ class SrsService(service.MultiService):
         self._add_casters()
         self._add_heartbeat()
         self._add_breaker()
+        self._add_memory_trim()
 
     @property
     def config(self):
@@ -408,6 +409,20 @@ class SrsService(service.MultiService):
         timer = TimerService(1.0, sample)
         timer.clock = self.reactor
         timer.setName("circuit-breaker")
+        timer.setServiceParent(self)
+
+    def _add_memory_trim(self) -> None:
+        """Freed heap memory back to the system every 30 s (memtrim.py)."""
+        from twisted.application.internet import TimerService
+
+        from .memtrim import MemoryTrimmer, interval_from_env, libc_trim
+
+        interval, trim = interval_from_env(), libc_trim()
+        if not interval or trim is None:
+            return
+        timer = TimerService(interval, MemoryTrimmer(trim, self.log.trace))
+        timer.clock = self.reactor
+        timer.setName("memory-trim")
         timer.setServiceParent(self)
 
     def reload(self, config) -> defer.Deferred:

@@ -42,6 +42,10 @@ LOOKUP_RETRY = 2.0
 # A pull that got nothing for this long asks the directory whether the
 # stream moved to another node (then it reconnects there at once).
 RELAY_SILENCE = 1.0
+# A pull that does get data asks this often too: it may be getting the stream
+# through a node that pulls it from its new owner itself (a detour left behind
+# when the publisher moved; then it reconnects to the owner).
+RELAY_RECHECK = 5.0
 
 
 def is_relay(source) -> bool:
@@ -69,6 +73,7 @@ class RelayPull(EdgePull):
         self.info.type = "relay-pull"
         self.owner: Owner | None = None
         self._asking = False
+        self._asked = 0.0  # when the directory was last asked
 
     @property
     def key(self) -> str:
@@ -85,11 +90,13 @@ class RelayPull(EdgePull):
     def _check(self) -> None:
         super()._check()
         conn, directory = self.conn, self.cluster.directory_for(self.source.vhost)
-        idle = self.ctx.clock.seconds() - self._last_packet
-        if not self.running or conn is None or directory is None or self._asking or idle < RELAY_SILENCE:
+        now = self.ctx.clock.seconds()
+        due = now - self._last_packet >= RELAY_SILENCE or now - self._asked >= RELAY_RECHECK
+        if not self.running or conn is None or directory is None or self._asking or not due:
             return
-        # Silent: the publisher may have moved to another node.
+        # Silent, or time to check: the publisher may have moved to another node.
         self._asking = True
+        self._asked = now
         owner_then = self.owner
 
         def answered(owner):
@@ -105,6 +112,7 @@ class RelayPull(EdgePull):
         if owner is None or owner.node == self.cluster.node.node:
             raise NotPublished(f"no other node publishes {key}")
         self.owner = owner
+        self._asked = self.ctx.clock.seconds()
         conf = self.ctx.vhost(self.source.vhost)
         rtmp, http = owner.endpoint("rtmp"), owner.endpoint("http")
         # RTMP, or HTTP-FLV with the vhost's ``cluster { protocol flv; }`` (or no RTMP endpoint).
@@ -328,4 +336,4 @@ def install(ctx, directory_for: Callable, node: Owner, **kw) -> ClusterRelay:
     return relay
 
 
-__all__ = ["LOOKUP_RETRY", "RELAY_SILENCE", "ClusterRelay", "DirectoryPolicy", "NotPublished", "RelayPull", "install", "is_relay"]
+__all__ = ["LOOKUP_RETRY", "RELAY_RECHECK", "RELAY_SILENCE", "ClusterRelay", "DirectoryPolicy", "NotPublished", "RelayPull", "install", "is_relay"]

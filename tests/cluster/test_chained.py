@@ -135,6 +135,47 @@ class ChainedDirectoryTests(unittest.TestCase):
         self.assertNotIn("__defaultVhost__/live/t", self.redis.owners)
 
 
+class DetourTests(unittest.TestCase):
+    """A pull that gets data through a detour (it is connected to a node that itself
+    pulls the stream from its new owner, after the publisher moved) follows the
+    stream to its owner within RELAY_RECHECK seconds."""
+
+    def test_a_pull_with_data_follows_the_owner_when_the_directory_names_another_node(self):
+        from srs_twisted.cluster.relay import RELAY_RECHECK, install
+
+        from .fakes import FakeConnector, add_player, make_ctx, video
+
+        ctx = make_ctx("vhost __defaultVhost__ { play { mw_latency 0; } }")
+        directory = LocalDirectory()
+        rtmp = FakeConnector()
+        install(ctx, lambda vhost: directory, Owner("w1", {}), connect_rtmp=rtmp,
+                supervisor_options={"rng": lambda: 0.5})
+        directory.owners[KEY] = MACHINE_A
+        add_player(ctx, ctx.registry.fetch_or_create("__defaultVhost__", "live", "s"))
+        a = rtmp.last
+        a.succeed()
+        directory.owners[KEY] = W0  # moved to worker 0 of this machine; A now relays it from here
+        for i in range(int(RELAY_RECHECK * 10) - 5):
+            a.on_packet(video(i * 100, key=not i))
+            ctx.clock.advance(0.1)
+        self.assertFalse(a.conn.transport.aborted)  # data flows: not before RELAY_RECHECK
+        for i in range(20):
+            a.on_packet(video(10000 + i * 100))
+            ctx.clock.advance(0.1)
+        self.assertTrue(a.conn.transport.aborted)
+        ctx.clock.advance(2)
+        self.assertEqual(rtmp.last.target.endpoint, "127.0.0.1:40000")
+        self.assertEqual(len(rtmp.attempts), 2)
+        # Connected to the owner: the checks leave it alone.
+        b = rtmp.last
+        b.succeed()
+        for i in range(200):
+            b.on_packet(video(20000 + i * 100, key=not i))
+            ctx.clock.advance(0.1)
+        self.assertFalse(b.conn.transport.aborted)
+        self.assertEqual(len(rtmp.attempts), 2)
+
+
 class HandOverTests(unittest.TestCase):
     """A stream pulled from another node then published here (the publisher moved
     to this node): the pull stops and hands the source over, and an HTTP-FLV

@@ -139,6 +139,10 @@ class ClusterWorkers(unittest.TestCase):
             f"cluster {{ mode remote; origin 127.0.0.1:{b.srv.port}; }} }}")
         self.addCleanup(edge.stop)
 
+        def pulls_on_a():
+            tc = f"127.0.0.1:{a.srv.port}"
+            return [c["id"] for cs in a.worker_clients().values() for c in cs if not c["publish"] and tc in c["tcUrl"]]
+
         # 1. Published on one of A's workers: one record in Redis, for A's shared ports.
         pub_a = self.publish(a.rtmp())
         rec = h.wait_for(self.record, 60, interval=0.2, message="the stream in Redis")
@@ -178,6 +182,9 @@ class ClusterWorkers(unittest.TestCase):
         pulls = set(re.findall(r"\[(w\d)\] edge: connected to origin 127\.0\.0\.1:%d for" % a.srv.port, b.srv.log()))
         self.assertEqual(pulls, {"w0", "w1"}, "both of B's workers pull from A")
 
+        # ... two pulls on A's shared port: one per B worker, each landing on either worker of A.
+        h.wait_for(lambda: len(pulls_on_a()) == 2, 30, interval=0.5, message=lambda: f"pulls on A: {pulls_on_a()}")
+
         # 4. A second publisher of the stream on B is refused (A holds it in Redis).
         second = h.publish(b.rtmp(), h.clip(), loop=True)
         self.procs.append(second)
@@ -203,6 +210,9 @@ class ClusterWorkers(unittest.TestCase):
 
         h.wait_for(recovered, 90, interval=0.5,
                    message=lambda: [(p["state"], before.get(i), p["video"]) for i, p in enumerate(self.status(status))])
+        # B's workers get it from B now, not through A (a pull left on A would relay B's
+        # stream back to B: it follows the owner within RELAY_RECHECK, then A's pulls stop).
+        h.wait_for(lambda: not pulls_on_a(), 30, interval=0.5, message=lambda: f"pulls still on A: {pulls_on_a()}")
         for url in (a.flv(), a.rtmp()):
             self.assert_avc320_aac(url)
         self.assertNotIn("Traceback", a.srv.log() + b.srv.log())

@@ -4,6 +4,7 @@ A and B each a supervisor with two workers, and a single-process edge in front o
 
 In order: a stream published to A is claimed once in Redis for A's shared ports; B
 plays it over RTMP and HTTP-FLV (ffprobe: H.264 320x240 + AAC), and so does the edge;
+B answers its HLS from A;
 16 light players on B land on both of B's workers, each of which pulls it from A; a
 second publisher of it on B is refused; A's publisher stops (its record leaves Redis)
 and the stream is published on B: B's players keep their connections and get the new
@@ -60,6 +61,7 @@ class Origin:
             "vhost __defaultVhost__ {\n"
             "  play { mw_latency 0; }\n"
             "  http_remux { enabled on; mount [vhost]/[app]/[stream].flv; }\n"
+            f"  hls {{ enabled on; hls_path {self.hls}; hls_fragment 2; hls_window 10; }}\n"
             f"  cluster {{ mode local; origin_cluster on; {redis_block(redis_port)} }}\n"
             "}\n")
         self.srv.wait_log(r"\[sup\] srs-twisted started, 2 workers", timeout=90)
@@ -130,6 +132,14 @@ class ClusterWorkers(unittest.TestCase):
         except (OSError, ValueError):
             return []
 
+    def hls_playlist(self, node: Origin) -> str | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{node.http}/live/s.m3u8", timeout=h.WAIT) as r:
+                body = r.read().decode()
+        except OSError:
+            return None
+        return body if "#EXTINF" in body else None
+
     def test_two_origins_of_two_workers_share_one_directory(self):
         a, b = self.origin(), self.origin()
         edge_http = h.free_port()
@@ -181,6 +191,15 @@ class ClusterWorkers(unittest.TestCase):
         # Each B worker pulled from A's shared port (the relay log line names A's node).
         pulls = set(re.findall(r"\[(w\d)\] edge: connected to origin 127\.0\.0\.1:%d for" % a.srv.port, b.srv.log()))
         self.assertEqual(pulls, {"w0", "w1"}, "both of B's workers pull from A")
+
+        # HLS, written by A's owner worker, answered by B (passed to A's shared HTTP port).
+        playlist = h.wait_for(lambda: self.hls_playlist(b), 90, interval=0.5, message="B's HLS playlist")
+        segment = next(line for line in playlist.splitlines() if line and not line.startswith("#"))
+        with urllib.request.urlopen(f"http://127.0.0.1:{b.http}/live/{segment}", timeout=h.WAIT) as r:
+            ts = r.read()
+        self.assertGreater(len(ts), 10000)
+        self.assertEqual(ts[0], 0x47)
+        self.assertFalse(os.path.exists(os.path.join(b.hls, "live", "s.m3u8")))
 
         # ... two pulls on A's shared port: one per B worker, each landing on either worker of A.
         h.wait_for(lambda: len(pulls_on_a()) == 2, 30, interval=0.5, message=lambda: f"pulls on A: {pulls_on_a()}")

@@ -18,8 +18,9 @@ record, its unpublish removes it.  A lookup answers the owner worker when the
 stream is on this machine, else the machine Redis names (its shared ports: the
 pull lands on any of its workers, which pulls from its owner worker in turn);
 a Redis record naming this machine with no worker of it holding the stream
-(a worker that just died; the record expires) is treated as "published nowhere",
-so a worker never pulls from its own machine's shared ports.
+(a worker that just died) is treated as "published nowhere", so a worker never
+pulls from its own machine's shared ports.  A worker that dies cannot release
+its records: the supervisor asks a live worker to (:meth:`release_orphan`).
 """
 
 from __future__ import annotations
@@ -72,6 +73,17 @@ class ChainedDirectory:
                 yield defer.maybeDeferred(self.remote.unregister, key, self.machine)
         finally:
             yield defer.maybeDeferred(self.local.unregister, key, owner)
+
+    @defer.inlineCallbacks
+    def release_orphan(self, key: str):
+        """The worker that held ``key`` died (the supervisor dropped its claim): drop
+        the machine's record unless another worker of this machine holds the stream
+        now.  Fires with True when a record was released."""
+        held = yield defer.maybeDeferred(self.local.lookup, key)
+        if held is not None:
+            return False
+        yield defer.maybeDeferred(self.remote.unregister, key, self.machine)
+        return True
 
     def lookup(self, key: str):
         d = defer.maybeDeferred(self.local.lookup, key)

@@ -3,13 +3,14 @@
 Worker -> supervisor: ``Hello`` (who I am, my private endpoints), the stream
 directory (``Register``, ``Unregister``, ``Lookup``), ``Peers`` (every worker's
 private endpoints, for the API that answers for all) and ``ReloadAll`` (the raw
-API's reload).  Endpoints and owners travel as JSON text."""
+API's reload).  Supervisor -> worker: ``Orphaned`` (the streams of a worker that
+died, whose cluster records a live worker releases).  Endpoints and owners travel as JSON text."""
 
 from __future__ import annotations
 
 from twisted.protocols import amp
 
-__all__ = ["Hello", "Register", "Unregister", "Lookup", "Peers", "ReloadAll"]
+__all__ = ["Hello", "Register", "Unregister", "Lookup", "Orphaned", "Peers", "ReloadAll"]
 
 
 class Hello(amp.Command):
@@ -42,4 +43,12 @@ class Peers(amp.Command):
 
 class ReloadAll(amp.Command):
     arguments = []
+    response = []
+
+
+class Orphaned(amp.Command):
+    """Supervisor -> a live worker: ``keys`` (JSON list) were published by a worker that
+    died; their records in the origin cluster's directory are this machine's to release."""
+
+    arguments = [(b"keys", amp.Unicode())]
     response = []

@@ -22,7 +22,7 @@ from twisted.protocols import amp
 
 from ..log import ContextLogger
 from . import CONTROL_ENV, INDEX_ENV, offset_listen
-from .control import Hello, Lookup, Peers, Register, ReloadAll, Unregister
+from .control import Hello, Lookup, Orphaned, Peers, Register, ReloadAll, Unregister
 from .directory import StreamTable
 from .reuseport import check_bindable
 
@@ -235,6 +235,20 @@ class SupervisorService(service.Service):
         dropped = self.table.drop(f"w{index}")
         if dropped:
             self.log.trace(f"worker {index} left: its streams {', '.join(dropped)} leave the directory")
+            self._release_orphans(dropped)
+
+    def _release_orphans(self, keys: list[str]) -> None:
+        """A live worker releases the dead one's records in the origin cluster's Redis
+        (the supervisor does not talk to Redis), so another machine may publish them at
+        once instead of after the records' TTL."""
+        for hello in sorted(self.hellos.values(), key=lambda h: h["index"]):
+            control = hello["control"]
+            if getattr(control, "callRemote", None) is None:
+                continue
+            d = control.callRemote(Orphaned, keys=json.dumps(keys))
+            d.addErrback(lambda f: self.log.warn(f"release of {keys} by worker {hello['index']}: "
+                                                 f"{f.getErrorMessage()}"))
+            return
 
     def peers(self) -> list[dict]:
         return [{"index": i, "pid": h["pid"], "endpoints": h["endpoints"]} for i, h in sorted(self.hellos.items())]

@@ -22,7 +22,7 @@ from twisted.protocols import amp
 
 from ..service import SrsService
 from . import CONTROL_ENV, per_worker_config, worker_index
-from .control import Hello, ReloadAll
+from .control import Hello, Orphaned, ReloadAll
 from .directory import MasterDirectory
 from .reuseport import ReusePortEndpoint
 
@@ -43,6 +43,11 @@ class _ControlClient(amp.AMP):
     def connectionLost(self, reason):
         super().connectionLost(reason)
         self.worker.control_lost()
+
+    @Orphaned.responder
+    def orphaned(self, keys):
+        self.worker.release_orphans(json.loads(keys))
+        return {}
 
 
 class WorkerService(SrsService):
@@ -137,6 +142,19 @@ class WorkerService(SrsService):
         d.addCallback(lambda _: self.log.trace(f"worker {self.index} joined the supervisor, private "
                                                f"rtmp={self.private['rtmp']} api={self.private['api']}"))
         d.addErrback(lambda f: self.log.error(f"worker {self.index}: hello failed: {f.getErrorMessage()}"))
+
+    def release_orphans(self, keys: list) -> None:
+        """The streams of a worker that died: release this machine's records of them in
+        the origin cluster (:meth:`~srs_twisted.cluster.chained.ChainedDirectory.release_orphan`)."""
+        relay = self.ctx.cluster
+        for key in keys:
+            directory = relay.directory_for(str(key).split("/", 1)[0]) if relay is not None else None
+            release = getattr(directory, "release_orphan", None)
+            if release is not None:
+                d = release(key)
+                d.addCallback(lambda done, key=key: done and self.log.trace(
+                    f"cluster: released {key} of a worker that died"))
+                d.addErrback(lambda f, key=key: self.log.warn(f"cluster: release of {key}: {f.getErrorMessage()}"))
 
     def _no_control(self, failure) -> None:
         self.log.error(f"worker {self.index}: cannot reach the supervisor at {self.control_path}: "

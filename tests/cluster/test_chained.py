@@ -111,6 +111,21 @@ class ChainedDirectoryTests(unittest.TestCase):
         self.assertEqual(self.redis.owners[KEY].node, MACHINE_A.node)
         self.assertEqual(self.local_a.owners[KEY], W0)
 
+    def test_a_dead_workers_record_is_released_by_another_worker(self):
+        self.successResultOf(self.a0.register(KEY, W0))
+        del self.local_a.owners[KEY]  # w0 died: the supervisor dropped its claim
+        self.assertTrue(self.successResultOf(self.a1.release_orphan(KEY)))
+        self.assertEqual(self.redis.owners, {})
+        # Not when another worker of the machine publishes it by then.
+        self.successResultOf(self.a1.register(KEY, W1))
+        self.assertFalse(self.successResultOf(self.a0.release_orphan(KEY)))
+        self.assertEqual(self.redis.owners[KEY].node, MACHINE_A.node)
+        # Never another machine's record.
+        self.successResultOf(self.a1.unregister(KEY, W1))
+        self.successResultOf(self.b0.register(KEY, Owner("w0", {})))
+        self.successResultOf(self.a1.release_orphan(KEY))
+        self.assertEqual(self.redis.owners[KEY].node, MACHINE_B.node)
+
     def test_redis_down_keeps_the_local_claim_and_fails_unavailable(self):
         redis = DownDirectory()
         a0 = ChainedDirectory(self.local_a, redis, MACHINE_A)

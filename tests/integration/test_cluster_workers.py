@@ -8,7 +8,8 @@ B answers its HLS from A;
 16 light players on B land on both of B's workers, each of which pulls it from A; a
 second publisher of it on B is refused; A's publisher stops (its record leaves Redis)
 and the stream is published on B: B's players keep their connections and get the new
-stream, and A plays it from B."""
+stream, and A plays it from B; B's owner worker killed, a live worker of B releases the
+record at once and A publishes the stream again."""
 
 from __future__ import annotations
 
@@ -16,10 +17,12 @@ import http.client
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.request
 
 from twisted.trial import unittest
@@ -234,4 +237,18 @@ class ClusterWorkers(unittest.TestCase):
         h.wait_for(lambda: not pulls_on_a(), 30, interval=0.5, message=lambda: f"pulls still on A: {pulls_on_a()}")
         for url in (a.flv(), a.rtmp()):
             self.assert_avc320_aac(url)
+
+        # 7. B's owner worker killed (SIGKILL): the supervisor has a live worker of B release
+        # the record at once (not after its 10 s TTL), so A may publish the stream again.
+        owner = next(i for i, cs in b.worker_clients().items() if any(c["publish"] for c in cs))
+        pid = int(re.findall(r"\]\[(\d+)\]\[\w+\]\[w%d\] worker %d joined the supervisor" % (owner, owner),
+                             b.srv.log())[-1])
+        killed = time.monotonic()
+        os.kill(pid, signal.SIGKILL)
+        h.wait_for(lambda: self.record() is None, 30, interval=0.1, message="B's record left Redis")
+        self.assertLess(time.monotonic() - killed, 5.0, "released by a live worker, not by the TTL")
+        self.assertIn("cluster: released __defaultVhost__/live/s of a worker that died", b.srv.log())
+        self.publish(a.rtmp())
+        rec = h.wait_for(self.record, 60, interval=0.2, message="A's record in Redis again")
+        self.assertEqual(rec["node"], f"127.0.0.1:{a.srv.port}")
         self.assertNotIn("Traceback", a.srv.log() + b.srv.log())

@@ -113,6 +113,30 @@ class Supervisor(unittest.TestCase):
         self.assertIsNone(self.sup.table.lookup("v/live/s"))
         self.assertEqual(self.sup.peers(), [])
 
+    def test_a_live_worker_is_asked_to_release_a_dead_workers_cluster_records(self):
+        from twisted.internet import defer
+
+        from srs_twisted.workers.control import Orphaned
+
+        class Control:
+            def __init__(self):
+                self.calls = []
+
+            def callRemote(self, command, **kw):
+                self.calls.append((command, kw))
+                return defer.succeed({})
+
+        dead, live = Control(), Control()
+        self.sup.worker_hello(0, 1000, {}, live)
+        self.sup.worker_hello(1, 1001, {}, dead)
+        self.sup.table.register("v/live/s", {"node": "w1"})
+        self.sup.table.register("v/live/t", {"node": "w0"})
+        self.sup.worker_gone(1, dead)
+        self.assertEqual(live.calls, [(Orphaned, {"keys": '["v/live/s"]'})])
+        self.assertEqual(dead.calls, [])
+        self.sup.worker_gone(0, live)  # nobody left to ask: nothing sent
+        self.assertEqual(len(live.calls), 1)
+
     def test_signals_reach_every_worker_and_stop_kills_the_stubborn(self):
         self.hello_all()
         self.sup.reload(None)

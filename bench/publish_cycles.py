@@ -49,6 +49,7 @@ from tests.integration import harness as h  # noqa: E402
 from tests.integration import netns  # noqa: E402
 
 ABRUPT_EVERY = 8
+LANES = {"srt": 4, "whip": 4, "flv": 4, "udp": 40, "gb": 16}  # udp: a cycle lasts ~1.6 s, gb ~0.5 s
 
 
 def small_clip(fmt: str) -> str:
@@ -266,7 +267,7 @@ def gb_cycle(sip_port: int, ps: str):
 
 # --- the server and the run ------------------------------------------------------------------
 
-def config(proto: str, ports: dict, lanes: int) -> str:
+def config(proto: str, ports: dict) -> str:
     conf = [f"max_connections 3000;", f"http_api {{ enabled on; listen 127.0.0.1:{ports['api']}; }}"]
     vhost = "publish { normal_timeout 300; }" if proto == "udp" else ""
     if proto == "srt":
@@ -320,9 +321,10 @@ def figures(server, port: int, settle: float) -> dict:
 
 
 def run(proto: str, args) -> dict:
+    n_lanes = args.lanes or LANES[proto]
     ports = {k: h.free_port() for k in ("api", "srt", "rtc", "flv", "sip", "gb_media")}
-    ports["udp"] = [h.free_port() for _ in range(args.lanes)]
-    server = h.Server(config(proto, ports, args.lanes))
+    ports["udp"] = [h.free_port() for _ in range(n_lanes)]
+    server = h.Server(config(proto, ports))
     try:
         if proto == "srt":
             cycle = srt_cycle(ports["srt"], first_second_ts())
@@ -337,7 +339,7 @@ def run(proto: str, args) -> dict:
             from tests.integration.gb_device import ps_file
             server.wait_log(r"GB28181 media listen")
             cycle = gb_cycle(ports["sip"], ps_file(seconds=2))
-        lanes = Lanes(args.cycles, args.lanes)
+        lanes = Lanes(args.cycles, n_lanes)
         t0 = time.monotonic()
         deadline = t0 + args.seconds
         warmup = min(500, max(args.cycles // 20, 1))
@@ -353,7 +355,7 @@ def run(proto: str, args) -> dict:
                 f.write(log + console)
         return {
             "protocol": proto, "cycles_asked": args.cycles, "cycles_done": lanes.done, "failed": lanes.failed,
-            "errors": lanes.errors, "lanes": args.lanes, "seconds": round(t2 - t0, 1),
+            "errors": lanes.errors, "lanes": n_lanes, "seconds": round(t2 - t0, 1),
             "rate_per_s": round((lanes.done + lanes.failed - warmup) / max(t2 - t1, 0.001), 1),
             "warm": warm, "end": end, "rss_growth_kb": end["rss_kb"] - warm["rss_kb"],
             "fds_growth": end["fds"] - warm["fds"],
@@ -368,7 +370,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--protocols", default="srt,whip,flv,udp,gb")
     ap.add_argument("--cycles", type=int, default=10_000)
-    ap.add_argument("--lanes", type=int, default=4, help="concurrent publishers (udp: one caster each)")
+    ap.add_argument("--lanes", type=int, default=0,
+                    help="concurrent publishers (udp: one caster each); default: %s" % LANES)
     ap.add_argument("--seconds", type=float, default=600.0, help="per protocol, at most 3600")
     ap.add_argument("--settle", type=float, default=32.0,
                     help="seconds between the last publisher's end and the figures (the server trims its heap every 30 s)")

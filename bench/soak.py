@@ -11,7 +11,9 @@ Runs inside a private network namespace (loopback only) for ``--minutes`` (at mo
   short-lived HTTP-FLV players leave abruptly (RST, half-open, stalled readers that never read);
 - the HTTP API polled every second; a reload (SIGHUP) every minute.
 
-Phases: steady (stable publishers and players only) -> churn -> quiet (churn stopped, 15 s).
+Phases: steady (stable publishers and players only) -> churn -> quiet (churn stopped, and the
+server has ended the last churn publisher, which for a killed WHIP one takes its 30 s
+stun_timeout; then 5 s more).
 Printed at the end, as one JSON line (``RESULT {...}``) and a short table: RSS after warm-up and at
 the end of the churn, file descriptors in the steady and quiet phases, tracebacks and
 unexpected-exception lines in the log, and whether every stable player still receives.
@@ -148,6 +150,39 @@ class Soak:
 
     # --- the server's figures ---
 
+    def fd_kinds(self) -> dict:
+        """The server's file descriptors by kind: ``tcp:PORT STATE`` / ``udp:PORT`` (the local port:
+        the listener a connection came to), file paths (the run's dir as ``.``), pipes, epoll."""
+        pid = self.server.pid
+        sockets = {}
+        tcp_states = {"01": "ESTABLISHED", "06": "TIME_WAIT", "07": "CLOSE", "08": "CLOSE_WAIT", "0A": "LISTEN",
+                      "04": "FIN_WAIT1", "05": "FIN_WAIT2", "09": "LAST_ACK"}
+        for proto in ("tcp", "tcp6", "udp", "udp6"):
+            try:
+                with open(f"/proc/{pid}/net/{proto}") as f:
+                    next(f)
+                    for line in f:
+                        cols = line.split()
+                        port = int(cols[1].rsplit(":", 1)[1], 16)
+                        state = " " + tcp_states.get(cols[3], cols[3]) if proto.startswith("tcp") else ""
+                        sockets[cols[9]] = f"{proto.rstrip('6')}:{port}{state}"
+            except OSError:
+                pass
+        kinds: dict = {}
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                target = sockets.get(target[8:-1], "unix or other socket")
+            elif target.startswith("pipe:"):
+                target = "pipe"
+            else:
+                target = target.replace(self.dir, ".")
+            kinds[target] = kinds.get(target, 0) + 1
+        return kinds
+
     def sample(self, phase: str) -> dict:
         pid = self.server.pid
         rss = 0
@@ -233,6 +268,23 @@ class Soak:
         for _, s in held:
             s.close()
 
+    def churn_publishing(self) -> int:
+        """Churn publishers the server still holds (by the clients API)."""
+        url = f"http://127.0.0.1:{PORTS['api']}/api/v1/clients/?count=2000"
+        with urllib.request.urlopen(url, timeout=10) as r:
+            clients = json.loads(r.read()).get("clients", [])
+        return sum(1 for c in clients if c.get("publish") and str(c.get("name", "")).startswith("churn"))
+
+    def wait_for_quiet(self, timeout: float) -> None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                if not self.churn_publishing():
+                    return
+            except (OSError, ValueError, KeyError):
+                pass
+            time.sleep(1.0)
+
     def reloader(self) -> None:
         while not self.stop.wait(60.0):
             self.server.send_signal(signal.SIGHUP)
@@ -269,6 +321,7 @@ class Soak:
             t.start()
         time.sleep(a.steady)
         steady = self.sample("steady")
+        steady_fds = self.fd_kinds()
         churn = [threading.Thread(target=f, daemon=True)
                  for f in (self.churn_publishers, self.churn_players, self.reloader)]
         for t in churn:
@@ -285,8 +338,14 @@ class Soak:
         self.stop.set()
         for t in churn + threads:
             t.join(40)
-        time.sleep(15)
+        quiet_from = time.monotonic()
+        # A churn publisher killed at the stop lasts until the server's timeout for it (WebRTC's
+        # stun_timeout is 30 s, SRT's peer_idle_timeout 10 s): the quiet figures wait for them.
+        self.wait_for_quiet(60)
+        time.sleep(5)
         quiet = self.sample("quiet")
+        quiet["after_s"] = round(time.monotonic() - quiet_from, 1)
+        quiet_fds = self.fd_kinds()
         sizes = [os.path.getsize(f"{self.dir}/srt{i}.ts") if os.path.exists(f"{self.dir}/srt{i}.ts") else 0
                  for i in range(a.srt_players)]
         time.sleep(3)
@@ -314,6 +373,8 @@ class Soak:
             "steady": steady, "warm": warm, "end_of_churn": last, "quiet": quiet,
             "rss_end_vs_warm": None if warm is None else round(last["rss_kb"] / warm["rss_kb"], 3),
             "fds_quiet_minus_steady": quiet["fds"] - steady["fds"],
+            "fds_changed": {k: quiet_fds.get(k, 0) - steady_fds.get(k, 0) for k in set(steady_fds) | set(quiet_fds)
+                            if quiet_fds.get(k, 0) != steady_fds.get(k, 0)},
             "tracebacks": console.count("Traceback") + log.count("Traceback"),
             "unexpected": log.count("Unexpected"),
             "errors_logged": log.count("][Error]["),
@@ -351,7 +412,7 @@ def main() -> None:
     finally:
         soak.cleanup()
     print("RESULT " + json.dumps(result), flush=True)
-    for key in ("counts", "players", "steady", "warm", "end_of_churn", "quiet"):
+    for key in ("counts", "players", "steady", "warm", "end_of_churn", "quiet", "fds_changed"):
         print(f"{key}: {json.dumps(result[key])}")
     print(f"RSS end/warm {result['rss_end_vs_warm']}, fds quiet-steady {result['fds_quiet_minus_steady']}, "
           f"tracebacks {result['tracebacks']}, unexpected {result['unexpected']}")

@@ -20,6 +20,11 @@ player: on A (local), and on B while no pull runs (a cold lookup + pull), each
 ``--ttff`` times.
 
     python bench/cluster_pull.py --streams 4 --window 15 --rounds 2 --ttff 5
+    python bench/cluster_pull.py --workers 2 ...   # each origin a supervisor and 2 workers
+
+With ``--workers 2`` a player may land on either worker of B and B's pull on either
+worker of A (then A adds an inter-worker pull): the pull's cost and the time to the
+first frame include those hops when they happen.
 """
 
 from __future__ import annotations
@@ -44,17 +49,17 @@ PLAYERS = os.path.join(bench.ROOT, "tests", "workers", "players.py")
 class Origin(bench.Ours):
     name = "origin"
 
-    def __init__(self, workdir: str, redis_port: int) -> None:
+    def __init__(self, workdir: str, redis_port: int, workers: int = 1) -> None:
         os.makedirs(workdir, exist_ok=True)
         super().__init__(workdir)
+        self.global_conf = f"workers {workers};\n" if workers > 1 else ""
         self.play_conf = (f"    cluster {{ mode local; origin_cluster on; redis {{ enabled on; host 127.0.0.1; "
                           f"port {redis_port}; }} }}\n")
 
 
 def cpu(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / bench.CLK_TCK
+    """CPU seconds of the origin's process tree (its supervisor and workers with ``--workers``)."""
+    return sum(bench.cpu_seconds(bench.tree_pids(pid)))
 
 
 def measure(origins: dict, window: float) -> dict:
@@ -105,6 +110,7 @@ def main() -> None:
     ap.add_argument("--window", type=float, default=15.0)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--ttff", type=int, default=5)
+    ap.add_argument("--workers", type=int, default=1, help="workers N on each origin (the chained directory)")
     opts = ap.parse_args()
     redis_server = shutil.which("redis-server")
     if not redis_server:
@@ -116,7 +122,7 @@ def main() -> None:
     redis = bench.spawn([redis_server, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
                          "--appendonly", "no"], os.path.join(work, "redis.log"))
     bench.wait_port(redis_port, redis)
-    origins = {"A": Origin(os.path.join(work, "A"), redis_port), "B": Origin(os.path.join(work, "B"), redis_port)}
+    origins = {k: Origin(os.path.join(work, k), redis_port, opts.workers) for k in ("A", "B")}
     results, ttff = [], {"local": [], "remote": []}
     try:
         for o in origins.values():
@@ -151,7 +157,7 @@ def main() -> None:
     player = statistics.mean((lo - ba) / k for lo, ba in zip(total["local"], total["base"]))
     pull = statistics.mean((re_ - lo) / k for re_, lo in zip(total["remote"], total["local"]))
     out = {
-        "streams": k, "window_s": opts.window, "rounds": opts.rounds, "stream_mbit": round(bitrate / 1e6, 3),
+        "streams": k, "workers": opts.workers, "window_s": opts.window, "rounds": opts.rounds, "stream_mbit": round(bitrate / 1e6, 3),
         "base_cpu": round(statistics.mean(total["base"]), 4),
         "player_cpu_per_s": round(player, 4), "pull_cpu_per_s": round(pull, 4),
         "player_cpu_s_per_gbit": round(player / (bitrate / 1e9), 2),

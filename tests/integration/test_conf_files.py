@@ -368,6 +368,9 @@ class ConfFileTests(unittest.TestCase):
     def test_origin_cluster_redis_serverB(self):
         self.run_conf("origin.cluster.redis.serverB.conf")
 
+    def test_origin_cluster_redis_workers(self):
+        self.run_conf("origin.cluster.redis.workers.conf")
+
     def check_conf(self, name: str) -> None:
         """``srs -t``: an edge needs its origins to play anything."""
         result = subprocess.run([sys.executable, "-m", "srs_twisted.cli", "-t", "-c", os.path.join(CONF_DIR, name)],

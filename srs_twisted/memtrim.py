@@ -22,10 +22,11 @@ import os
 import time
 from typing import Callable
 
-__all__ = ["MemoryTrimmer", "INTERVAL", "LOG_ABOVE_KB", "interval_from_env", "libc_trim", "rss_kb"]
+__all__ = ["MemoryTrimmer", "INTERVAL", "LOG_ABOVE_KB", "LOG_SLOWER_THAN", "interval_from_env", "libc_trim", "rss_kb"]
 
 INTERVAL = 30.0
 LOG_ABOVE_KB = 8 * 1024
+LOG_SLOWER_THAN = 0.02  # seconds: a pass that held the reactor this long is logged too
 
 
 def libc_trim() -> Callable[[int], int] | None:
@@ -87,6 +88,6 @@ class MemoryTrimmer:
         self.runs += 1
         gain = max(0, before - after)
         self.returned_kb += gain
-        if gain >= LOG_ABOVE_KB:
+        if gain >= LOG_ABOVE_KB or t2 - t0 >= LOG_SLOWER_THAN:
             self.log(f"memory: {gain // 1024} MB of freed heap returned to the system, RSS {after // 1024} MB "
                      f"(gc {(t1 - t0) * 1000:.1f} ms, trim {(t2 - t1) * 1000:.1f} ms)")

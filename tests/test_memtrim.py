@@ -32,6 +32,12 @@ class MemoryTrimmerTests(unittest.TestCase):
         self.assertEqual((len(calls), calls.count("freeze"), lines, trimmer.runs), (5, 1, [], 2))
         self.assertEqual(trimmer.returned_kb, LOG_ABOVE_KB - 1)
 
+    def test_a_slow_pass_is_logged(self):
+        trimmer, calls, lines = self.make([100_000, 100_000])
+        trimmer.timer = iter([0.0, 0.025, 0.026]).__next__
+        trimmer()
+        self.assertEqual(lines, ["memory: 0 MB of freed heap returned to the system, RSS 97 MB (gc 25.0 ms, trim 1.0 ms)"])
+
     def test_interval_from_env(self):
         self.assertEqual(interval_from_env({}), memtrim.INTERVAL)
         self.assertEqual(interval_from_env({"SRS_MALLOC_TRIM": "0"}), 0.0)

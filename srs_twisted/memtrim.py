@@ -26,7 +26,7 @@ __all__ = ["MemoryTrimmer", "INTERVAL", "LOG_ABOVE_KB", "LOG_SLOWER_THAN", "inte
 
 INTERVAL = 30.0
 LOG_ABOVE_KB = 8 * 1024
-LOG_SLOWER_THAN = 0.02  # seconds: a pass that held the reactor this long is logged too
+LOG_SLOWER_THAN = 0.05  # seconds: a pass that held the reactor this long is logged too
 
 
 def libc_trim() -> Callable[[int], int] | None:
@@ -76,6 +76,10 @@ class MemoryTrimmer:
         self.returned_kb = 0
 
     def __call__(self) -> None:
+        if not self.runs:  # the timer's first call, at start-up: only the freeze
+            self.freeze()
+            self.runs = 1
+            return
         before = self.rss()
         t0 = self.timer()
         self.collect()
@@ -83,8 +87,6 @@ class MemoryTrimmer:
         self.trim(0)
         t2 = self.timer()
         after = self.rss()
-        if not self.runs:
-            self.freeze()
         self.runs += 1
         gain = max(0, before - after)
         self.returned_kb += gain

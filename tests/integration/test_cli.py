@@ -197,6 +197,16 @@ def busy_port(test) -> int:
     return sock.getsockname()[1]
 
 
+def _answers(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
 class TwistdTests(unittest.TestCase):
     timeout = 120
 
@@ -220,6 +230,10 @@ class TwistdTests(unittest.TestCase):
         proc = self.twistd(env={"SRS_LISTEN": f"127.0.0.1:{rtmp}", "SRS_HTTP_SERVER_LISTEN": str(http),
                                 "SRS_HTTP_API_LISTEN": str(api)})
         h.wait_port(rtmp, proc=proc)
+        # twistd binds the ports before the services start and log: wait for the API to answer
+        # (the reactor runs, so every start line is out) before stopping it.
+        h.wait_for(lambda: _answers(f"http://127.0.0.1:{api}/api/v1/versions"), h.WAIT,
+                   message="the API does not answer")
         proc.send_signal(signal.SIGTERM)
         proc.wait(h.WAIT)
         lines = proc.stdout.read().decode().splitlines()

@@ -937,7 +937,10 @@ class PublishCycleTests(_ServerTest):
               f"RSS after {self.WARMUP}: {rss_warm} kB, after {self.CYCLES}: {rss_end} kB; "
               f"watcher saw {watcher.video_count} of the last {self.WATCHED} keyframes")
         self.assertLess(rss_end - rss_warm, 10 * 1024)
-        self.assertLessEqual(self.server.fd_count(), fds_warm)
+        # A periodic task (the memory trim reads /proc/self/status) may hold
+        # a file for a moment: a leak stays, a passing fd goes.
+        h.wait_for(lambda: self.server.fd_count() <= fds_warm, 30, interval=0.2,
+                   message=lambda: f"{self.server.fd_count()} fds open, {fds_warm} after the warm-up")
         self.assertGreaterEqual(watcher.video_count, self.WATCHED * 0.95)
 
         # No stream is left behind: every publish was logged, nothing was

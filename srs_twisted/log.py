@@ -233,6 +233,9 @@ def report_twisted_failures(event: dict) -> None:
     unhandled error in a Deferred, an exception in a timed call) is a bug
     too; report and count it like :func:`log_unexpected` does."""
     failure = event.get("log_failure")
+    if failure is None and event.get("isError"):
+        # twisted.python.log.err (Klein still logs with it): "failure", no "log_failure"
+        failure = event.get("failure")
     if failure is None or event.get("log_namespace") == "srs_twisted":
         return
     level = event.get("log_level")

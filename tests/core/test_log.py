@@ -153,6 +153,22 @@ class UnexpectedErrorTests(unittest.TestCase):
         self.assertIn("Traceback", msgs[1])
         self.assertEqual(log.unexpected_errors(), before + 1)
 
+    def test_a_legacy_log_err_is_reported(self):
+        from twisted.logger import globalLogPublisher
+        from twisted.python import log as legacy
+
+        globalLogPublisher.addObserver(log.report_twisted_failures)
+        self.addCleanup(globalLogPublisher.removeObserver, log.report_twisted_failures)
+        before = log.unexpected_errors()
+        try:
+            raise KeyError("from a Klein handler")
+        except KeyError:
+            legacy.err(None, "Exception rendering:")
+        self.flushLoggedErrors(KeyError)
+        self.assertEqual(log.unexpected_errors(), before + 1)
+        self.assertTrue(any("twisted: Exception rendering:" in m and "KeyError" in m for m in self.messages()),
+                        self.messages())
+
     def test_an_unhandled_deferred_error_reaches_the_observer(self):
         from twisted.internet import defer
         from twisted.logger import globalLogPublisher

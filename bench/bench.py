@@ -316,7 +316,8 @@ class Ours(Server):
         with open(conf, "w") as f:
             f.write(
                 f"listen 127.0.0.1:{self.rtmp_port};\n"
-                "max_connections 3000;\n"
+                "max_connections 12000;\n"  # room for 5,000+ players (SRS's default is 1000)
+
                 f"{self.global_conf}"
                 f"pid {self.dir}/srs.pid;\n"
                 f"srs_log_tank file;\nsrs_log_file {self.dir}/srs.log;\n"
@@ -351,9 +352,9 @@ class Nginx(Server):
         with open(conf, "w") as f:
             f.write(
                 "load_module /usr/share/nginx/modules/ngx_rtmp_module.so;\n"
-                "daemon off;\nmaster_process on;\nworker_processes 1;\nworker_rlimit_nofile 8192;\n"
+                "daemon off;\nmaster_process on;\nworker_processes 1;\nworker_rlimit_nofile 16384;\n"
                 f"pid {self.dir}/nginx.pid;\nerror_log {self.dir}/logs/error.log warn;\n"
-                "events { worker_connections 4096; }\n"
+                "events { worker_connections 12000; }\n"
                 "rtmp {\n    server {\n"
                 f"        listen 127.0.0.1:{self.rtmp_port};\n"
                 "        application live { live on; }\n"

@@ -62,43 +62,11 @@ def direct_writer(transport) -> Callable[[bytes], None]:
     return write
 
 
-def direct_sequence_writer(transport) -> Callable[[list], None] | None:
-    """A ``write_sequence(parts)`` sending several buffers in one ``sendmsg`` (no join),
-    or None when ``transport`` is not plain TCP."""
-    conn = plain_tcp(transport)
-    if conn is None:
-        return None
-    sendmsg = conn.socket.sendmsg
-    queue = conn.write
-
-    def write_sequence(parts: list) -> None:
-        if not _idle(conn):
-            for part in parts:
-                queue(part)
-            return
-        try:
-            sent = sendmsg(parts)
-        except OSError:
-            sent = 0
-        if sent:
-            for part in parts:
-                size = len(part)
-                if sent >= size:
-                    sent -= size
-                    continue
-                queue(part[sent:] if sent else part)
-                sent = 0
-        else:
-            for part in parts:
-                queue(part)
-
-    return write_sequence
-
-
 def response_writer(request) -> Callable[[bytes], None]:
     """``request.write`` for a live HTTP response (twisted.web), direct once the headers
-    are out: the body's chunks (``Transfer-Encoding: chunked`` for HTTP/1.1) go out in
-    one ``sendmsg`` each, the shared media bytes never joined to their framing."""
+    are out.  With ``Transfer-Encoding: chunked`` (HTTP/1.1) each body chunk is framed
+    once for all players: the live core hands players in step the same bytes object,
+    so the framed copy made for the first serves the others (one ``send`` each)."""
     fast = None
 
     def write(data: bytes) -> None:
@@ -113,10 +81,25 @@ def response_writer(request) -> Callable[[bytes], None]:
     return write
 
 
+# The last chunk framed: (the shared bytes, their chunked form).  Holding the bytes
+# keeps their identity from being reused.
+_framed: list = [None, b""]
+
+
+def chunk_of(data: bytes) -> bytes:
+    """``data`` as one HTTP/1.1 chunk, made once for a run of players sharing it."""
+    if data is _framed[0]:
+        return _framed[1]
+    framed = b"%x\r\n%b\r\n" % (len(data), data)
+    _framed[0] = data
+    _framed[1] = framed
+    return framed
+
+
 def _body_writer(request) -> Callable[[bytes], None]:
-    seq = direct_sequence_writer(request.channel.transport) if request.method != b"HEAD" else None
-    if seq is None:
+    if request.method == b"HEAD" or plain_tcp(request.channel.transport) is None:
         return request.write
+    send = direct_writer(request.channel.transport)
     chunked = request.chunked
 
     def write(data: bytes) -> None:
@@ -125,6 +108,6 @@ def _body_writer(request) -> Callable[[bytes], None]:
             return
         request.sentLength += len(data)
         if data:
-            seq([b"%x\r\n" % len(data), data, b"\r\n"] if chunked else [data])
+            send(chunk_of(data) if chunked else data)
 
     return write

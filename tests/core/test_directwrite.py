@@ -10,7 +10,7 @@ from twisted.internet import protocol, tcp
 from twisted.internet.testing import MemoryReactor, StringTransport
 from twisted.trial import unittest
 
-from srs_twisted.directwrite import direct_sequence_writer, direct_writer, response_writer
+from srs_twisted.directwrite import chunk_of, direct_writer, response_writer
 from srs_twisted.limits import _Counted
 
 
@@ -40,9 +40,6 @@ class FakeSocket:
 
     def send(self, data) -> int:
         return self._take(data)
-
-    def sendmsg(self, parts) -> int:
-        return self._take(b"".join(parts))
 
 
 def connection(sock: FakeSocket) -> tcp.Connection:
@@ -108,18 +105,6 @@ class DirectWriterTests(unittest.TestCase):
         self.assertEqual(direct_writer(conn), conn.write)
 
 
-class SequenceWriterTests(unittest.TestCase):
-    def test_parts_in_one_call_and_partial_sends(self):
-        sock = FakeSocket(room=5)
-        conn = connection(sock)
-        write = direct_sequence_writer(conn)
-        write([b"abc", b"defg", b"hi"])
-        self.assertEqual((sock.sent, queued(conn), sock.calls), (b"abcde", b"fghi", 1))
-
-    def test_not_plain_tcp(self):
-        self.assertIsNone(direct_sequence_writer(StringTransport()))
-
-
 class FakeRequest:
     def __init__(self, transport, chunked=True) -> None:
         self.channel = type("Channel", (), {"transport": transport})()
@@ -163,3 +148,18 @@ class ResponseWriterTests(unittest.TestCase):
         request._disconnected = True
         write(b"def")
         self.assertEqual((sock.sent, request.written), (b"abc", [b"def"]))
+
+    def test_players_sharing_bytes_share_one_framed_chunk(self):
+        socks = [FakeSocket(), FakeSocket()]
+        writers = []
+        for sock in socks:
+            request = FakeRequest(connection(sock))
+            request.startedWriting = True
+            writers.append(response_writer(request))
+        data = b"tag" * 100
+        for write in writers:
+            write(data)
+        self.assertEqual([s.sent for s in socks], [b"12c\r\n" + data + b"\r\n"] * 2)
+        self.assertIs(chunk_of(data), chunk_of(data))  # framed once for the run
+        other = bytes(bytearray(data))  # equal, not the same object: framed again, same bytes
+        self.assertEqual(chunk_of(other), chunk_of(data))

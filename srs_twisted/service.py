@@ -404,7 +404,9 @@ class SrsService(service.MultiService):
         stats = ProcStats(now=self.reactor.seconds, min_interval=0.5)
 
         def sample():
-            breaker.sample(stats.self_stat()["percent"])
+            # self_stat's percent is a fraction of one core, as SRS's API gives it;
+            # the breaker's thresholds are percents (SRS multiplies by 100 too)
+            breaker.sample(stats.self_stat()["percent"] * 100)
 
         timer = TimerService(1.0, sample)
         timer.clock = self.reactor

@@ -52,7 +52,7 @@ class BreakerTests(unittest.TestCase):
 
     def set_cpu(self, percent: float) -> None:
         with open(self.cpu + ".tmp", "w") as f:
-            f.write(str(percent))
+            f.write(str(percent / 100))  # the API's unit: a fraction of one core
         os.replace(self.cpu + ".tmp", self.cpu)
 
     def flv_status(self) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from twisted.web import resource, server, static
+from twisted.web import resource, server
 
 from ..context import ClientInfo
 from ..directwrite import response_writer
@@ -14,7 +14,7 @@ from ..log import ContextLogger
 from ..url import StreamRequest, validate_names
 from . import stream as st
 from .paths import BadPath, normalize_request
-from .site import HeaderTimeoutSite
+from .site import HeaderTimeoutSite, StaticFile
 
 # Paths the API owns when API and HTTP server share one port.
 API_PREFIXES = ("/api/", "/rtc/", "/metrics", "/gb/")
@@ -267,7 +267,7 @@ class HttpRoot(resource.Resource):
     def __init__(self, ctx, static_dir: str | None, api=None, crossdomain: bool = True) -> None:
         super().__init__()
         self.ctx = ctx
-        self.static = static.File(static_dir) if static_dir else None
+        self.static = StaticFile(static_dir) if static_dir else None
         self.api = api
         self.crossdomain = crossdomain
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from twisted.web import http, server
+from twisted.web import http, server, static
 
 from ..log import ContextLogger
 
@@ -109,6 +109,20 @@ class SrsRequest(server.Request):
             except UnicodeDecodeError:
                 self.requestHeaders.removeHeader(b"range")
         super().process()
+
+
+class StaticFile(static.File):
+    """Twisted's static file resource (its children are of this class too),
+    answering a suffix range longer than the file (``Range: bytes=-909`` on
+    a 500-byte file) with the whole file, as RFC 9110 14.1.2 says: Twisted
+    seeked to a negative offset and failed with a traceback (found by
+    fuzz/targets/web.py)."""
+
+    def _rangeToOffsetAndSize(self, start, end):
+        offset, size = super()._rangeToOffsetAndSize(start, end)
+        if offset < 0:
+            return 0, offset + size
+        return offset, size
 
 
 class HeaderTimeoutSite(server.Site):

@@ -25,10 +25,11 @@ from __future__ import annotations
 import json
 import os
 
-from twisted.web import resource, static
+from twisted.web import resource
 
 from .. import SRS_COMPAT_VERSION, SERVER_NAME, __version__
 from ..config.check import parse_endpoint
+from .site import StaticFile
 
 PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WWW_DIR = os.path.join(PACKAGE_DIR, "www")
@@ -119,7 +120,7 @@ def _file(request, path: str):
     """One file answering the whole request path."""
     request.prepath.extend(request.postpath)
     del request.postpath[:]
-    return static.File(path)
+    return StaticFile(path)
 
 
 def builtin_resource(ctx, path: str, static_root: str | None, request):
@@ -139,7 +140,7 @@ def builtin_resource(ctx, path: str, static_root: str | None, request):
         return None
     first = request.postpath[0]
     request.prepath.append(request.postpath.pop(0))
-    return static.File(WWW_DIR).getChildWithDefault(first, request)
+    return StaticFile(WWW_DIR).getChildWithDefault(first, request)
 
 
 def console_resource(ctx, request, path: str, static_root: str | None):
@@ -153,7 +154,7 @@ def console_resource(ctx, request, path: str, static_root: str | None):
     if static_root is not None and _exists(static_root, path):
         first = request.postpath[0]
         request.prepath.append(request.postpath.pop(0))
-        return static.File(static_root).getChildWithDefault(first, request)
+        return StaticFile(static_root).getChildWithDefault(first, request)
     return builtin_resource(ctx, path, None, request)
 
 

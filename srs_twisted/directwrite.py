@@ -32,41 +32,26 @@ def plain_tcp(transport) -> tcp.Connection | None:
     return None
 
 
-def _idle(conn: tcp.Connection) -> bool:
-    """Nothing queued in Twisted for this connection, and it is open for writing."""
-    return (conn.connected and not conn.disconnecting and not conn._writeDisconnected
-            and not conn._tempDataBuffer and conn.offset >= len(conn.dataBuffer))
-
-
-def direct_writer(transport) -> Callable[[bytes], None]:
-    """A ``write(data)`` for ``transport`` that sends at once when it can."""
+def direct_writer(transport, counter=None) -> Callable[[bytes], None]:
+    """A ``write(data)`` for ``transport`` that sends at once when it can, and adds
+    what it is given to ``counter.sent_bytes`` (when a counter is given)."""
     conn = plain_tcp(transport)
-    if conn is None:
+    if conn is not None:
+        return _writer(conn, counter, None)
+    if counter is None:
         return transport.write
-    send = conn.socket.send
-    queue = conn.write
+    slow = transport.write
 
-    def write(data: bytes) -> None:
-        if not _idle(conn):
-            queue(data)
-            return
-        try:
-            sent = send(data)
-        except OSError:
-            # EAGAIN: Twisted sends it when writable; anything else (reset, broken pipe):
-            # Twisted's own send meets the same error and closes the connection as usual.
-            sent = 0
-        if sent < len(data):
-            queue(data[sent:] if sent else data)
+    def counted(data: bytes) -> None:
+        counter.sent_bytes += len(data)
+        slow(data)
 
-    return write
+    return counted
 
 
 def response_writer(request) -> Callable[[bytes], None]:
     """``request.write`` for a live HTTP response (twisted.web), direct once the headers
-    are out.  With ``Transfer-Encoding: chunked`` (HTTP/1.1) each body chunk is framed
-    once for all players: the live core hands players in step the same bytes object,
-    so the framed copy made for the first serves the others (one ``send`` each)."""
+    are out (see :func:`body_writer`)."""
     fast = None
 
     def write(data: bytes) -> None:
@@ -75,10 +60,21 @@ def response_writer(request) -> Callable[[bytes], None]:
             if not request.startedWriting or request.finished or request._disconnected:
                 request.write(data)
                 return
-            fast = _body_writer(request)
+            fast = body_writer(request) or request.write
         fast(data)
 
     return write
+
+
+def body_writer(request, counter=None) -> Callable[[bytes], None] | None:
+    """The body ``write(data)`` of a live HTTP response whose headers are out, or None
+    when it must stay ``request.write`` (headers not sent, HEAD, TLS...).  With
+    ``Transfer-Encoding: chunked`` (HTTP/1.1) each chunk is framed once for all players
+    (:func:`chunk_of`).  Counts into ``counter.sent_bytes`` as :func:`direct_writer`."""
+    if not request.startedWriting or request.method == b"HEAD":
+        return None
+    conn = plain_tcp(request.channel.transport)
+    return None if conn is None else _writer(conn, counter, request)
 
 
 # The last chunk framed: (the shared bytes, their chunked form).  Holding the bytes
@@ -96,18 +92,39 @@ def chunk_of(data: bytes) -> bytes:
     return framed
 
 
-def _body_writer(request) -> Callable[[bytes], None]:
-    if request.method == b"HEAD" or plain_tcp(request.channel.transport) is None:
-        return request.write
-    send = direct_writer(request.channel.transport)
-    chunked = request.chunked
+def _writer(conn: tcp.Connection, counter, request) -> Callable[[bytes], None]:
+    """The hot path of every player, one Python call per flush: count, (for an HTTP
+    body) frame, send at once when nothing is queued, else queue in Twisted."""
+    send = conn.socket.send
+    queue = conn.write
+    framed = _framed
+    chunked = request is not None and request.chunked
+    slow = request.write if request is not None else None
 
     def write(data: bytes) -> None:
-        if request.finished or request._disconnected:
-            request.write(data)  # as twisted.web: nothing sent, an error if finished
-            return
-        request.sentLength += len(data)
-        if data:
-            send(chunk_of(data) if chunked else data)
+        if counter is not None:
+            counter.sent_bytes += len(data)
+        if request is not None:
+            if request.finished or request._disconnected:
+                slow(data)  # as twisted.web: nothing sent, an error if finished
+                return
+            if not data:
+                return
+            request.sentLength += len(data)
+            if chunked:
+                data = framed[1] if data is framed[0] else chunk_of(data)
+        if (conn.connected and not conn.disconnecting and not conn._writeDisconnected
+                and not conn._tempDataBuffer and conn.offset >= len(conn.dataBuffer)):
+            try:
+                sent = send(data)
+            except OSError:
+                # EAGAIN: Twisted sends it when writable; anything else (reset, broken
+                # pipe): Twisted's own send meets the same error and closes as usual.
+                sent = 0
+            if sent == len(data):
+                return
+            if sent:
+                data = data[sent:]
+        queue(data)
 
     return write

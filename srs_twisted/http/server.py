@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 from twisted.web import resource, server
 
 from ..context import ClientInfo
-from ..directwrite import response_writer
+from ..directwrite import body_writer, response_writer
 from ..errors import Denied, InvalidStreamName, Overloaded
 from ..log import ContextLogger
 from ..url import StreamRequest, validate_names
@@ -150,11 +150,11 @@ class PlayerSession:
         d.addCallback(lambda _: source)
         return d
 
-    def start(self, source, write_raw, producer_target, kick, end=None) -> None:
+    def start(self, source, write_raw, producer_target, kick, end=None, direct=None) -> None:
         """Subscribe the player; ``end`` closes it politely when the
         publisher leaves (SRS unmounts the stream then)."""
         remux = self.ctx.vhost(self.match.vhost).http_remux
-        self.sink = st.HttpStreamSink(source, self.match.fmt, write_raw, remux, end)
+        self.sink = st.HttpStreamSink(source, self.match.fmt, write_raw, remux, end, direct)
         self.client.send_bytes = lambda: self.sink.sent_bytes
         self.client.kick = kick
         self.log.trace(
@@ -226,7 +226,8 @@ class LiveStreamResource(resource.Resource):
                     request.finish()
 
             try:
-                session.start(source, response_writer(request), request, transport.abortConnection, end)
+                session.start(source, response_writer(request), request, transport.abortConnection, end,
+                              lambda sink: body_writer(request, sink))
             except Exception as e:  # a format this stream cannot be served in
                 session.log.error(f"{session.client.type} cannot start: {type(e).__name__}: {e}")
                 request.setResponseCode(500)

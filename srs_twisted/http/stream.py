@@ -303,9 +303,12 @@ class HttpStreamSink:
     """Writes one live format to one player (an HTTP response or a WebSocket).
 
     ``write_raw`` is what reaches the player; the format's header (the FLV
-    file header, or TS PAT/PMT) is written before the first data."""
+    file header, or TS PAT/PMT) is written before the first data.  ``direct(sink)``,
+    when given, is asked once that is out for a faster ``write`` (counting into
+    ``sent_bytes`` itself, see :func:`srs_twisted.directwrite.body_writer`), which
+    then takes this one's place."""
 
-    def __init__(self, source, fmt: str, write_raw, remux_conf=None, on_unpublish=None) -> None:
+    def __init__(self, source, fmt: str, write_raw, remux_conf=None, on_unpublish=None, direct=None) -> None:
         self.source = source
         self._on_unpublish = on_unpublish
         self.fmt = fmt
@@ -315,6 +318,7 @@ class HttpStreamSink:
         # shared packets; AAC and MP3 carry no timestamps.
         self.retime = retime_flv if fmt == "flv" else self._retime_ts if fmt == "ts" else None
         self._write_raw = write_raw
+        self._direct = direct
         self._conf = remux_conf
         self.header_sent = False
         self.sent_bytes = 0
@@ -347,6 +351,10 @@ class HttpStreamSink:
         if data:
             self.sent_bytes += len(data)
             self._write_raw(data)
+        if self._direct is not None:
+            fast, self._direct = self._direct(self), None
+            if fast is not None:
+                self.write = fast
 
     def stream_published(self) -> None:
         pass

@@ -69,11 +69,13 @@ class RtmpPlaySink:
         self.proto = proto
         self.wire_key = ("rtmp", chunk_size)
         self.encode, self.retime, self.chained = media_encoder(chunk_size)
-        self._write = direct_writer(proto.transport)
+        # counted into proto.sent_bytes, sent at once when it can
+        self._send = direct_writer(proto.transport, proto)
+        if type(self).write is RtmpPlaySink.write:
+            self.write = self._send  # the hot path: no method call in between
 
     def write(self, data: bytes) -> None:
-        self.proto.sent_bytes += len(data)
-        self._write(data)
+        self._send(data)
 
     def stream_published(self) -> None:
         pass
@@ -99,7 +101,7 @@ class DurationLimitedSink(RtmpPlaySink):
     def write(self, data: bytes) -> None:
         if self.done:
             return
-        super().write(data)
+        self._send(data)
         add = self.duration.add
         try:
             messages = self._reader.feed(data)

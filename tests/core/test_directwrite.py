@@ -10,7 +10,7 @@ from twisted.internet import protocol, tcp
 from twisted.internet.testing import MemoryReactor, StringTransport
 from twisted.trial import unittest
 
-from srs_twisted.directwrite import chunk_of, direct_writer, response_writer
+from srs_twisted.directwrite import body_writer, chunk_of, direct_writer, response_writer
 from srs_twisted.limits import _Counted
 
 
@@ -105,6 +105,26 @@ class DirectWriterTests(unittest.TestCase):
         self.assertEqual(direct_writer(conn), conn.write)
 
 
+class Counter:
+    sent_bytes = 0
+
+
+class CountingTests(unittest.TestCase):
+    def test_every_byte_given_is_counted_sent_or_queued(self):
+        sock = FakeSocket(room=4)
+        counter = Counter()
+        write = direct_writer(connection(sock), counter)
+        write(b"abcdef")
+        write(b"gh")
+        self.assertEqual((sock.sent, counter.sent_bytes), (b"abcd", 8))
+
+    def test_a_transport_written_through_twisted_is_counted_too(self):
+        other = StringTransport()
+        counter = Counter()
+        direct_writer(other, counter)(b"abc")
+        self.assertEqual((other.value(), counter.sent_bytes), (b"abc", 3))
+
+
 class FakeRequest:
     def __init__(self, transport, chunked=True) -> None:
         self.channel = type("Channel", (), {"transport": transport})()
@@ -163,3 +183,51 @@ class ResponseWriterTests(unittest.TestCase):
         self.assertIs(chunk_of(data), chunk_of(data))  # framed once for the run
         other = bytes(bytearray(data))  # equal, not the same object: framed again, same bytes
         self.assertEqual(chunk_of(other), chunk_of(data))
+
+
+class BodyWriterTests(unittest.TestCase):
+    def test_none_until_the_headers_are_out_and_for_head_and_tls(self):
+        conn = connection(FakeSocket())
+        request = FakeRequest(conn)
+        self.assertIsNone(body_writer(request))
+        request.startedWriting = True
+        self.assertIsNotNone(body_writer(request))
+        request.method = b"HEAD"
+        self.assertIsNone(body_writer(request))
+        request.method = b"GET"
+        conn.TLS = True
+        self.assertIsNone(body_writer(request))
+
+    def test_counts_the_body_not_the_framing(self):
+        sock = FakeSocket()
+        request = FakeRequest(connection(sock))
+        request.startedWriting = True
+        counter = Counter()
+        write = body_writer(request, counter)
+        write(b"x" * 17)
+        self.assertEqual((sock.sent, counter.sent_bytes, request.sentLength), (b"11\r\n" + b"x" * 17 + b"\r\n", 17, 17))
+
+
+class HttpSinkUpgradeTests(unittest.TestCase):
+    def test_the_sink_takes_the_direct_write_once_its_header_is_out(self):
+        from srs_twisted.http.stream import HttpStreamSink
+
+        sock = FakeSocket()
+        conn = connection(sock)
+        conn.write = lambda data: sock.send(data)
+        request = FakeRequest(conn)
+        source = type("Source", (), {"outputs": {}, "video_sh": None, "audio_sh": None, "metadata": None})()
+        asked = []
+
+        def direct(sink):
+            asked.append(sink)
+            return body_writer(request, sink)
+
+        sink = HttpStreamSink(source, "aac", response_writer(request), direct=direct)
+        sink.write(b"one")
+        sink.write(b"two")
+        self.assertEqual(asked, [sink])
+        self.assertIn("write", vars(sink))  # the direct write took the method's place
+        self.assertEqual(sink.sent_bytes, 6)
+        self.assertEqual(sock.sent, b"HTTP/1.1 200 OK\r\n\r\n3\r\ntwo\r\n")
+        self.assertEqual(request.written, [b"one"])

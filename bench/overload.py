@@ -190,8 +190,8 @@ def run(breaker: str, opts, clip: str) -> dict:
 def table(cells: list[dict]) -> str:
     f = bench.fmt
     rows = ["| breaker | before + after | server CPU (window / busiest s) | peak RSS MB | A: bytes min / 1st pct / median "
-            "| A: players < 99% | A: cut | A: latency p50 / p95 ms | B: served / refused | load avg |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+            "| A: players < 99% | A: cut | A: latency p50 / p95 ms | B: served / refused | refusals logged | load avg |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for c in cells:
         if "error" in c:
             rows.append(f"| {c['breaker']} | {c['before']} + {c['after']} | error: {c['error'][:60]} ||||||||")

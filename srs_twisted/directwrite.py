@@ -112,6 +112,7 @@ def _writer(conn: tcp.Connection, counter, request) -> Callable[[bytes], None]:
                 return
             request.sentLength += len(data)
             if chunked:
+                # chunk_of's cache hit, inlined: every player after the first of a group
                 data = framed[1] if data is framed[0] else chunk_of(data)
         if (conn.connected and not conn.disconnecting and not conn._writeDisconnected
                 and not conn._tempDataBuffer and conn.offset >= len(conn.dataBuffer)):

@@ -351,7 +351,7 @@ class HttpStreamSink:
         if data:
             self.sent_bytes += len(data)
             self._write_raw(data)
-        if self._direct is not None:
+        if self._direct is not None and self.sent_bytes:  # once something (the headers) is out
             fast, self._direct = self._direct(self), None
             if fast is not None:
                 self.write = fast

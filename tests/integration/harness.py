@@ -38,7 +38,7 @@ def need(tool: str, path: str | None) -> str:
     """The tool's path; a missing tool skips locally and fails in CI."""
     if path:
         return path
-    package = {"ffprobe": "ffmpeg", "rtmpdump": "rtmpdump"}.get(tool, tool)
+    package = {"ffprobe": "ffmpeg"}.get(tool, tool)
     message = f"{tool} is not installed (apt-get install {package}; .ci/run installs it)"
     if IN_CI:
         raise AssertionError(message)

@@ -91,6 +91,8 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=2.5)
     ap.add_argument("--ramp-rate", type=float, default=200.0)
     ap.add_argument("--samples", type=int, default=30)
+    ap.add_argument("--read-interval", type=float, default=10.0,
+                    help="ms between a player's reads (bench.py's option; 0 = on every readiness event)")
     ap.add_argument("--play", default="", help='the vhost\'s play block, e.g. "mw_latency 0;" (a flush per packet)')
     ap.add_argument("--out", default=None)
     opts = ap.parse_args()
@@ -104,7 +106,7 @@ def main() -> None:
     clip = bench.make_clip()
     os.makedirs(bench.RESULTS, exist_ok=True)
     base = opts.out or os.path.join(bench.RESULTS, time.strftime("%Y%m%d-%H%M%S") + "-workers")
-    meta = {"machine": bench.machine(), "argv": sys.argv[1:], "play": opts.play, "clip": os.path.basename(clip),
+    meta = {"machine": bench.machine(), "argv": sys.argv[1:], "play": opts.play, "read_interval_ms": opts.read_interval, "clip": os.path.basename(clip),
             "clip_bitrate_kbit": round(os.path.getsize(clip) * 8 / 20.0 / 1000)}
     print(json.dumps(meta), flush=True)
     cells = []
@@ -124,7 +126,8 @@ def main() -> None:
             print("interrupted: stopping children", file=sys.stderr)
         finally:
             bench.stop_all()
-    md = bench.table(cells) + "\n" + summary(cells, protos)
+    md = (f"Players read every {opts.read_interval:g} ms (--read-interval {opts.read_interval:g}; 0 = on every"
+          " readiness event).\n\n" + bench.table(cells) + "\n" + summary(cells, protos))
     with open(base + ".md", "w") as f:
         f.write(md)
     print()

@@ -4,7 +4,9 @@
   that flashes white and a beep, both once a second); an aiortc WHEP player decodes the
   video at its size and the Opus audio, and finds each beep within 100 ms of its flash on
   the sender reports' NTP clock (whep_sync_aiortc.py).  MP3 plays as Opus; a stream without
-  audio or without video plays.  ``rtmp_to_rtc off`` refuses the play (5021), as SRS.
+  audio or without video plays.  A publisher whose H.264 changes size mid-stream (a new
+  sequence header in the same RTMP session) keeps two WHEP players decoding at both sizes.
+  ``rtmp_to_rtc off`` refuses the play (5021), as SRS.
 * WebRTC -> RTMP (``rtc_to_rtmp on``): an aiortc WHIP publisher (H.264 + Opus) is read by
   ffprobe over RTMP, HTTP-FLV and HLS as h264 + aac; a 10 s RTMP recording lasts >= 9.5 s
   with audio in its first second; a WHEP player of that stream gets the publisher's Opus.
@@ -22,6 +24,7 @@ import time
 
 from twisted.trial import unittest
 
+from srs_twisted.codec import flv
 from tests.integration import harness as h
 from tests.integration import netns
 from tests.integration import test_rtc_whip
@@ -115,6 +118,43 @@ class RtmpToRtc(BridgeCase):
         frames, size, audio = self.counts(self.play("novideo", seconds=6))
         self.assertEqual(frames, 0)
         self.assertGreaterEqual(audio, 100)
+
+    def test_a_resolution_change_keeps_every_player_decoding(self):
+        # One FLV whose H.264 goes from 320x240 to 176x144 (a second AVC sequence header), looped:
+        # FFmpeg (-c copy) sends the new sequence header in the same RTMP session at each change.
+        path = os.path.join(self.srv.dir, "two-sizes.flv")
+        with open(path, "wb") as out:
+            out.write(flv.file_header())
+            offset = 0
+            for size in ("320x240", "176x144"):
+                clip = os.path.join(self.srv.dir, size + ".flv")
+                subprocess.run([h.ffmpeg(), "-hide_banner", "-loglevel", "error", "-y",
+                                "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25:duration=4",
+                                "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=4",
+                                "-c:v", "libx264", "-g", "25", "-bf", "0", "-pix_fmt", "yuv420p",
+                                "-preset", "ultrafast", "-c:a", "aac", "-b:a", "64k", "-ac", "2", "-f", "flv", clip],
+                               check=True, timeout=120)
+                with open(clip, "rb") as f:
+                    tags = flv.FlvReader().feed(f.read())
+                for tag in tags:
+                    if tag.tag_type != 18:  # one onMetaData (the first's) is enough
+                        out.write(flv.encode_tag(tag.tag_type, tag.timestamp + offset, tag.payload))
+                offset += max(t.timestamp for t in tags) + 40
+        proc = h.publish(self.srv.url("resize"), path, loop=True)
+        self.procs.append(proc)
+        self.srv.wait_log(r"publish __defaultVhost__/live/resize\b", timeout=60)
+        players = [self.start([sys.executable, os.path.join(HERE, "whep_aiortc.py"), self.api_url("whep", "resize"),
+                               "14"]) for _ in range(2)]
+        for player in players:
+            output = player.communicate(timeout=180)[0].decode(errors="replace")
+            self.assertEqual(player.returncode, 0, output)
+            sizes = {k: int(v) for k, v in re.findall(r"(\d+x\d+)=(\d+)", re.search(r"SIZES(.*)", output).group(1))}
+            print(f"resolution change, frames decoded per size: {sizes}")
+            # 14 s of a stream that changes size every 4 s: at least one change each way is decoded
+            self.assertEqual(set(sizes), {"320x240", "176x144"}, output)
+            self.assertGreaterEqual(min(sizes.values()), 50, output)
+            self.assertGreaterEqual(sum(sizes.values()), 250, output)
+        self.assertIsNone(proc.poll())
 
     def test_rtmp_to_rtc_off_refuses_an_rtmp_stream_as_srs(self):
         proc = h.publish(self.srv.url("off") + "?vhost=strict", h.clip("h264-aac", 12), loop=True)

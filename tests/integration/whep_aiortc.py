@@ -8,7 +8,8 @@ With STREAMURL (``webrtc://host/app/stream``), SRS's legacy JSON API at URL
 Plays (recvonly H.264 video and Opus audio) for SECONDS, decoding every frame
 aiortc gives, then DELETEs the session.  aioice is pinned to 127.0.0.1.
 Prints ``STATUS``, ``LOCATION``, ``CONNECTED``, then ``VIDEO <frames> <width>x<height>``,
-``AUDIO <frames>`` and ``DELETE <status>``.
+``SIZES <width>x<height>=<frames> ...`` (every video size decoded, in order of first
+appearance), ``AUDIO <frames>`` and ``DELETE <status>``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ async def main(url, seconds, streamurl=None, on_frame=None, report=None):
     pc = peer_connection()
     counts = {"video": 0, "audio": 0}
     size = [0, 0]
+    sizes = {}
     tasks = []
 
     async def consume(track):
@@ -39,6 +41,8 @@ async def main(url, seconds, streamurl=None, on_frame=None, report=None):
                 counts[track.kind] += 1
                 if track.kind == "video":
                     size[:] = [frame.width, frame.height]
+                    key = "%dx%d" % (frame.width, frame.height)
+                    sizes[key] = sizes.get(key, 0) + 1
                 if on_frame is not None:
                     on_frame(track.kind, frame)
         except MediaStreamError:
@@ -55,6 +59,7 @@ async def main(url, seconds, streamurl=None, on_frame=None, report=None):
     location = await exchange(pc, url, streamurl)
     await asyncio.sleep(seconds)
     print("VIDEO %d %dx%d" % (counts["video"], size[0], size[1]), flush=True)
+    print("SIZES " + " ".join("%s=%d" % item for item in sizes.items()), flush=True)
     print("AUDIO %d" % counts["audio"], flush=True)
     if report is not None:
         report()

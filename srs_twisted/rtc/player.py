@@ -78,6 +78,12 @@ _FIXED_TWCC = struct.Struct(">BBHIIHHBHx")
 # A step of the stream's time beyond these (ms) is a jump: the player's
 # timeline goes on from its last time plus the wall clock's step instead.
 JUMP_BACK = 3000
+#: A player joined from the GOP cache gets the cache's video from its keyframe, but of its
+#: audio only the last AUDIO_BACKLOG_MS before the newest packet (0: audio starts live). A
+#: browser's audio jitter buffer (NetEq) plays every sample it is given, so a GOP of audio in
+#: one burst put the sound up to a GOP behind the picture (Chromium, 1 s GOPs: 0.8 s), caught
+#: up only by playing it about 10 % faster for seconds; its video catches up at once.
+AUDIO_BACKLOG_MS = 0
 JUMP_FORWARD = 10000
 SDES_CNAME = 1
 
@@ -298,6 +304,7 @@ class RtcPlayer:
             (lambda header, payload: protect_rtp(b"".join((header, payload)))) if protect_rtp is not None
             else (lambda header, payload: b"".join((header, payload))))
         self._request_keyframe = request_keyframe
+        self._backlog = False  # writing the GOP cache (see AUDIO_BACKLOG_MS)
         self._clock = clock
         self.nack = nack
         self.cname = cname.encode() if isinstance(cname, str) else bytes(cname)
@@ -344,7 +351,11 @@ class RtcPlayer:
             publisher = getattr(self.source, "publisher", None)
             on_request = (self._request_keyframe is not None and self.video is not None
                           and callable(getattr(publisher, "request_keyframe", None)))
-            self.consumer = self.source.subscribe(self, gop_cache=not on_request)
+            self._backlog = not on_request  # what subscribe writes at once is the GOP cache
+            try:
+                self.consumer = self.source.subscribe(self, gop_cache=not on_request)
+            finally:
+                self._backlog = False
             self.consumer.accept_audio = self.audio is not None
             self.consumer.accept_video = self.video is not None
             self._keyframe("join")
@@ -371,13 +382,19 @@ class RtcPlayer:
         if send_many is not None:  # this write's datagrams go out in one call (see send_many)
             batch = []
             self._send = batch.append
+        records = self.encoder.records(data)
+        audio_from = None
+        if self._backlog and records:
+            audio_from = max(pts for _, _, pts in records) - AUDIO_BACKLOG_MS
         try:
             last_pts = t = None
             video_flag = self._video_flag
-            for payload, flags, pts in self.encoder.records(data):
+            for payload, flags, pts in records:
                 # audio, or video of this player's codec (an H.264 player gets no H.265 and back)
                 out = audio if flags & F_AUDIO else (video if flags & F_HEVC == video_flag else None)
                 if out is not None:
+                    if audio_from is not None and out is audio and pts < audio_from:
+                        continue  # the GOP cache's older audio (AUDIO_BACKLOG_MS)
                     if pts != last_pts:  # a frame's packets share their time: mapped once
                         t = self._player_time(pts, now)
                         last_pts = pts

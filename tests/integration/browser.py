@@ -23,7 +23,9 @@ SPEC is JSON: ``{"page": URL, "api": "http://127.0.0.1:PORT", "app": "live",
 "publish": {"stream", "mode": "whip"|"legacy", "width", "height"[, "vhost"]} or null,
 "play": {"stream", "mode": "whep"|"legacy"[, "vhost"][, "eip": "IP:PORT" (WHIP/WHEP)]} or null, "frames": 100, "timeout": 90}``, optionally
 ``"play_after"`` (seconds between publishing and playing), ``"play_seconds"`` (play at least
-that long) and ``"trace": true`` (the player's inbound stats every half second).  The
+that long), ``"trace": true`` (the player's inbound stats every half second) and ``"sync": true``
+(the player measures A/V sync on a stream whose picture flashes white when its audio beeps:
+``result["sync"]`` has the page times, ms, of every flash shown and every beep heard).  The
 result has the pages' signalling (``publish``, ``play``: offer, answer, status, Location...),
 their final ``getStats()`` (``player``, ``publisher``; ``publisher_before_play`` just before
 the player starts), the DELETE statuses, the pages' console and any ``error``.
@@ -144,6 +146,64 @@ window.play = async (spec) => {
   const out = await signal(spec, false);
   await connected(spec.connectMs);
   return out;
+};
+
+// A/V sync as Chromium plays it: when each white flash is shown (the frame's expected display
+// time, requestVideoFrameCallback) and when each beep reaches Web Audio, in page time (ms).
+window.syncMeter = async () => {
+  const meter = {video: [], audio: [], frames: 0, blocks: 0};
+  const video = document.getElementById("video");
+  const canvas = document.createElement("canvas");
+  canvas.width = 16;
+  canvas.height = 12;
+  const g = canvas.getContext("2d", {willReadFrequently: true});
+  let bright = false;
+  const onFrame = (now, md) => {
+    g.drawImage(video, 0, 0, 16, 12);
+    const px = g.getImageData(0, 0, 16, 12).data;
+    let sum = 0;
+    for (let i = 0; i < px.length; i += 4) sum += px[i] + px[i + 1] + px[i + 2];
+    const on = sum / (px.length / 4) / 765 > 0.5;
+    if (on && !bright) meter.video.push(md.expectedDisplayTime || now);
+    bright = on;
+    meter.frames++;
+    video.requestVideoFrameCallback(onFrame);
+  };
+  video.requestVideoFrameCallback(onFrame);
+  // Beeps are found on the audio thread (an AudioWorklet: the main thread's lag does not
+  // count); a beep's context time becomes page time through the output timestamp, so it is
+  // when the sample reaches the audio output.
+  const ctx = new AudioContext();
+  const tapCode = `registerProcessor("srs-tap", class extends AudioWorkletProcessor {
+    constructor() { super(); this.loud = false; }
+    process(inputs) {
+      const x = inputs[0][0];
+      if (x) {
+        let sum = 0;
+        for (let i = 0; i < x.length; i++) sum += x[i] * x[i];
+        const on = Math.sqrt(sum / x.length) > 0.05;
+        if (on && !this.loud) this.port.postMessage(currentTime);
+        this.loud = on;
+        this.port.postMessage(null);
+      }
+      return true;
+    }
+  });`;
+  await ctx.audioWorklet.addModule(URL.createObjectURL(new Blob([tapCode], {type: "application/javascript"})));
+  const tap = new AudioWorkletNode(ctx, "srs-tap");
+  tap.port.onmessage = (e) => {
+    if (e.data === null) { meter.blocks++; return; }
+    const out = ctx.getOutputTimestamp();
+    meter.audio.push(out.performanceTime + (e.data - out.contextTime) * 1000);
+  };
+  const source = ctx.createMediaStreamSource(new MediaStream(video.srcObject.getAudioTracks()));
+  source.connect(tap);
+  tap.connect(ctx.destination);
+  await ctx.resume();
+  meter.outputLatency = ctx.outputLatency;
+  meter.baseLatency = ctx.baseLatency;
+  meter.sampleRate = ctx.sampleRate;
+  window.srsSync = meter;
 };
 
 window.stats = async () => {
@@ -337,6 +397,10 @@ async def _drive(spec: dict, result: dict) -> None:
                 page = await open_page("player")
                 result["play"] = await page.evaluate("spec => window.play(spec)", {**common, **spec["play"]})
                 print("PLAYING", flush=True)
+                if spec.get("sync"):
+                    await page.wait_for_function("() => document.getElementById('video').srcObject"
+                                                 " && document.getElementById('video').srcObject.getAudioTracks().length")
+                    await page.evaluate("() => window.syncMeter()")
                 if spec.get("play_first"):
                     await asyncio.sleep(spec.get("play_after", 0))
                     result["publish"] = await publish("publisher")
@@ -350,6 +414,8 @@ async def _drive(spec: dict, result: dict) -> None:
                     frames = stats["inbound"]["video"]["framesDecoded"] + spec["frames"]
                     stats = await wait_frames(page, frames, time.monotonic())
                 result["player"] = stats
+                if spec.get("sync"):
+                    result["sync"] = await page.evaluate("() => window.srsSync")
                 if "publisher" in pages:
                     result["publisher"] = await pages["publisher"].evaluate("() => window.stats()")
                 for role in ("player", "publisher"):

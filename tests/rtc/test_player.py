@@ -185,13 +185,19 @@ class VideoTests(unittest.TestCase):
         self.assertIs(frame.wire(key, lambda p: self.fail("encoded twice")),
                       frame.wire(key, lambda p: self.fail("encoded twice")))
 
-    def test_late_player_starts_with_sps_pps_and_idr(self):
-        pkts = fresh(clip("aac"))
+    @staticmethod
+    def join_late(name):
+        """A player joining inside the clip's second GOP: (fixture, packets, keyframe indexes,
+        the cut, the player)."""
+        pkts = fresh(clip(name))
         fx = Fixture()
         keyframes = [i for i, p in enumerate(pkts) if p.kind == VIDEO and p.keyframe and not p.sequence_header]
-        cut = keyframes[1] + 10  # inside the second GOP
+        cut = keyframes[1] + 10
         fx.publish(pkts[:cut])
-        late = fx.player()
+        return fx, pkts, keyframes, cut, fx.player()
+
+    def test_late_player_starts_with_sps_pps_and_idr(self):
+        fx, pkts, keyframes, cut, late = self.join_late("aac")
         self.assertEqual(late.keyframes, ["join"])
         first = rtp(late.sent, VIDEO_TRACK.ssrc)[0]
         self.assertEqual(first.payload[0] & 0x1F, 24)  # STAP-A ...
@@ -203,6 +209,21 @@ class VideoTests(unittest.TestCase):
         self.assertEqual([([bytes(n) for n in f.nalus], f.keyframe) for f in frames],
                          video_frames(pkts[keyframes[1]:]))
         self.assertEqual(dep.dropped, 0)
+
+    def test_late_player_gets_the_cached_gop_video_but_live_audio(self):
+        # A browser plays every audio sample it is given: a GOP of audio in one burst would put
+        # the sound a GOP behind the picture (AUDIO_BACKLOG_MS).
+        fx, pkts, keyframes, cut, late = self.join_late("opus")
+        newest = max(p.dts for p in pkts[:cut])
+        joined_audio = rtp(late.sent, AUDIO_TRACK.ssrc)
+        frames, _ = depayload_video(rtp(late.sent, VIDEO_TRACK.ssrc))
+        self.assertEqual(len(frames), len(video_frames(pkts[keyframes[1]:cut])))  # the whole cached GOP
+        cached_audio = [p for p in pkts[keyframes[1]:cut] if p.kind == AUDIO and not p.sequence_header]
+        self.assertGreater(len(cached_audio), 5)
+        self.assertEqual(len(joined_audio), len([p for p in cached_audio if p.dts >= newest]))  # 0 or 1
+        fx.publish(pkts[cut:])
+        later_audio = [p for p in pkts[cut:] if p.kind == AUDIO and not p.sequence_header]
+        self.assertEqual(len(rtp(late.sent, AUDIO_TRACK.ssrc)), len(joined_audio) + len(later_audio))
 
     def test_late_player_of_a_webrtc_publisher_starts_at_the_keyframe_it_asked_for(self):
         # A WebRTC publisher (Chromium) sends keyframes only when asked: its cached GOP may be

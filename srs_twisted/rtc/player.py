@@ -78,13 +78,13 @@ _FIXED_TWCC = struct.Struct(">BBHIIHHBHx")
 # A step of the stream's time beyond these (ms) is a jump: the player's
 # timeline goes on from its last time plus the wall clock's step instead.
 JUMP_BACK = 3000
+JUMP_FORWARD = 10000
 #: A player joined from the GOP cache gets the cache's video from its keyframe, but of its
 #: audio only the last AUDIO_BACKLOG_MS before the newest packet (0: audio starts live). A
 #: browser's audio jitter buffer (NetEq) plays every sample it is given, so a GOP of audio in
 #: one burst put the sound up to a GOP behind the picture (Chromium, 1 s GOPs: 0.8 s), caught
 #: up only by playing it about 10 % faster for seconds; its video catches up at once.
 AUDIO_BACKLOG_MS = 0
-JUMP_FORWARD = 10000
 SDES_CNAME = 1
 
 

@@ -378,14 +378,14 @@ class RtcPlayer:
             return
         now = self._clock()
         video, audio = self.video, self.audio
-        send_many = self._send_many
-        if send_many is not None:  # this write's datagrams go out in one call (see send_many)
-            batch = []
-            self._send = batch.append
         records = self.encoder.records(data)
         audio_from = None
         if self._backlog and records:
             audio_from = max(pts for _, _, pts in records) - AUDIO_BACKLOG_MS
+        send_many = self._send_many
+        if send_many is not None:  # this write's datagrams go out in one call (see send_many)
+            batch = []
+            self._send = batch.append
         try:
             last_pts = t = None
             video_flag = self._video_flag

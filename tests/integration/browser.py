@@ -151,7 +151,7 @@ window.play = async (spec) => {
 // A/V sync as Chromium plays it: when each white flash is shown (the frame's expected display
 // time, requestVideoFrameCallback) and when each beep reaches Web Audio, in page time (ms).
 window.syncMeter = async () => {
-  const meter = {video: [], audio: [], frames: 0, blocks: 0};
+  const meter = {video: [], audio: [], frames: 0};
   const video = document.getElementById("video");
   const canvas = document.createElement("canvas");
   canvas.width = 16;
@@ -184,7 +184,6 @@ window.syncMeter = async () => {
         const on = Math.sqrt(sum / x.length) > 0.05;
         if (on && !this.loud) this.port.postMessage(currentTime);
         this.loud = on;
-        this.port.postMessage(null);
       }
       return true;
     }
@@ -192,7 +191,6 @@ window.syncMeter = async () => {
   await ctx.audioWorklet.addModule(URL.createObjectURL(new Blob([tapCode], {type: "application/javascript"})));
   const tap = new AudioWorkletNode(ctx, "srs-tap");
   tap.port.onmessage = (e) => {
-    if (e.data === null) { meter.blocks++; return; }
     const out = ctx.getOutputTimestamp();
     meter.audio.push(out.performanceTime + (e.data - out.contextTime) * 1000);
   };
@@ -201,8 +199,6 @@ window.syncMeter = async () => {
   tap.connect(ctx.destination);
   await ctx.resume();
   meter.outputLatency = ctx.outputLatency;
-  meter.baseLatency = ctx.baseLatency;
-  meter.sampleRate = ctx.sampleRate;
   window.srsSync = meter;
 };
 

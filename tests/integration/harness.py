@@ -300,20 +300,20 @@ class Server:
 _CLIPS: dict = {}
 
 
-def clip(kind: str = "h264-aac", seconds: int = 12) -> str:
+def clip(kind: str = "h264-aac", seconds: int = 12, size: str = "320x240") -> str:
     """A generated test clip (lavfi testsrc2 + sine), cached per run.
-    Kinds: h264-aac, h264-mp3, hevc-aac.  1 s GOPs at 25 fps, 320x240."""
-    key = (kind, seconds)
+    Kinds: h264-aac, h264-mp3, hevc-aac.  1 s GOPs at 25 fps, ``size`` pictures."""
+    key = (kind, seconds, size)
     if key in _CLIPS and os.path.exists(_CLIPS[key]):
         return _CLIPS[key]
     vcodec, acodec = kind.split("-")
     out_dir = tempfile.mkdtemp(prefix="srs-clip-")
-    path = os.path.join(out_dir, f"{kind}-{seconds}.flv")
+    path = os.path.join(out_dir, f"{kind}-{seconds}-{size}.flv")
     v = {"h264": ["-c:v", "libx264", "-profile:v", "high"], "hevc": ["-c:v", "libx265", "-x265-params", "log-level=error"]}[vcodec]
     a = {"aac": ["-c:a", "aac", "-b:a", "64k"], "mp3": ["-c:a", "libmp3lame", "-b:a", "64k", "-ar", "44100"]}[acodec]
     cmd = [
         ffmpeg(), "-hide_banner", "-loglevel", "error", "-y",
-        "-f", "lavfi", "-i", f"testsrc2=size=320x240:rate=25:duration={seconds}",
+        "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25:duration={seconds}",
         "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={seconds}",
         *v, "-g", "25", "-bf", "0", "-pix_fmt", "yuv420p", "-preset", "ultrafast", "-b:v", "300k",
         *a, "-ac", "2", "-f", "flv", path,

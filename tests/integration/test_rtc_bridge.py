@@ -127,13 +127,7 @@ class RtmpToRtc(BridgeCase):
             out.write(flv.file_header())
             offset = 0
             for size in ("320x240", "176x144"):
-                clip = os.path.join(self.srv.dir, size + ".flv")
-                subprocess.run([h.ffmpeg(), "-hide_banner", "-loglevel", "error", "-y",
-                                "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25:duration=4",
-                                "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=4",
-                                "-c:v", "libx264", "-g", "25", "-bf", "0", "-pix_fmt", "yuv420p",
-                                "-preset", "ultrafast", "-c:a", "aac", "-b:a", "64k", "-ac", "2", "-f", "flv", clip],
-                               check=True, timeout=120)
+                clip = h.clip("h264-aac", 4, size=size)
                 with open(clip, "rb") as f:
                     tags = flv.FlvReader().feed(f.read())
                 for tag in tags:

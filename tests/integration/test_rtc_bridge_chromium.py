@@ -33,8 +33,8 @@ WAIT = test_rtc_chromium.WAIT
 
 
 def av_offsets(sync: dict) -> list:
-    """Beep heard minus flash shown (ms) for each flash that has a beep within half a second
-    (they come once a second, at the same instants of the published stream)."""
+    """Beep heard minus flash shown (ms) for each flash that has a beep within 1.5 s (they
+    come every 3 s, at the same instants of the published stream)."""
     offsets = []
     for flash in sync["video"]:
         near = [beep - flash for beep in sync["audio"] if abs(beep - flash) < 1500]

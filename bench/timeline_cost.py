@@ -21,6 +21,13 @@ PYTHONPATH pointing at an older checkout measures the "before":
 
 Only the Python fan-out is measured: the kernel's send() and Twisted's
 buffering are the same whatever the bytes are (see docs/performance.md).
+
+``--frame-writes`` flushes once per video frame (the server's default when
+neither ``mw_latency`` nor ``mw_msgs`` is set) instead of every 8 packets.
+``--write-through`` gives each player the server's real write path
+(:mod:`srs_twisted.directwrite`, with the HTTP chunk framing for HTTP-FLV)
+over a stand-in connection whose ``send`` takes everything at once, so the
+Python of a whole flush is timed, the system call not.
 """
 
 from __future__ import annotations
@@ -62,6 +69,44 @@ def make_sink(proto: str, source):
     return HttpStreamSink(source, "flv", lambda data: None)
 
 
+class _Socket:
+    send = staticmethod(len)  # the kernel took everything
+
+
+class _Connection:
+    """What directwrite reads of a twisted.internet.tcp.Connection, nothing queued."""
+
+    def __init__(self):
+        self.socket = _Socket()
+        self.connected, self.disconnecting, self._writeDisconnected = 1, False, False
+        self._tempDataBuffer, self.offset, self.dataBuffer = [], 0, b""
+
+    def write(self, data):
+        raise AssertionError("write-through queued in Twisted")
+
+
+class _Request:
+    """What directwrite reads of a twisted.web request whose headers are out."""
+
+    finished, _disconnected, sentLength, chunked, startedWriting, method = 0, False, 0, True, 1, b"GET"
+
+    def write(self, data):
+        raise AssertionError("write-through fell back to request.write")
+
+
+def make_direct_sink(proto: str, source):
+    """A player with the server's write path over :class:`_Connection`."""
+    from srs_twisted import directwrite
+
+    if proto == "rtmp":
+        sink = RtmpPlaySink(_Proto(), 60000)
+        sink._send = sink.write = directwrite._writer(_Connection(), _Proto(), None)
+        return sink
+    request = _Request()
+    return HttpStreamSink(source, "flv", lambda data: None,
+                          direct=lambda sink: directwrite._writer(_Connection(), sink, request))
+
+
 class Publisher:
     def __init__(self, source, gop_frames):
         self.src = source
@@ -94,10 +139,14 @@ class Publisher:
             clock.advance(1 / FPS)
 
 
-def measure(proto: str, n: int, mode: str, window_s: float) -> dict:
+def measure(proto: str, n: int, mode: str, window_s: float, frame_writes=False, direct=False) -> dict:
     clock = Clock()
     jitter = "off" if mode == "off" else "full"
-    src = LiveSource("__defaultVhost__", "live", "bench", clock, SourceOptions(time_jitter=jitter))
+    options = SourceOptions(time_jitter=jitter)
+    if frame_writes:  # an older checkout without it fails here, not silently
+        options.mw_by_frame = True
+    src = LiveSource("__defaultVhost__", "live", "bench", clock, options)
+    make_sink = make_direct_sink if direct else globals()["make_sink"]
     pub = Publisher(src, gop_frames=2 * FPS)
     pub.run_for(10_000, clock)  # the stream is 10 s old before anyone joins
     if mode == "distinct":
@@ -141,13 +190,17 @@ def main() -> None:
     ap.add_argument("--modes", default="off,same,distinct")
     ap.add_argument("--window", type=float, default=20.0, help="seconds of stream timed (default 20)")
     ap.add_argument("--repeat", type=int, default=3, help="runs per cell; the fastest is shown (default 3)")
+    ap.add_argument("--frame-writes", action="store_true", help="a flush per video frame (the server's default)")
+    ap.add_argument("--write-through", action="store_true",
+                    help="players write through srs_twisted.directwrite (send stubbed), not into nothing")
     args = ap.parse_args()
     print("| proto | N | players' timelines | mode | flushes | CPU µs per player per flush | CPU-s/Gbit (fan-out only) |")
     print("|---|---:|---:|---|---:|---:|---:|")
     for proto in args.protos.split(","):
         for n in (int(x) for x in args.ns.split(",")):
             for mode in args.modes.split(","):
-                best = min((measure(proto, n, mode, args.window) for _ in range(args.repeat)),
+                best = min((measure(proto, n, mode, args.window, args.frame_writes, args.write_through)
+                            for _ in range(args.repeat)),
                            key=lambda r: r["cpu_s"])
                 print(f"| {proto} | {n} | {best['timelines']} | {mode} | {best['flushes']} | "
                       f"{best['us_per_player_flush']:.2f} | {best['cpu_s_per_gbit']:.4f} |", flush=True)

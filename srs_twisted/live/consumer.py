@@ -30,6 +30,7 @@ class Consumer:
         "needs_headers",
         "_accept_audio",
         "_accept_video",
+        "filtered",
         "dropped",
         "sent_bytes",
         "closed",
@@ -52,6 +53,7 @@ class Consumer:
         self.needs_headers = False
         self._accept_audio = True
         self._accept_video = True
+        self.filtered = False  # wants only some kinds of packet (kept by the setters)
         self.dropped = 0  # packets skipped because the player fell behind
         self.sent_bytes = 0
         self.closed = False
@@ -89,15 +91,11 @@ class Consumer:
             self._filter_changed()
 
     def _filter_changed(self) -> None:
+        self.filtered = not (self._accept_audio and self._accept_video)
         # Packets skipped while a kind was refused break that kind's chain:
         # relative forms are only valid from the next packet on.
         if self.chained is not None and self.chain_start < self.cursor:
             self.chain_start = self.cursor
-
-    @property
-    def filtered(self) -> bool:
-        """True when this player wants only some kinds of packet."""
-        return not (self._accept_audio and self._accept_video)
 
     def accepts(self, pkt) -> bool:
         if pkt.is_audio:

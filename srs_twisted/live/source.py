@@ -475,13 +475,19 @@ class LiveSource:
 
     def _send(self, players: list, data: bytes, last_dts) -> None:
         end = self.end
-        for c in players:
-            c.cursor = end
-            if last_dts is not None:
+        size = len(data)
+        if last_dts is None:
+            for c in players:
+                c.cursor = end
+                c.sent_bytes += size
+                c.sink.write(data)
+        else:
+            for c in players:
+                c.cursor = end
                 c.last_dts = last_dts
-            c.sent_bytes += len(data)
-            c.sink.write(data)
-        self.stats.send_bytes += len(data) * len(players)
+                c.sent_bytes += size
+                c.sink.write(data)
+        self.stats.send_bytes += size * len(players)
 
     def flush_one(self, c: Consumer) -> None:
         """Write what one player is owed, honouring its own state."""

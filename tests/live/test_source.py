@@ -261,6 +261,28 @@ class SlowPlayerTests(unittest.TestCase):
         src.write(audio(5))
         self.assertEqual(sink.packets(), [(AUDIO, 5)])
 
+    def test_video_back_on_after_a_filter_is_shared_again(self):
+        # ``filtered`` is state kept by the setters: turning a kind back on must put the
+        # player back with the others (the shared bytes), getting both kinds.
+        src, _ = make_source()
+        src.registerProducer(Publisher())
+        sink = Sink()
+        c = src.subscribe(sink)
+        self.assertFalse(c.filtered)
+        c.accept_video = False
+        self.assertTrue(c.filtered)
+        src.write(video(0, key=True))
+        src.write(audio(5))
+        c.accept_video = True
+        self.assertFalse(c.filtered)
+        c.accept_audio = False
+        self.assertTrue(c.filtered)
+        c.accept_audio = True
+        self.assertFalse(c.filtered)
+        src.write(video(40))
+        src.write(audio(45))
+        self.assertEqual(sink.packets(), [(AUDIO, 5), (VIDEO, 40), (AUDIO, 45)])
+
 
 class PublishTests(unittest.TestCase):
     def test_second_publisher_refused(self):

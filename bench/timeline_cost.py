@@ -88,7 +88,7 @@ class _Connection:
 class _Request:
     """What directwrite reads of a twisted.web request whose headers are out."""
 
-    finished, _disconnected, sentLength, chunked, startedWriting, method = 0, False, 0, True, 1, b"GET"
+    finished, _disconnected, sentLength, chunked = 0, False, 0, True
 
     def write(self, data):
         raise AssertionError("write-through fell back to request.write")
@@ -146,19 +146,19 @@ def measure(proto: str, n: int, mode: str, window_s: float, frame_writes=False, 
     if frame_writes:  # an older checkout without it fails here, not silently
         options.mw_by_frame = True
     src = LiveSource("__defaultVhost__", "live", "bench", clock, options)
-    make_sink = make_direct_sink if direct else globals()["make_sink"]
+    new_sink = make_direct_sink if direct else make_sink
     pub = Publisher(src, gop_frames=2 * FPS)
     pub.run_for(10_000, clock)  # the stream is 10 s old before anyone joins
     if mode == "distinct":
         # one player per GOP: every player gets its own offset
         pub.gop = 3
         for _ in range(n):
-            src.subscribe(make_sink(proto, src))
+            src.subscribe(new_sink(proto, src))
             pub.run_for(100, clock)
         pub.gop = 2 * FPS
     else:
         for _ in range(n):
-            src.subscribe(make_sink(proto, src))
+            src.subscribe(new_sink(proto, src))
     pub.run_for(3000, clock)  # settle
     sent = sum(c.sent_bytes for c in src.consumers)
     flushes = 0

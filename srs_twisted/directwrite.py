@@ -94,18 +94,28 @@ def chunk_of(data: bytes) -> bytes:
 
 def _writer(conn: tcp.Connection, counter, request) -> Callable[[bytes], None]:
     """The hot path of every player, one Python call per flush: count, (for an HTTP
-    body) frame, send at once when nothing is queued, else queue in Twisted.  RTMP
-    and HTTP get their own closure, so neither pays for the other's tests."""
-    if request is not None:
-        return _body_writer(conn, counter, request)
+    body) frame, send at once when nothing is queued, else queue in Twisted."""
     send = conn.socket.send
     queue = conn.write
+    framed = _framed
+    chunked = request is not None and request.chunked
+    slow = request.write if request is not None else None
 
     def write(data: bytes) -> None:
         size = len(data)
         if counter is not None:
             counter.sent_bytes += size
-        # Nothing queued in Twisted (its buffers are emptied to b"" and [] once sent).
+        if request is not None:
+            if request.finished or request._disconnected:
+                slow(data)  # as twisted.web: nothing sent, an error if finished
+                return
+            if not size:
+                return
+            request.sentLength += size
+            if chunked:
+                # chunk_of's cache hit, inlined: every player after the first of a group
+                data = framed[1] if data is framed[0] else chunk_of(data)
+                size = len(data)
         if (conn.connected and not conn.disconnecting and not conn._writeDisconnected
                 and not conn._tempDataBuffer and conn.offset >= len(conn.dataBuffer)):
             try:
@@ -115,42 +125,6 @@ def _writer(conn: tcp.Connection, counter, request) -> Callable[[bytes], None]:
                 # pipe): Twisted's own send meets the same error and closes as usual.
                 sent = 0
             if sent == size:
-                return
-            if sent:
-                data = data[sent:]
-        queue(data)
-
-    return write
-
-
-def _body_writer(conn: tcp.Connection, counter, request) -> Callable[[bytes], None]:
-    """:func:`_writer` for a live HTTP response body (twisted.web's request)."""
-    send = conn.socket.send
-    queue = conn.write
-    framed = _framed
-    chunked = request.chunked
-    slow = request.write
-
-    def write(data: bytes) -> None:
-        size = len(data)
-        if counter is not None:
-            counter.sent_bytes += size
-        if request.finished or request._disconnected:
-            slow(data)  # as twisted.web: nothing sent, an error if finished
-            return
-        if not size:
-            return
-        request.sentLength += size
-        if chunked:
-            # chunk_of's cache hit, inlined: every player after the first of a group
-            data = framed[1] if data is framed[0] else chunk_of(data)
-        if (conn.connected and not conn.disconnecting and not conn._writeDisconnected
-                and not conn._tempDataBuffer and conn.offset >= len(conn.dataBuffer)):
-            try:
-                sent = send(data)
-            except OSError:  # as in _writer
-                sent = 0
-            if sent == len(data):
                 return
             if sent:
                 data = data[sent:]

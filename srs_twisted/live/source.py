@@ -476,17 +476,12 @@ class LiveSource:
     def _send(self, players: list, data: bytes, last_dts) -> None:
         end = self.end
         size = len(data)
-        if last_dts is None:
-            for c in players:
-                c.cursor = end
-                c.sent_bytes += size
-                c.sink.write(data)
-        else:
-            for c in players:
-                c.cursor = end
+        for c in players:
+            c.cursor = end
+            if last_dts is not None:
                 c.last_dts = last_dts
-                c.sent_bytes += size
-                c.sink.write(data)
+            c.sent_bytes += size
+            c.sink.write(data)
         self.stats.send_bytes += size * len(players)
 
     def flush_one(self, c: Consumer) -> None:
